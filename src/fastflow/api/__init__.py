@@ -1,0 +1,1 @@
+"""The HTTP interface: REST routers under /api, OpenAPI at /docs."""

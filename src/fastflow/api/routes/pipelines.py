@@ -1,0 +1,86 @@
+"""Pipelines: discovery results with stats, starting runs, their history."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from fastflow.api.deps import Operator, ServicesDep, Viewer
+from fastflow.api.routes.runs import RunListQuery, run_page
+from fastflow.api.schemas import PipelineOut, PipelineStats, RunCreate, RunOut, RunPage, stats_of
+from fastflow.models import Trigger
+from fastflow.pipelines.discovery import MAX_NAME_LENGTH, NAME_PATTERN, check_name
+from fastflow.storage.run_store import RunFilter
+
+router = APIRouter(prefix="/api/pipelines", tags=["pipelines"])
+
+PipelineName = Annotated[
+    str,
+    Path(
+        max_length=MAX_NAME_LENGTH,
+        description=f"Pipeline name, matching {NAME_PATTERN}",
+    ),
+]
+
+
+@router.get("", response_model=list[PipelineOut])
+def list_pipelines(services: ServicesDep, _: Viewer) -> list[PipelineOut]:
+    """Every discovered pipeline, valid or not, with stats and its last run."""
+    return [PipelineOut.of(v) for v in services.pipeline_service.list()]
+
+
+@router.get("/{name}", response_model=PipelineOut)
+def get_pipeline(name: PipelineName, services: ServicesDep, _: Viewer) -> PipelineOut:
+    return PipelineOut.of(services.pipeline_service.get(check_name(name)))
+
+
+@router.post("/{name}/run", response_model=RunOut, status_code=202)
+def run_pipeline(
+    name: PipelineName, services: ServicesDep, user: Operator, body: RunCreate | None = None
+) -> RunOut:
+    """Start a run; it answers at once with the run (PENDING) and where to follow it."""
+    run = services.run_service.start(
+        check_name(name),
+        (body or RunCreate()).parameters,
+        trigger=Trigger.API,
+        triggered_by=user.username,
+    )
+    return RunOut.of(run)
+
+
+@router.get("/{name}/runs", response_model=RunPage)
+def pipeline_runs(
+    name: PipelineName,
+    services: ServicesDep,
+    _: Viewer,
+    q: Annotated[RunListQuery, Query()],
+) -> RunPage:
+    check_name(name)
+    return run_page(services, q, RunFilter(pipeline=name))
+
+
+@router.get("/{name}/stats", response_model=PipelineStats)
+def pipeline_stats(name: PipelineName, services: ServicesDep, _: Viewer) -> PipelineStats:
+    return stats_of(services.pipeline_service.get(check_name(name)))
+
+
+@router.post("/{name}/stats/reset", response_model=PipelineStats)
+def reset_stats(name: PipelineName, services: ServicesDep, _: Operator) -> PipelineStats:
+    services.catalog.get(check_name(name))
+    services.pipeline_store.reset_stats(name)
+    return stats_of(services.pipeline_service.get(name))
+
+
+@router.post("/{name}/enable", response_model=PipelineOut)
+def enable(name: PipelineName, services: ServicesDep, _: Operator) -> PipelineOut:
+    services.catalog.get(check_name(name))
+    services.pipeline_store.set_enabled(name, True)
+    return PipelineOut.of(services.pipeline_service.get(name))
+
+
+@router.post("/{name}/disable", response_model=PipelineOut)
+def disable(name: PipelineName, services: ServicesDep, _: Operator) -> PipelineOut:
+    services.catalog.get(check_name(name))
+    services.pipeline_store.set_enabled(name, False)
+    return PipelineOut.of(services.pipeline_service.get(name))

@@ -1,0 +1,1 @@
+"""Authentication: users, password hashing, bearer tokens."""

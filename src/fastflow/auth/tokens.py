@@ -1,0 +1,47 @@
+"""Bearer tokens: short-lived JWTs (HS256, PyJWT) naming the user."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+
+from fastflow.errors import AuthError
+
+_ALGORITHM = "HS256"
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    user_id: str
+    expires_at: datetime
+
+
+class TokenIssuer:
+    def __init__(self, secret_key: str, lifetime_minutes: int) -> None:
+        self._key = secret_key
+        self._lifetime = timedelta(minutes=lifetime_minutes)
+
+    @staticmethod
+    def generate_key() -> str:
+        return secrets.token_urlsafe(48)
+
+    def issue(self, user_id: str) -> tuple[str, datetime]:
+        expires = datetime.now(UTC) + self._lifetime
+        payload = {"sub": user_id, "exp": expires, "iat": datetime.now(UTC), "typ": "access"}
+        return jwt.encode(payload, self._key, algorithm=_ALGORITHM), expires
+
+    def verify(self, token: str) -> TokenClaims:
+        try:
+            payload = jwt.decode(
+                token, self._key, algorithms=[_ALGORITHM], options={"require": ["exp", "sub"]}
+            )
+        except jwt.ExpiredSignatureError:
+            raise AuthError("token expired; log in again") from None
+        except jwt.InvalidTokenError:
+            raise AuthError("invalid token") from None
+        if payload.get("typ") != "access":
+            raise AuthError("invalid token")
+        return TokenClaims(str(payload["sub"]), datetime.fromtimestamp(payload["exp"], UTC))

@@ -1,0 +1,1 @@
+"""Dispatchers decide when and where a PENDING run starts."""

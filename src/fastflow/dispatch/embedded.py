@@ -1,0 +1,97 @@
+"""Embedded dispatcher: runs execute as tasks in the server's own event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import socket
+
+from fastflow.runs.engine import RunEngine
+from fastflow.storage.run_store import RunStore
+
+log = logging.getLogger(__name__)
+
+_POLL_INTERVAL = 5.0  # also pick up runs that other processes queued in the database
+
+
+class EmbeddedDispatcher:
+    """Claims PENDING runs oldest-first while fewer than `max_concurrent` execute."""
+
+    def __init__(self, runs: RunStore, engine: RunEngine, max_concurrent: int) -> None:
+        self._runs = runs
+        self._engine = engine
+        self._max = max_concurrent
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._main: asyncio.Task[None] | None = None
+        self.worker_name = f"{socket.gethostname()}:{os.getpid()}"
+
+    @property
+    def running(self) -> int:
+        return len(self._tasks)
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._engine.submit = self.submit
+        self._main = asyncio.create_task(self._dispatch_forever(), name="fastflow-dispatcher")
+        self._wake.set()
+
+    def submit(self, run_id: str) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return  # picked up from the database when dispatching starts
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._wake.set()
+        else:
+            loop.call_soon_threadsafe(self._wake.set)
+
+    def cancel(self, run_id: str) -> bool:
+        loop = self._loop
+        if loop is None or run_id not in self._tasks:
+            return False
+        loop.call_soon_threadsafe(self._engine.request_cancel, run_id, "cancel requested")
+        return True
+
+    async def _dispatch_forever(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), _POLL_INTERVAL)
+            self._wake.clear()
+            try:
+                await self._dispatch_once()
+            except Exception:
+                log.exception("dispatcher: claiming runs failed; retrying")
+                await asyncio.sleep(1.0)
+
+    async def _dispatch_once(self) -> None:
+        free = self._max - len(self._tasks)
+        if free <= 0:
+            return
+        claimed = await asyncio.to_thread(self._runs.claim_pending, free, self.worker_name)
+        for run in claimed:
+            task = asyncio.create_task(self._engine.execute(run), name=f"run-{run.id}")
+            self._tasks[run.id] = task
+            task.add_done_callback(functools.partial(self._done, run.id))
+
+    def _done(self, run_id: str, _task: asyncio.Task[None]) -> None:
+        self._tasks.pop(run_id, None)
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop dispatching; runs still executing are cancelled through their executor."""
+        if self._main is not None:
+            self._main.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._main
+        for run_id in list(self._tasks):
+            self._engine.request_cancel(run_id, "the server shut down")
+        if self._tasks:
+            await asyncio.wait(list(self._tasks.values()), timeout=30)

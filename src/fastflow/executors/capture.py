@@ -1,0 +1,94 @@
+"""Turns a child's raw output bytes into log lines and progress updates.
+
+Lines are split on b"\n"; a line longer than `max_line_bytes` is recorded as fragments
+marked partial, so a 50 MB line without a newline is stored whole and never held in memory
+at once. Bytes that are not UTF-8 are kept visible as backslash escapes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from fastflow.events.recorder import RunRecorder
+
+_PROGRESS = re.compile(r"^::progress\s+(\d{1,3}(?:\.\d+)?)%?(?:\s+(.*))?$")
+
+
+@dataclass
+class ProgressUpdate:
+    percent: int
+    text: str | None
+
+
+def parse_progress(line: str) -> ProgressUpdate | None:
+    """`::progress 45` or `::progress 45 Compiling` → ProgressUpdate (clamped to 0-100)."""
+    if not line.startswith("::progress"):
+        return None
+    m = _PROGRESS.match(line.rstrip("\r"))
+    if not m:
+        return None
+    return ProgressUpdate(max(0, min(100, int(float(m.group(1))))), (m.group(2) or None))
+
+
+class StreamCapture:
+    """Line assembly for one stream (stdout or stderr) of one run."""
+
+    def __init__(self, stream: str, recorder: RunRecorder, max_line_bytes: int) -> None:
+        self.stream = stream
+        self._recorder = recorder
+        self._max = max_line_bytes
+        self._pending = b""
+        self._continuing = False  # the last thing recorded was a partial fragment
+
+    @staticmethod
+    def _decode(raw: bytes) -> str:
+        return raw.decode("utf-8", errors="backslashreplace")
+
+    def feed(self, data: bytes) -> None:
+        """Process one chunk read from the pipe."""
+        buf = self._pending + data if self._pending else data
+        parts = buf.split(b"\n")
+        self._pending = parts.pop()
+        lines: list[tuple[str, bool]] = []
+        for raw in parts:
+            if raw.endswith(b"\r"):
+                raw = raw[:-1]
+            text = self._decode(raw)
+            if not self._continuing:
+                progress = parse_progress(text)
+                if progress is not None:
+                    self._flush(lines)
+                    self._recorder.status("RUNNING", progress.percent, progress.text)
+                    continue
+            self._continuing = False
+            lines.append((text, False))
+        while len(self._pending) >= self._max:
+            cut = _utf8_boundary(self._pending, self._max)
+            lines.append((self._decode(self._pending[:cut]), True))
+            self._pending = self._pending[cut:]
+            self._continuing = True
+        self._flush(lines)
+
+    def _flush(self, lines: list[tuple[str, bool]]) -> None:
+        if lines:
+            self._recorder.log_lines(self.stream, lines)
+            lines.clear()
+
+    def close(self) -> None:
+        """End of stream: a last line without a newline is still a line."""
+        if self._pending or self._continuing:
+            self._recorder.log_lines(self.stream, [(self._decode(self._pending), False)])
+        self._pending = b""
+        self._continuing = False
+
+
+def _utf8_boundary(data: bytes, limit: int) -> int:
+    """A cut position <= limit that does not split a UTF-8 sequence (when avoidable)."""
+    cut = limit
+    for _ in range(3):
+        if cut > 0 and (data[cut] & 0xC0) == 0x80:
+            cut -= 1
+        else:
+            break
+    return cut if cut > 0 else limit

@@ -1,0 +1,1 @@
+"""Pipelines: discovery on disk and their metadata (pipeline.json)."""

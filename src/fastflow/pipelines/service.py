@@ -1,0 +1,49 @@
+"""PipelineService: discovered pipelines joined with their stored stats and last runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastflow.pipelines.discovery import PipelineCatalog, PipelineDefinition
+from fastflow.storage.pipeline_store import PipelineStore
+from fastflow.storage.run_store import RunFilter, RunStore
+from fastflow.storage.tables import Pipeline, Run
+
+
+@dataclass
+class PipelineView:
+    definition: PipelineDefinition
+    row: Pipeline
+    last_run: Run | None
+    running: int
+
+    @property
+    def enabled(self) -> bool:
+        return self.row.enabled and self.definition.config.enabled
+
+
+class PipelineService:
+    def __init__(self, catalog: PipelineCatalog, store: PipelineStore, runs: RunStore) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.runs = runs
+
+    def list(self) -> list[PipelineView]:
+        found = self.catalog.scan()
+        rows = self.store.ensure(found)
+        last = self.runs.latest_by_pipeline()
+        running = self.runs.running_counts()
+        for name, p in found.items():
+            if rows[name].has_requirements != p.has_requirements:
+                self.store.set_has_requirements(name, p.has_requirements)
+        return [
+            PipelineView(p, rows[name], last.get(name), running.get(name, 0))
+            for name, p in found.items()
+        ]
+
+    def get(self, name: str) -> PipelineView:
+        definition = self.catalog.get(name)
+        row = self.store.get(name)
+        page, _ = self.runs.search(RunFilter(pipeline=name), limit=1)
+        running = self.runs.running_counts().get(name, 0)
+        return PipelineView(definition, row, page[0] if page else None, running)

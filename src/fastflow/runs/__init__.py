@@ -1,0 +1,1 @@
+"""The run lifecycle: accepting runs, executing claimed ones, finishing and retrying them."""

@@ -1,0 +1,290 @@
+"""RunEngine: takes a claimed run from RUNNING to its end, and settles runs left behind.
+
+The only place run state changes after a run starts. It writes the `complete` event to the
+log before the database, so the log is always at least as far along as the database, and a
+crash between the two is settled from the log on the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from fastflow.events import types as ev
+from fastflow.events.fanout import EventFanout
+from fastflow.events.log import read_events
+from fastflow.events.recorder import RunRecorder
+from fastflow.executors.base import ExecutionResult, Executor, RunControl, RunSpec
+from fastflow.models import FAILURE_MESSAGES, FailureKind, RunStatus, Trigger
+from fastflow.pipelines.discovery import PipelineCatalog
+from fastflow.runs.environment import build_run_env
+from fastflow.settings import Settings
+from fastflow.storage.pipeline_store import PipelineStore
+from fastflow.storage.run_store import RunStore
+from fastflow.storage.tables import Run
+
+log = logging.getLogger(__name__)
+
+_PROGRESS_DB_INTERVAL = 0.5
+
+
+class RunEngine:
+    def __init__(
+        self,
+        settings: Settings,
+        runs: RunStore,
+        pipelines: PipelineStore,
+        catalog: PipelineCatalog,
+        executors: dict[str, Executor],
+        fanout: EventFanout,
+    ) -> None:
+        self.settings = settings
+        self.runs = runs
+        self.pipelines = pipelines
+        self.catalog = catalog
+        self.executors = executors
+        self.fanout = fanout
+        self.submit: Callable[[str], None] = lambda run_id: None
+        self._controls: dict[str, RunControl] = {}
+
+    def log_path(self, run_id: str) -> Path:
+        return self.settings.logs_dir / f"{run_id}.log"
+
+    def metrics_path(self, run_id: str) -> Path:
+        return self.settings.logs_dir / f"{run_id}_metrics.jsonl"
+
+    def request_cancel(self, run_id: str, reason: str = "cancel requested") -> bool:
+        """Ask a run executing here to stop; False when it does not execute here."""
+        control = self._controls.get(run_id)
+        if control is None:
+            return False
+        control.cancel_reason = reason
+        control.cancel_requested.set()
+        return True
+
+    @property
+    def active_run_ids(self) -> list[str]:
+        return list(self._controls)
+
+    async def execute(self, run: Run) -> None:
+        """Execute one claimed (RUNNING) run to its end; never raises."""
+        control = RunControl()
+        self._controls[run.id] = control
+        recorder = await asyncio.to_thread(RunRecorder, run.id, self.log_path(run.id), self.fanout)
+        try:
+            result = await self._execute(run, recorder, control)
+        except Exception as exc:
+            log.exception("run %s: executor failed", run.id)
+            result = ExecutionResult(
+                RunStatus.FAILED,
+                failure_kind=FailureKind.ENGINE_ERROR,
+                error=f"internal error while executing the run: {exc}",
+            )
+        finally:
+            self._controls.pop(run.id, None)
+        await asyncio.to_thread(self._finish, run, recorder, result)
+
+    async def _execute(
+        self, run: Run, recorder: RunRecorder, control: RunControl
+    ) -> ExecutionResult:
+        recorder.status(RunStatus.RUNNING.value, progress=0)
+        self._track_progress(run.id, recorder)
+        if run.cancel_requested:
+            return ExecutionResult(RunStatus.CANCELLED, error="cancelled before start")
+        try:
+            pipeline = await asyncio.to_thread(self.catalog.get, run.pipeline_name)
+        except Exception as exc:
+            return ExecutionResult(RunStatus.FAILED, failure_kind=FailureKind.SETUP, error=str(exc))
+        if not pipeline.valid:
+            return ExecutionResult(
+                RunStatus.FAILED, failure_kind=FailureKind.SETUP, error=pipeline.error
+            )
+        executor_name = pipeline.config.executor or self.settings.executor.value
+        executor = self.executors.get(executor_name)
+        if executor is None:
+            return ExecutionResult(
+                RunStatus.FAILED,
+                failure_kind=FailureKind.ENGINE_ERROR,
+                error=f"executor {executor_name!r} is not available on this server",
+            )
+        work_dir = self.settings.work_dir / run.id
+        artifacts = work_dir / "artifacts"
+        spec = RunSpec(
+            run_id=run.id,
+            pipeline=pipeline,
+            env=build_run_env(
+                run_id=run.id,
+                pipeline=run.pipeline_name,
+                attempt=run.attempt,
+                artifacts_dir=artifacts,
+                parameters=run.parameters,
+            ),
+            work_dir=work_dir / "work",
+            artifacts_dir=artifacts,
+            metrics_path=self.metrics_path(run.id),
+            timeout=pipeline.config.timeout or self.settings.container_timeout,
+        )
+        control.on_started = lambda pid: self._on_started(run.id, pid)
+        return await executor.execute(spec, recorder, control)
+
+    def _on_started(self, run_id: str, pid: int) -> None:
+        loop = asyncio.get_running_loop()
+        loop.run_in_executor(None, functools.partial(self.runs.update, run_id, pid=pid))
+
+    def _track_progress(self, run_id: str, recorder: RunRecorder) -> None:
+        """Mirror progress into the database, at most twice a second per run."""
+        last = 0.0
+        loop = asyncio.get_running_loop()
+
+        def listener(events: list[ev.Event]) -> None:
+            nonlocal last
+            now = time.monotonic()
+            if now - last < _PROGRESS_DB_INTERVAL:
+                return
+            for event in reversed(events):
+                if event["type"] == ev.STATUS and "progress" in event:
+                    last = now
+                    loop.run_in_executor(
+                        None,
+                        functools.partial(
+                            self.runs.update,
+                            run_id,
+                            progress=event["progress"],
+                            progress_text=event.get("text"),
+                        ),
+                    )
+                    return
+
+        recorder.add_listener(listener)
+
+    def _finish(self, run: Run, recorder: RunRecorder, result: ExecutionResult) -> None:
+        """Record the outcome: `complete` in the log, then the database, stats, retries."""
+        message = result.error
+        if result.failure_kind is not None and not message:
+            message = FAILURE_MESSAGES[result.failure_kind]
+        if message and result.status is not RunStatus.SUCCESS:
+            recorder.error(message)
+        complete = _complete_fields(result, message)
+        complete["artifacts"] = _artifact_names(self.settings.work_dir / run.id / "artifacts")
+        recorder.complete(**complete)
+        recorder.close()
+        self._settle(run, result.status, complete, result)
+
+    def _settle(
+        self,
+        run: Run,
+        status: RunStatus,
+        complete: dict[str, Any],
+        result: ExecutionResult | None = None,
+    ) -> None:
+        fields: dict[str, Any] = {
+            "exit_code": complete.get("exit_code"),
+            "failure_kind": complete.get("failure_kind"),
+            "error_message": complete.get("error"),
+            "log_file": str(self.log_path(run.id)),
+            "metrics_file": str(self.metrics_path(run.id)),
+        }
+        if status is RunStatus.SUCCESS:
+            fields["progress"] = 100
+        if result is not None:
+            fields["uv_version"] = result.uv_version
+            fields["setup_duration"] = result.setup_duration
+        if not self.runs.finish(run.id, status, **fields):
+            return  # settled already (e.g. by recovery): count it once
+        self.pipelines.record_result(run.pipeline_name, status)
+        retryable = status in (RunStatus.FAILED, RunStatus.TIMED_OUT)
+        if retryable and run.attempt < run.max_attempts:
+            self._retry(run)
+
+    def _retry(self, run: Run) -> None:
+        follow = Run(
+            pipeline_name=run.pipeline_name,
+            trigger=Trigger.RETRY.value,
+            attempt=run.attempt + 1,
+            max_attempts=run.max_attempts,
+            parent_run_id=run.id,
+            schedule_id=run.schedule_id,
+            triggered_by=run.triggered_by,
+            executor=run.executor,
+            parameters=run.parameters,
+            env_vars=run.env_vars,
+        )
+        follow.log_file = str(self.log_path(follow.id))
+        follow.metrics_file = str(self.metrics_path(follow.id))
+        self.runs.create(follow)
+        log.info("run %s: attempt %d failed, retrying as %s", run.id, run.attempt, follow.id)
+        self.submit(follow.id)
+
+    def recover(self) -> int:
+        """Settle runs a previous server left RUNNING; returns how many were settled."""
+        count = 0
+        for run in self.runs.with_status(RunStatus.RUNNING):
+            if run.id in self._controls:
+                continue
+            self._recover_one(run)
+            count += 1
+        return count
+
+    def _recover_one(self, run: Run) -> None:
+        path = self.log_path(run.id)
+        done = next(iter(read_events(path, types=frozenset({ev.COMPLETE}))), None)
+        if done is not None:
+            log.info("run %s: finished before the restart; recording it", run.id)
+            self._settle(run, RunStatus(done["status"]), done)
+            return
+        if run.pid is not None:
+            _kill_orphan(run.pid, run.started_at.timestamp() if run.started_at else None)
+        message = (
+            "the server stopped while this run was running; its process was stopped and "
+            "its output after that point is lost"
+        )
+        recorder = RunRecorder(run.id, path, self.fanout)
+        recorder.error(message)
+        complete = {
+            "status": RunStatus.FAILED.value,
+            "success": False,
+            "exit_code": None,
+            "failure_kind": FailureKind.LOST.value,
+            "error": message,
+            "artifacts": [],
+        }
+        recorder.complete(**complete)
+        recorder.close()
+        self._settle(run, RunStatus.FAILED, complete)
+
+
+def _complete_fields(result: ExecutionResult, message: str | None) -> dict[str, Any]:
+    return {
+        "status": result.status.value,
+        "success": result.status is RunStatus.SUCCESS,
+        "exit_code": result.exit_code,
+        "failure_kind": result.failure_kind.value if result.failure_kind else None,
+        "error": message if result.status is not RunStatus.SUCCESS else None,
+        "artifacts": [],
+    }
+
+
+def _artifact_names(folder: Path) -> list[str]:
+    if not folder.is_dir():
+        return []
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+def _kill_orphan(pid: int, started_at: float | None) -> None:
+    """Stop the process group of a run whose pipes died with the old server."""
+    with contextlib.suppress(psutil.Error, ProcessLookupError, PermissionError):
+        proc = psutil.Process(pid)
+        # A recycled pid belongs to someone else: only a process that started with the run.
+        if started_at is not None and proc.create_time() < started_at - 5:
+            return
+        os.killpg(pid, signal.SIGKILL)

@@ -1,0 +1,146 @@
+"""All configuration, read once from the environment and `.env` into one typed object."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fastflow.errors import ConfigError
+
+
+class ExecutorKind(StrEnum):
+    LOCAL = "local"
+    DOCKER = "docker"
+
+
+class DispatcherKind(StrEnum):
+    EMBEDDED = "embedded"
+    CELERY = "celery"
+
+
+class QueueFullPolicy(StrEnum):
+    QUEUE = "queue"
+    REJECT = "reject"
+
+
+class Settings(BaseSettings):
+    """fastflow's configuration; names and defaults follow SPEC §4 / seed 001 §3.1."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    pipelines_dir: Path = Field(default=Path("./pipelines"), validation_alias="PIPELINES_DIR")
+    logs_dir: Path = Field(default=Path("./logs"), validation_alias="LOGS_DIR")
+    data_dir: Path = Field(default=Path("./data"), validation_alias="DATA_DIR")
+    worker_base_image: str = Field(
+        default="ghcr.io/astral-sh/uv:python3.11-bookworm-slim",
+        validation_alias="WORKER_BASE_IMAGE",
+    )
+    uv_cache_dir: Path | None = Field(default=None, validation_alias="UV_CACHE_DIR")
+    uv_pre_heat: bool = Field(default=True, validation_alias="UV_PRE_HEAT")
+    max_concurrent_runs: int = Field(default=10, ge=1, validation_alias="MAX_CONCURRENT_RUNS")
+    container_timeout: float | None = Field(
+        default=None, gt=0, validation_alias="CONTAINER_TIMEOUT"
+    )
+    retry_attempts: int = Field(default=0, ge=0, le=100, validation_alias="RETRY_ATTEMPTS")
+    git_branch: str = Field(default="main", validation_alias="GIT_BRANCH")
+    auto_sync_interval: float | None = Field(
+        default=None, gt=0, validation_alias="AUTO_SYNC_INTERVAL"
+    )
+    log_retention_runs: int | None = Field(
+        default=None, ge=1, validation_alias="LOG_RETENTION_RUNS"
+    )
+    log_retention_days: float | None = Field(
+        default=None, gt=0, validation_alias="LOG_RETENTION_DAYS"
+    )
+    log_max_size_mb: float | None = Field(default=None, gt=0, validation_alias="LOG_MAX_SIZE_MB")
+    log_stream_rate_limit: int = Field(default=100, ge=1, validation_alias="LOG_STREAM_RATE_LIMIT")
+    encryption_key: str | None = Field(default=None, validation_alias="ENCRYPTION_KEY")
+    github_app_id: str | None = Field(default=None, validation_alias="GITHUB_APP_ID")
+    github_installation_id: str | None = Field(
+        default=None, validation_alias="GITHUB_INSTALLATION_ID"
+    )
+    github_private_key_path: Path | None = Field(
+        default=None, validation_alias="GITHUB_PRIVATE_KEY_PATH"
+    )
+
+    executor: ExecutorKind = Field(default=ExecutorKind.LOCAL, validation_alias="EXECUTOR")
+    dispatcher: DispatcherKind = Field(
+        default=DispatcherKind.EMBEDDED, validation_alias="DISPATCHER"
+    )
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0", validation_alias="REDIS_URL")
+    queue_full_policy: QueueFullPolicy = Field(
+        default=QueueFullPolicy.QUEUE, validation_alias="QUEUE_FULL_POLICY"
+    )
+
+    host: str = Field(default="127.0.0.1", validation_alias="FASTFLOW_HOST")
+    port: int = Field(default=8000, ge=1, le=65535, validation_alias="FASTFLOW_PORT")
+    admin_user: str = Field(default="admin", min_length=1, validation_alias="FASTFLOW_ADMIN_USER")
+    admin_password: str | None = Field(default=None, validation_alias="FASTFLOW_ADMIN_PASSWORD")
+    secret_key: str | None = Field(default=None, validation_alias="FASTFLOW_SECRET_KEY")
+    access_token_minutes: int = Field(
+        default=60 * 12, ge=1, validation_alias="FASTFLOW_ACCESS_TOKEN_MINUTES"
+    )
+    cancel_grace_seconds: float = Field(
+        default=10.0, ge=0, validation_alias="FASTFLOW_CANCEL_GRACE_SECONDS"
+    )
+    metrics_interval: float = Field(default=1.0, gt=0, validation_alias="FASTFLOW_METRICS_INTERVAL")
+    max_line_bytes: int = Field(
+        default=1024 * 1024, ge=1024, validation_alias="FASTFLOW_MAX_LINE_BYTES"
+    )
+
+    @field_validator("pipelines_dir", "logs_dir", "data_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _normalise_db_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        # Plain postgres URLs mean the psycopg 3 driver we ship, not psycopg2.
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        return value
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL, SQLite under DATA_DIR unless DATABASE_URL says otherwise."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'fastflow.db'}"
+
+    @property
+    def resolved_uv_cache_dir(self) -> Path:
+        return (self.uv_cache_dir or self.data_dir / "uv_cache").expanduser().resolve()
+
+    @property
+    def envs_dir(self) -> Path:
+        """Where resolved pipeline environments live, one per requirements hash."""
+        return self.data_dir / "envs"
+
+    @property
+    def work_dir(self) -> Path:
+        """Per-run working directories."""
+        return self.data_dir / "runs"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings; invalid values raise ConfigError with one line per bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]) or "configuration"
+            got = err.get("input")
+            shown = "" if isinstance(got, dict) else f" (got {got!r})"
+            lines.append(f"invalid configuration: {name.upper()}: {err['msg']}{shown}")
+        raise ConfigError("\n".join(lines)) from None

@@ -1,0 +1,1 @@
+"""Persistence: tables, engine, migrations and the repositories that own every query."""

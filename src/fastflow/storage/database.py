@@ -1,0 +1,34 @@
+"""The Database handle: one engine, short sessions, handed to the stores."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from fastflow.storage.db import create_db_engine, upgrade
+
+
+class Database:
+    """Owns the engine; stores open a session per operation through `session()`."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = create_db_engine(url)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    def migrate(self) -> None:
+        upgrade(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()

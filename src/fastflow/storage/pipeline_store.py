@@ -1,0 +1,76 @@
+"""PipelineStore: stats counters and flags kept per pipeline name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from fastflow.models import RunStatus
+from fastflow.storage.database import Database
+from fastflow.storage.tables import Pipeline, utcnow
+
+
+class PipelineStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def all(self) -> dict[str, Pipeline]:
+        with self._db.session() as s:
+            return {p.name: p for p in s.exec(select(Pipeline)).all()}
+
+    def ensure(self, names: Iterable[str]) -> dict[str, Pipeline]:
+        """Rows for these names, creating missing ones; returns all rows."""
+        rows = self.all()
+        missing = [n for n in names if n not in rows]
+        if missing:
+            with self._db.session() as s:
+                for name in missing:
+                    s.add(Pipeline(name=name))
+                try:
+                    s.commit()
+                except sa.exc.IntegrityError:  # created concurrently: fine
+                    s.rollback()
+            rows = self.all()
+        return rows
+
+    def get(self, name: str) -> Pipeline:
+        return self.ensure([name])[name]
+
+    def record_result(self, name: str, status: RunStatus) -> None:
+        """Count a finished run: total always; SUCCESS as successful; FAILED/TIMED_OUT failed."""
+        self.ensure([name])
+        values: dict[str, object] = {"total_runs": col(Pipeline.total_runs) + 1}
+        if status is RunStatus.SUCCESS:
+            values["successful_runs"] = col(Pipeline.successful_runs) + 1
+        elif status in (RunStatus.FAILED, RunStatus.TIMED_OUT):
+            values["failed_runs"] = col(Pipeline.failed_runs) + 1
+        with self._db.session() as s:
+            s.execute(sa.update(Pipeline).where(col(Pipeline.name) == name).values(**values))
+            s.commit()
+
+    def reset_stats(self, name: str) -> Pipeline:
+        self.ensure([name])
+        with self._db.session() as s:
+            s.execute(
+                sa.update(Pipeline)
+                .where(col(Pipeline.name) == name)
+                .values(total_runs=0, successful_runs=0, failed_runs=0, stats_reset_at=utcnow())
+            )
+            s.commit()
+        return self.get(name)
+
+    def set_enabled(self, name: str, enabled: bool) -> Pipeline:
+        self.ensure([name])
+        with self._db.session() as s:
+            s.execute(sa.update(Pipeline).where(col(Pipeline.name) == name).values(enabled=enabled))
+            s.commit()
+        return self.get(name)
+
+    def set_has_requirements(self, name: str, value: bool) -> None:
+        with self._db.session() as s:
+            s.execute(
+                sa.update(Pipeline).where(col(Pipeline.name) == name).values(has_requirements=value)
+            )
+            s.commit()

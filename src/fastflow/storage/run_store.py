@@ -1,0 +1,174 @@
+"""RunStore: every query about runs. Nothing else in fastflow writes SQL for runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import col, func, select
+
+from fastflow.errors import NotFoundError
+from fastflow.models import TERMINAL_STATUSES, RunStatus
+from fastflow.storage.database import Database
+from fastflow.storage.tables import Run, utcnow
+
+_ACTIVE = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
+_TERMINAL = tuple(s.value for s in TERMINAL_STATUSES)
+
+SORTABLE = {"created_at", "started_at", "finished_at", "pipeline_name", "status"}
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    pipeline: str | None = None
+    statuses: Sequence[str] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+    parent_run_id: str | None = None
+
+
+class RunStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def create(self, run: Run) -> Run:
+        with self._db.session() as s:
+            s.add(run)
+            s.commit()
+            return run
+
+    def get(self, run_id: str) -> Run:
+        with self._db.session() as s:
+            run = s.get(Run, run_id)
+        if run is None:
+            raise NotFoundError(f"run {run_id!r} not found")
+        return run
+
+    def search(
+        self,
+        flt: RunFilter,
+        limit: int = 50,
+        offset: int = 0,
+        sort: str = "created_at",
+        descending: bool = True,
+    ) -> tuple[list[Run], int]:
+        """A page of runs matching the filter, and how many match in all."""
+        conds: list[Any] = []
+        if flt.pipeline:
+            conds.append(col(Run.pipeline_name) == flt.pipeline)
+        if flt.statuses:
+            conds.append(col(Run.status).in_(list(flt.statuses)))
+        if flt.since:
+            conds.append(col(Run.created_at) >= flt.since)
+        if flt.until:
+            conds.append(col(Run.created_at) < flt.until)
+        if flt.parent_run_id:
+            conds.append(col(Run.parent_run_id) == flt.parent_run_id)
+        order_col = getattr(Run, sort)
+        order = [order_col.desc(), col(Run.id).desc()] if descending else [order_col, Run.id]
+        with self._db.session() as s:
+            total = s.exec(select(func.count()).select_from(Run).where(*conds)).one()
+            rows = s.exec(
+                select(Run).where(*conds).order_by(*order).offset(offset).limit(limit)
+            ).all()
+        return list(rows), int(total)
+
+    def update(self, run_id: str, **fields: Any) -> None:
+        with self._db.session() as s:
+            s.execute(sa.update(Run).where(col(Run.id) == run_id).values(**fields))
+            s.commit()
+
+    def claim_pending(self, limit: int, worker: str) -> list[Run]:
+        """Atomically move up to `limit` oldest PENDING runs to RUNNING; returns the claimed."""
+        if limit <= 0:
+            return []
+        claimed: list[str] = []
+        with self._db.session() as s:
+            ids = s.exec(
+                select(Run.id)
+                .where(col(Run.status) == RunStatus.PENDING.value)
+                .order_by(col(Run.created_at), col(Run.id))
+                .limit(limit)
+            ).all()
+            for run_id in ids:
+                # The status guard makes the claim safe against a concurrent cancel or claimer.
+                res = s.execute(
+                    sa.update(Run)
+                    .where(col(Run.id) == run_id, col(Run.status) == RunStatus.PENDING.value)
+                    .values(status=RunStatus.RUNNING.value, started_at=utcnow(), worker=worker)
+                )
+                if res.rowcount == 1:  # type: ignore[attr-defined]
+                    claimed.append(run_id)
+            s.commit()
+            runs = s.exec(select(Run).where(col(Run.id).in_(claimed))).all() if claimed else []
+        by_id = {r.id: r for r in runs}
+        return [by_id[i] for i in claimed]
+
+    def finish(self, run_id: str, status: RunStatus, **fields: Any) -> bool:
+        """Record a terminal state once; False when the run had already finished."""
+        with self._db.session() as s:
+            res = s.execute(
+                sa.update(Run)
+                .where(col(Run.id) == run_id, col(Run.status).in_(_ACTIVE))
+                .values(
+                    status=status.value, finished_at=fields.pop("finished_at", utcnow()), **fields
+                )
+            )
+            s.commit()
+            return bool(res.rowcount == 1)  # type: ignore[attr-defined]
+
+    def cancel_pending(self, run_id: str) -> bool:
+        """Cancel a run that has not started; False when it is no longer PENDING."""
+        with self._db.session() as s:
+            res = s.execute(
+                sa.update(Run)
+                .where(col(Run.id) == run_id, col(Run.status) == RunStatus.PENDING.value)
+                .values(
+                    status=RunStatus.CANCELLED.value, finished_at=utcnow(), cancel_requested=True
+                )
+            )
+            s.commit()
+            return bool(res.rowcount == 1)  # type: ignore[attr-defined]
+
+    def count_active(self) -> int:
+        with self._db.session() as s:
+            return int(
+                s.exec(
+                    select(func.count()).select_from(Run).where(col(Run.status).in_(_ACTIVE))
+                ).one()
+            )
+
+    def with_status(self, status: RunStatus) -> list[Run]:
+        with self._db.session() as s:
+            return list(s.exec(select(Run).where(col(Run.status) == status.value)).all())
+
+    def latest_by_pipeline(self) -> dict[str, Run]:
+        """The most recent run of each pipeline (for listings)."""
+        with self._db.session() as s:
+            newest = (
+                select(Run.pipeline_name, func.max(Run.created_at).label("mx"))
+                .group_by(col(Run.pipeline_name))
+                .subquery()
+            )
+            rows = s.exec(
+                select(Run).join(
+                    newest,
+                    sa.and_(
+                        col(Run.pipeline_name) == newest.c.pipeline_name,
+                        col(Run.created_at) == newest.c.mx,
+                    ),
+                )
+            ).all()
+        return {r.pipeline_name: r for r in rows}
+
+    def running_counts(self) -> dict[str, int]:
+        with self._db.session() as s:
+            rows = s.exec(
+                select(Run.pipeline_name, func.count())
+                .where(col(Run.status) == RunStatus.RUNNING.value)
+                .group_by(col(Run.pipeline_name))
+            ).all()
+        return {name: int(n) for name, n in rows}

@@ -1,0 +1,144 @@
+"""Database tables (SQLModel). API schemas live in `fastflow.api.schemas` so no column leaks."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC without zone (portable across SQLite/PostgreSQL), always returns aware UTC."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def _ts(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
+
+
+def _json() -> Any:
+    return Field(default_factory=dict, sa_type=sa.JSON, nullable=False)
+
+
+class Pipeline(SQLModel, table=True):
+    """Per-pipeline state that discovery cannot derive from files: stats, enabled flag, cache."""
+
+    __tablename__ = "pipelines"
+
+    name: str = Field(primary_key=True, max_length=200)
+    enabled: bool = Field(default=True)
+    has_requirements: bool = Field(default=False)
+    last_cache_warmup: datetime | None = _ts()
+    total_runs: int = Field(default=0)
+    successful_runs: int = Field(default=0)
+    failed_runs: int = Field(default=0)
+    stats_reset_at: datetime | None = _ts()
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class Run(SQLModel, table=True):
+    """One execution of a pipeline (seed 001 §2.2 PipelineRun plus SPEC §1 fields)."""
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        sa.Index("ix_runs_pipeline_created", "pipeline_name", "created_at"),
+        sa.Index("ix_runs_status_created", "status", "created_at"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    pipeline_name: str = Field(max_length=200)
+    status: str = Field(default="PENDING", max_length=16)
+    failure_kind: str | None = Field(default=None, max_length=32)
+    error_message: str | None = Field(default=None)
+    trigger: str = Field(default="api", max_length=16)
+    attempt: int = Field(default=1)
+    max_attempts: int = Field(default=1)
+    parent_run_id: str | None = Field(default=None, max_length=32, index=True)
+    schedule_id: str | None = Field(default=None, max_length=32)
+    triggered_by: str | None = Field(default=None, max_length=200)
+    executor: str = Field(default="local", max_length=16)
+    parameters: dict[str, Any] = _json()
+    env_vars: dict[str, Any] = _json()
+    log_file: str | None = Field(default=None)
+    metrics_file: str | None = Field(default=None)
+    exit_code: int | None = Field(default=None)
+    uv_version: str | None = Field(default=None, max_length=64)
+    setup_duration: float | None = Field(default=None)
+    progress: int | None = Field(default=None)
+    progress_text: str | None = Field(default=None, max_length=500)
+    pid: int | None = Field(default=None)
+    worker: str | None = Field(default=None, max_length=200)
+    cancel_requested: bool = Field(default=False)
+    last_seq: int = Field(default=0)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True
+    )
+    started_at: datetime | None = _ts()
+    finished_at: datetime | None = _ts()
+
+
+class Schedule(SQLModel, table=True):
+    """A cron or interval trigger for a pipeline (seed 001 §2.2 ScheduledJob)."""
+
+    __tablename__ = "schedules"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    pipeline_name: str = Field(max_length=200, index=True)
+    trigger_type: str = Field(max_length=16)
+    trigger_value: str = Field(max_length=200)
+    timezone: str = Field(default="UTC", max_length=64)
+    parameters: dict[str, Any] = _json()
+    enabled: bool = Field(default=True)
+    last_run_at: datetime | None = _ts()
+    next_run_at: datetime | None = _ts()
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class Secret(SQLModel, table=True):
+    """A secret (Fernet-encrypted value) or plain parameter injected into runs."""
+
+    __tablename__ = "secrets"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    key: str = Field(max_length=200, unique=True)
+    value: str = Field()
+    is_secret: bool = Field(default=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    username: str = Field(max_length=150, unique=True)
+    password_hash: str = Field()
+    role: str = Field(default="viewer", max_length=16)
+    disabled: bool = Field(default=False)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    last_login_at: datetime | None = _ts()

@@ -1,0 +1,56 @@
+"""UserStore: accounts for login."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlmodel import col, func, select
+
+from fastflow.errors import ConflictError, NotFoundError
+from fastflow.storage.database import Database
+from fastflow.storage.tables import User, utcnow
+
+
+class UserStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def count(self) -> int:
+        with self._db.session() as s:
+            return int(s.exec(select(func.count()).select_from(User)).one())
+
+    def by_username(self, username: str) -> User | None:
+        with self._db.session() as s:
+            return s.exec(select(User).where(col(User.username) == username)).first()
+
+    def get(self, user_id: str) -> User:
+        with self._db.session() as s:
+            user = s.get(User, user_id)
+        if user is None:
+            raise NotFoundError(f"user {user_id!r} not found")
+        return user
+
+    def create(self, username: str, password_hash: str, role: str) -> User:
+        user = User(username=username, password_hash=password_hash, role=role)
+        with self._db.session() as s:
+            s.add(user)
+            try:
+                s.commit()
+            except sa.exc.IntegrityError:
+                raise ConflictError(f"user {username!r} already exists") from None
+        return user
+
+    def set_password(self, username: str, password_hash: str) -> None:
+        with self._db.session() as s:
+            res = s.execute(
+                sa.update(User)
+                .where(col(User.username) == username)
+                .values(password_hash=password_hash)
+            )
+            s.commit()
+        if res.rowcount != 1:  # type: ignore[attr-defined]
+            raise NotFoundError(f"user {username!r} not found")
+
+    def touch_login(self, user_id: str) -> None:
+        with self._db.session() as s:
+            s.execute(sa.update(User).where(col(User.id) == user_id).values(last_login_at=utcnow()))
+            s.commit()
