@@ -1,0 +1,107 @@
+"""Session-wide real services and per-test isolated fastflow instances."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fastflow.settings import Settings, load_settings
+from tests.support.server import ADMIN_PASSWORD, ADMIN_USER, LiveServer, start_server
+from tests.support.services import (
+    PostgresTemplate,
+    SqliteTemplate,
+    postgres_template,
+    service_missing,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples" / "pipelines"
+TEST_PIPELINES = Path(__file__).resolve().parent / "fixtures" / "pipelines"
+
+
+@pytest.fixture(scope="session")
+def uv_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One uv cache for the whole session, as a server shares one between runs."""
+    return tmp_path_factory.mktemp("uv-cache")
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[PostgresTemplate | None]:
+    yield from postgres_template()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> SqliteTemplate:
+    return SqliteTemplate(tmp_path_factory.mktemp("sqlite-template"))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    sqlite_template: SqliteTemplate,
+    pg_template: PostgresTemplate | None,
+) -> Iterator[str]:
+    """A fresh, migrated database per test — the same tests run on SQLite and PostgreSQL."""
+    if request.param == "sqlite":
+        yield sqlite_template.clone(tmp_path / "data" / "fastflow.db")
+        return
+    if pg_template is None:
+        service_missing("PostgreSQL", "connection refused")
+        return
+    url = pg_template.clone()
+    yield url
+    pg_template.drop(url)
+
+
+@pytest.fixture
+def pipelines_dir(tmp_path: Path) -> Path:
+    """Example and test pipelines, copied so a test may change them freely."""
+    target = tmp_path / "pipelines"
+    shutil.copytree(EXAMPLES, target)
+    shutil.copytree(TEST_PIPELINES, target, dirs_exist_ok=True)
+    return target
+
+
+@pytest.fixture
+def make_settings(
+    tmp_path: Path, db_url: str, pipelines_dir: Path, uv_cache: Path
+) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "DATABASE_URL": db_url,
+            "PIPELINES_DIR": str(pipelines_dir),
+            "DATA_DIR": str(tmp_path / "data"),
+            "LOGS_DIR": str(tmp_path / "logs"),
+            "UV_CACHE_DIR": str(uv_cache),
+            "FASTFLOW_ADMIN_USER": ADMIN_USER,
+            "FASTFLOW_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "FASTFLOW_CANCEL_GRACE_SECONDS": 2,
+            "FASTFLOW_METRICS_INTERVAL": 0.2,
+        }
+        values.update(overrides)
+        return load_settings(_env_file=None, **values)
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[LiveServer]:
+    live = start_server(settings)
+    yield live
+    live.stop()
+
+
+@pytest.fixture
+def client(server: LiveServer) -> Iterator[Any]:
+    with server.client() as c:
+        yield c

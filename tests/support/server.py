@@ -1,0 +1,86 @@
+"""A real fastflow server (uvicorn on a free port, in a thread) and an HTTP client for it."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import uvicorn
+
+from fastflow.api.app import create_app
+from fastflow.settings import Settings
+
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = "test-admin-password"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    url: str
+    settings: Settings
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    @property
+    def services(self) -> Any:
+        return self.server.config.app.state.services  # type: ignore[union-attr]
+
+    def login(self, username: str = ADMIN_USER, password: str = ADMIN_PASSWORD) -> str:
+        r = httpx.post(
+            f"{self.url}/api/auth/login", json={"username": username, "password": password}
+        )
+        r.raise_for_status()
+        return str(r.json()["access_token"])
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token or self.login()}"}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=60)
+
+
+def start_server(settings: Settings) -> LiveServer:
+    """Start the app under uvicorn in a thread; returns once it accepts connections."""
+    port = free_port()
+    app = create_app(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True, name=f"fastflow-{port}")
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("test server did not start")
+        time.sleep(0.01)
+    return LiveServer(f"http://127.0.0.1:{port}", settings, server, thread)
+
+
+def wait_for_run(
+    client: httpx.Client,
+    run_id: str,
+    statuses: Iterable[str] = ("SUCCESS", "FAILED", "CANCELLED", "TIMED_OUT"),
+    timeout: float = 60.0,
+) -> dict[str, Any]:
+    """Poll a run until it reaches one of `statuses`; fails the test on timeout."""
+    wanted = set(statuses)
+    deadline = time.monotonic() + timeout
+    while True:
+        run: dict[str, Any] = client.get(f"/api/runs/{run_id}").raise_for_status().json()
+        if run["status"] in wanted:
+            return run
+        if time.monotonic() > deadline:
+            raise AssertionError(f"run {run_id} still {run['status']} after {timeout}s")
+        time.sleep(0.05)
