@@ -42,7 +42,8 @@ class StreamCapture:
         self._continuing = False  # the last thing recorded was a partial fragment
 
     @staticmethod
-    def _decode(raw: bytes) -> str:
+    def decode(raw: bytes) -> str:
+        """Bytes as text; invalid UTF-8 stays visible as backslash escapes."""
         return raw.decode("utf-8", errors="backslashreplace")
 
     def feed(self, data: bytes) -> None:
@@ -54,7 +55,7 @@ class StreamCapture:
         for raw in parts:
             if raw.endswith(b"\r"):
                 raw = raw[:-1]
-            text = self._decode(raw)
+            text = self.decode(raw)
             if not self._continuing:
                 progress = parse_progress(text)
                 if progress is not None:
@@ -65,7 +66,7 @@ class StreamCapture:
             lines.append((text, False))
         while len(self._pending) >= self._max:
             cut = _utf8_boundary(self._pending, self._max)
-            lines.append((self._decode(self._pending[:cut]), True))
+            lines.append((self.decode(self._pending[:cut]), True))
             self._pending = self._pending[cut:]
             self._continuing = True
         self._flush(lines)
@@ -78,13 +79,15 @@ class StreamCapture:
     def close(self) -> None:
         """End of stream: a last line without a newline is still a line."""
         if self._pending or self._continuing:
-            self._recorder.log_lines(self.stream, [(self._decode(self._pending), False)])
+            self._recorder.log_lines(self.stream, [(self.decode(self._pending), False)])
         self._pending = b""
         self._continuing = False
 
 
 def _utf8_boundary(data: bytes, limit: int) -> int:
     """A cut position <= limit that does not split a UTF-8 sequence (when avoidable)."""
+    if limit >= len(data):
+        return len(data)
     cut = limit
     for _ in range(3):
         if cut > 0 and (data[cut] & 0xC0) == 0x80:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import time
@@ -18,6 +19,8 @@ from fastflow.executors.uv_env import EnvironmentCache, SetupError
 from fastflow.models import FailureKind, RunStatus
 
 _READ_CHUNK = 256 * 1024
+
+log = logging.getLogger(__name__)
 
 
 class LocalExecutor:
@@ -155,7 +158,13 @@ class _Supervision:
     async def _read(self, stream: asyncio.StreamReader, name: str) -> None:
         capture = StreamCapture(name, self.recorder, self.ex.max_line_bytes)
         while chunk := await stream.read(_READ_CHUNK):
-            capture.feed(chunk)
+            try:
+                capture.feed(chunk)
+            except Exception as exc:
+                # Never stop draining the pipe: a blocked child would hang the run forever.
+                log.exception("run %s: capturing %s failed", self.spec.run_id, name)
+                self.recorder.error(f"fastflow could not process {name} output: {exc}")
+                self.recorder.log_lines(name, [(StreamCapture.decode(chunk), True)])
         capture.close()
 
     async def _watch_metrics(self) -> None:

@@ -199,9 +199,8 @@ class RunEngine:
         if result is not None:
             fields["uv_version"] = result.uv_version
             fields["setup_duration"] = result.setup_duration
-        if not self.runs.finish(run.id, status, **fields):
+        if self.runs.finish(run.id, status, **fields) is None:
             return  # settled already (e.g. by recovery): count it once
-        self.pipelines.record_result(run.pipeline_name, status)
         retryable = status in (RunStatus.FAILED, RunStatus.TIMED_OUT)
         if retryable and run.attempt < run.max_attempts:
             self._retry(run)

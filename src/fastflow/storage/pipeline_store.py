@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import sqlalchemy as sa
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from fastflow.models import RunStatus
 from fastflow.storage.database import Database
@@ -38,18 +38,6 @@ class PipelineStore:
     def get(self, name: str) -> Pipeline:
         return self.ensure([name])[name]
 
-    def record_result(self, name: str, status: RunStatus) -> None:
-        """Count a finished run: total always; SUCCESS as successful; FAILED/TIMED_OUT failed."""
-        self.ensure([name])
-        values: dict[str, object] = {"total_runs": col(Pipeline.total_runs) + 1}
-        if status is RunStatus.SUCCESS:
-            values["successful_runs"] = col(Pipeline.successful_runs) + 1
-        elif status in (RunStatus.FAILED, RunStatus.TIMED_OUT):
-            values["failed_runs"] = col(Pipeline.failed_runs) + 1
-        with self._db.session() as s:
-            s.execute(sa.update(Pipeline).where(col(Pipeline.name) == name).values(**values))
-            s.commit()
-
     def reset_stats(self, name: str) -> Pipeline:
         self.ensure([name])
         with self._db.session() as s:
@@ -74,3 +62,25 @@ class PipelineStore:
                 sa.update(Pipeline).where(col(Pipeline.name) == name).values(has_requirements=value)
             )
             s.commit()
+
+
+def count_finished_run(session: Session, name: str, status: RunStatus) -> None:
+    """Count a finished run: total always; SUCCESS as successful; FAILED/TIMED_OUT failed.
+
+    Runs inside the caller's transaction, so a run's final state and its count never diverge.
+    """
+    values: dict[str, object] = {"total_runs": col(Pipeline.total_runs) + 1}
+    if status is RunStatus.SUCCESS:
+        values["successful_runs"] = col(Pipeline.successful_runs) + 1
+    elif status in (RunStatus.FAILED, RunStatus.TIMED_OUT):
+        values["failed_runs"] = col(Pipeline.failed_runs) + 1
+    res = session.execute(sa.update(Pipeline).where(col(Pipeline.name) == name).values(**values))
+    if res.rowcount == 0:  # type: ignore[attr-defined]
+        session.add(
+            Pipeline(
+                name=name,
+                total_runs=1,
+                successful_runs=int(status is RunStatus.SUCCESS),
+                failed_runs=int(status in (RunStatus.FAILED, RunStatus.TIMED_OUT)),
+            )
+        )

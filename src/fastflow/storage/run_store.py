@@ -13,6 +13,7 @@ from sqlmodel import col, func, select
 from fastflow.errors import NotFoundError
 from fastflow.models import TERMINAL_STATUSES, RunStatus
 from fastflow.storage.database import Database
+from fastflow.storage.pipeline_store import count_finished_run
 from fastflow.storage.tables import Run, utcnow
 
 _ACTIVE = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
@@ -107,18 +108,26 @@ class RunStore:
         by_id = {r.id: r for r in runs}
         return [by_id[i] for i in claimed]
 
-    def finish(self, run_id: str, status: RunStatus, **fields: Any) -> bool:
-        """Record a terminal state once; False when the run had already finished."""
+    def finish(self, run_id: str, status: RunStatus, **fields: Any) -> Run | None:
+        """Record a terminal state and count it in the pipeline's stats, in one transaction.
+
+        Returns the finished run, or None when it had already finished (counted once).
+        """
+        finished_at = fields.pop("finished_at", utcnow())
         with self._db.session() as s:
             res = s.execute(
                 sa.update(Run)
                 .where(col(Run.id) == run_id, col(Run.status).in_(_ACTIVE))
-                .values(
-                    status=status.value, finished_at=fields.pop("finished_at", utcnow()), **fields
-                )
+                .values(status=status.value, finished_at=finished_at, **fields)
             )
+            if res.rowcount != 1:  # type: ignore[attr-defined]
+                s.rollback()
+                return None
+            run = s.get(Run, run_id)
+            assert run is not None
+            count_finished_run(s, run.pipeline_name, status)
             s.commit()
-            return bool(res.rowcount == 1)  # type: ignore[attr-defined]
+            return run
 
     def cancel_pending(self, run_id: str) -> bool:
         """Cancel a run that has not started; False when it is no longer PENDING."""

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import pytest
+
+from fastflow.errors import ConfigError, InvalidInputError
+from fastflow.pipelines.config import PipelineConfig
+from fastflow.runs.parameters import resolve_parameters
+from fastflow.settings import load_settings
+
+
+def test_invalid_settings_name_the_variable() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(_env_file=None, MAX_CONCURRENT_RUNS="x", EXECUTOR="kubernetes")
+    lines = str(err.value).splitlines()
+    assert len(lines) == 2
+    assert any(line.startswith("invalid configuration: MAX_CONCURRENT_RUNS:") for line in lines)
+    assert any(line.startswith("invalid configuration: EXECUTOR:") for line in lines)
+
+
+def test_defaults_and_postgres_url() -> None:
+    s = load_settings(_env_file=None, DATABASE_URL="postgresql://u@h/db")
+    assert s.sqlalchemy_url == "postgresql+psycopg://u@h/db"
+    assert s.max_concurrent_runs == 10 and s.log_stream_rate_limit == 100
+    assert load_settings(_env_file=None).sqlalchemy_url.startswith("sqlite:///")
+
+
+def test_parameters_merge_defaults_and_reject_bad_names() -> None:
+    cfg = PipelineConfig.model_validate(
+        {"parameters": {"A": "1", "B": {"default": None, "required": True}, "C": 3}}
+    )
+    assert resolve_parameters(cfg, {"B": True, "D": [1, 2]}) == {
+        "A": "1",
+        "B": "true",
+        "C": "3",
+        "D": "[1, 2]",
+    }
+    with pytest.raises(InvalidInputError, match="required"):
+        resolve_parameters(cfg, {})
+    for bad in ("1abc", "a-b", "FASTFLOW_RUN_ID", "x y"):
+        with pytest.raises(InvalidInputError):
+            resolve_parameters(PipelineConfig(), {bad: "v"})
+    with pytest.raises(InvalidInputError, match="NUL"):
+        resolve_parameters(PipelineConfig(), {"A": "a\x00b"})
