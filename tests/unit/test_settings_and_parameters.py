@@ -41,3 +41,12 @@ def test_parameters_merge_defaults_and_reject_bad_names() -> None:
             resolve_parameters(PipelineConfig(), {bad: "v"})
     with pytest.raises(InvalidInputError, match="NUL"):
         resolve_parameters(PipelineConfig(), {"A": "a\x00b"})
+
+
+def test_dotenv_file_is_read(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / ".env").write_text("MAX_CONCURRENT_RUNS=3\nFASTFLOW_PORT=9001\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MAX_CONCURRENT_RUNS", raising=False)
+    monkeypatch.delenv("FASTFLOW_PORT", raising=False)
+    s = load_settings()
+    assert (s.max_concurrent_runs, s.port) == (3, 9001)

@@ -66,7 +66,9 @@ class EnvironmentCache:
                 self.uv_bin, "--version", stdout=asyncio.subprocess.PIPE
             )
             out, _ = await proc.communicate()
-            self._uv_version = out.decode().strip().removeprefix("uv ").strip() or "unknown"
+            # "uv 0.13.9 (x86_64-unknown-linux-gnu)" → "0.13.9"
+            parts = out.decode().split()
+            self._uv_version = parts[1] if len(parts) > 1 else "unknown"
         return self._uv_version
 
     def key(self, pipeline: PipelineDefinition) -> str:

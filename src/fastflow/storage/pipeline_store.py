@@ -36,7 +36,10 @@ class PipelineStore:
         return rows
 
     def get(self, name: str) -> Pipeline:
-        return self.ensure([name])[name]
+        """The row for `name`, created on first use."""
+        with self._db.session() as s:
+            row = s.get(Pipeline, name)
+        return row if row is not None else self.ensure([name])[name]
 
     def reset_stats(self, name: str) -> Pipeline:
         self.ensure([name])
