@@ -117,8 +117,10 @@ def test_cookie_session_needs_csrf_header_for_writes(server: LiveServer) -> None
         json={"username": "admin", "password": ADMIN_PASSWORD},
         headers={"X-Forwarded-Proto": "https"},
     )
-    # uvicorn trusts X-Forwarded-Proto from 127.0.0.1 (FASTFLOW_FORWARDED_ALLOW_IPS) only when
-    # proxy headers are enabled, as `fastflow serve` does; the test server shows the plain case.
+    # Behind a trusted proxy (uvicorn trusts 127.0.0.1 by default) HTTPS makes it Secure.
+    session = next(c for c in r.headers.get_list("set-cookie") if c.startswith("fastflow_session="))
+    assert "Secure" in session
+    assert "strict-transport-security" in r.headers
     assert r.status_code == 200
 
 
