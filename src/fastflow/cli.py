@@ -41,12 +41,15 @@ def serve(
     """Run the server: API, dispatcher and executor in one process."""
     import uvicorn
 
+    from fastflow.api import log_redaction
     from fastflow.api.app import create_app
 
     settings = _settings(FASTFLOW_HOST=host, FASTFLOW_PORT=port)
     _setup_logging()
     try:
         application = create_app(settings)
+        # A wrong ENCRYPTION_KEY stops here with one clear line, before the port opens.
+        application.state.services.preflight()
     except FastflowError as exc:
         typer.echo(f"fastflow: {exc.message}", err=True)
         raise typer.Exit(2) from None
@@ -55,7 +58,17 @@ def serve(
         f"http://{settings.host}:{settings.port}/docs",
         err=True,
     )
-    uvicorn.run(application, host=settings.host, port=settings.port, log_level="info")
+    config = uvicorn.Config(
+        application,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+    )
+    server = uvicorn.Server(config)
+    log_redaction.install()  # after uvicorn configured its loggers
+    server.run()
 
 
 @db_app.command("upgrade")
@@ -104,6 +117,38 @@ def user_create(
         else:
             services.auth.create_user(username, password, role)
             typer.echo(f"created {role.value} {username!r}")
+    except FastflowError as exc:
+        typer.echo(f"fastflow: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        services.db.dispose()
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """List users with role and state."""
+    settings = _settings()
+    services = _auth_service(settings)
+    try:
+        for user in services.users.all():
+            state = "disabled" if user.disabled else "active"
+            last = user.last_login_at.isoformat(timespec="seconds") if user.last_login_at else "-"
+            typer.echo(f"{user.username}\t{user.role}\t{state}\tlast login {last}")
+    finally:
+        services.db.dispose()
+
+
+@user_app.command("disable")
+def user_disable(
+    username: str,
+    enable: Annotated[bool, typer.Option(help="Enable the user again instead")] = False,
+) -> None:
+    """Disable a user: their sessions and API tokens stop working at once."""
+    settings = _settings()
+    services = _auth_service(settings)
+    try:
+        services.users.update(username, disabled=not enable)
+        typer.echo(f"{'enabled' if enable else 'disabled'} {username!r}")
     except FastflowError as exc:
         typer.echo(f"fastflow: {exc.message}", err=True)
         raise typer.Exit(1) from None

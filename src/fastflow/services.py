@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from fastflow.auth.service import AuthService
+from fastflow.auth.throttle import LoginThrottle
 from fastflow.auth.tokens import TokenIssuer
 from fastflow.dispatch.base import Dispatcher
 from fastflow.dispatch.embedded import EmbeddedDispatcher
@@ -20,10 +21,14 @@ from fastflow.pipelines.discovery import PipelineCatalog
 from fastflow.pipelines.service import PipelineService
 from fastflow.runs.engine import RunEngine
 from fastflow.runs.service import RunService
+from fastflow.secrets.crypto import load_cipher
+from fastflow.secrets.service import SecretService
+from fastflow.secrets.store import SecretStore
 from fastflow.settings import DispatcherKind, ExecutorKind, Settings
 from fastflow.storage.database import Database
 from fastflow.storage.pipeline_store import PipelineStore
 from fastflow.storage.run_store import RunStore
+from fastflow.storage.token_store import TokenStore
 from fastflow.storage.user_store import UserStore
 
 log = logging.getLogger(__name__)
@@ -43,10 +48,16 @@ class Services:
     run_service: RunService
     pipeline_service: PipelineService
     auth: AuthService
+    secrets: SecretService
+
+    def preflight(self) -> None:
+        """Migrate and check the encryption key fits the stored secrets (else ConfigError)."""
+        self.db.migrate()
+        self.secrets.verify_key()
 
     async def start(self) -> None:
         """Migrate, settle what a previous server left running, then start dispatching."""
-        self.db.migrate()
+        self.preflight()
         self.auth.ensure_admin(self.settings.admin_user, self.settings.admin_password)
         settled = self.engine.recover()
         if settled:
@@ -82,14 +93,24 @@ def build_services(settings: Settings) -> Services:
     users = UserStore(db)
     catalog = PipelineCatalog(settings.pipelines_dir)
     fanout = MemoryFanout()
-    engine = RunEngine(settings, runs, pipeline_store, catalog, _executors(settings), fanout)
+    secrets = SecretService(SecretStore(db), load_cipher(settings))
+    engine = RunEngine(
+        settings, runs, pipeline_store, catalog, _executors(settings), fanout, secrets=secrets
+    )
     if settings.dispatcher is not DispatcherKind.EMBEDDED:
         raise ConfigError("DISPATCHER=celery: the celery dispatcher is not part of this build yet")
     dispatcher = EmbeddedDispatcher(runs, engine, settings.max_concurrent_runs)
     secret_key = settings.secret_key or load_or_create(
         settings.data_dir / "secret_key", TokenIssuer.generate_key, "token signing key"
     )
-    auth = AuthService(users, TokenIssuer(secret_key, settings.access_token_minutes))
+    throttle = LoginThrottle(
+        settings.login_max_failures,
+        settings.login_max_failures_per_address,
+        settings.login_window_seconds,
+    )
+    auth = AuthService(
+        users, TokenIssuer(secret_key, settings.access_token_minutes), TokenStore(db), throttle
+    )
     return Services(
         settings=settings,
         db=db,
@@ -103,4 +124,5 @@ def build_services(settings: Settings) -> Services:
         run_service=RunService(settings, runs, pipeline_store, catalog, engine, dispatcher),
         pipeline_service=PipelineService(catalog, pipeline_store, runs),
         auth=auth,
+        secrets=secrets,
     )

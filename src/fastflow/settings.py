@@ -95,6 +95,20 @@ class Settings(BaseSettings):
         default=1024 * 1024, ge=1024, validation_alias="FASTFLOW_MAX_LINE_BYTES"
     )
 
+    login_max_failures: int = Field(default=5, ge=1, validation_alias="FASTFLOW_LOGIN_MAX_FAILURES")
+    login_max_failures_per_address: int = Field(
+        default=20, ge=1, validation_alias="FASTFLOW_LOGIN_MAX_FAILURES_PER_ADDRESS"
+    )
+    login_window_seconds: float = Field(
+        default=300.0, gt=0, validation_alias="FASTFLOW_LOGIN_WINDOW_SECONDS"
+    )
+    max_request_bytes: int = Field(
+        default=1024 * 1024, ge=1024, validation_alias="FASTFLOW_MAX_REQUEST_BYTES"
+    )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1", validation_alias="FASTFLOW_FORWARDED_ALLOW_IPS"
+    )
+
     @field_validator("pipelines_dir", "logs_dir", "data_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path) -> Path:

@@ -8,8 +8,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from fastflow import __version__
+from fastflow.api import log_redaction
 from fastflow.api.errors import install_error_handlers
-from fastflow.api.routes import auth, health, pipelines, runs
+from fastflow.api.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
+from fastflow.api.routes import auth, health, pipelines, runs, secrets, users
 from fastflow.services import Services, build_services
 from fastflow.settings import Settings
 
@@ -34,6 +36,16 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     )
     app.state.services = built
     install_error_handlers(app)
-    for router in (health.router, auth.router, pipelines.router, runs.router):
+    log_redaction.install()
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)
+    for router in (
+        health.router,
+        auth.router,
+        pipelines.router,
+        runs.router,
+        secrets.router,
+        users.router,
+    ):
         app.include_router(router)
     return app

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from fastflow.auth.throttle import TooManyAttemptsError
 from fastflow.errors import AuthError, FastflowError
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(FastflowError)
     async def fastflow_error(_: Request, exc: FastflowError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthError) else None
+        if isinstance(exc, TooManyAttemptsError):
+            headers = {"Retry-After": str(exc.retry_after)}
         return JSONResponse({"detail": exc.message}, exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)

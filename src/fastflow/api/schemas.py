@@ -7,8 +7,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from fastflow.models import Role
 from fastflow.pipelines.service import PipelineView
-from fastflow.storage.tables import Run
+from fastflow.secrets.service import KEY_PATTERN, MAX_VALUE_LENGTH, PlainEntry
+from fastflow.storage.tables import ApiToken, Run, User
 
 
 class LoginRequest(BaseModel):
@@ -23,11 +25,111 @@ class TokenResponse(BaseModel):
     expires_at: datetime
     username: str
     role: str
+    csrf_token: str = Field(description="echo in X-CSRF-Token for cookie-authenticated writes")
 
 
 class UserOut(BaseModel):
     username: str
     role: str
+
+
+class UserDetail(BaseModel):
+    username: str
+    role: str
+    disabled: bool
+    created_at: datetime
+    last_login_at: datetime | None
+
+    @classmethod
+    def of(cls, user: User) -> UserDetail:
+        return cls(
+            username=user.username,
+            role=user.role,
+            disabled=user.disabled,
+            created_at=user.created_at,
+            last_login_at=user.last_login_at,
+        )
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(min_length=1, max_length=150, pattern=r"^[^\x00-\x1f/]+$")
+    password: str = Field(min_length=8, max_length=1024)
+    role: Role = Role.VIEWER
+
+
+class UserUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Role | None = None
+    disabled: bool | None = None
+
+
+class ApiTokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100)
+    role: Role | None = Field(default=None, description="at most yours; default yours")
+    expires_days: int | None = Field(default=None, ge=1, le=3650)
+
+
+class ApiTokenOut(BaseModel):
+    id: str
+    name: str
+    username: str
+    role: str
+    prefix: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, row: ApiToken, username: str) -> ApiTokenOut:
+        return cls(
+            id=row.id,
+            name=row.name,
+            username=username,
+            role=row.role,
+            prefix=row.prefix,
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+            last_used_at=row.last_used_at,
+            revoked_at=row.revoked_at,
+        )
+
+
+class ApiTokenCreated(ApiTokenOut):
+    token: str = Field(description="the token itself: shown this once, store it now")
+
+
+class SecretCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    key: str = Field(pattern=KEY_PATTERN, description="an environment variable name")
+    value: str = Field(max_length=MAX_VALUE_LENGTH)
+    is_secret: bool = Field(default=True, description="false: a plain parameter, shown to all")
+
+
+class SecretUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    value: str | None = Field(default=None, max_length=MAX_VALUE_LENGTH)
+    is_secret: bool | None = None
+
+
+class SecretOut(BaseModel):
+    key: str
+    value: str | None = Field(description="null for secrets unless you are an admin")
+    is_secret: bool
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, entry: PlainEntry, reveal: bool) -> SecretOut:
+        return cls(
+            key=entry.key,
+            value=entry.value if reveal or not entry.is_secret else None,
+            is_secret=entry.is_secret,
+            created_at=entry.row.created_at,
+            updated_at=entry.row.updated_at,
+        )
 
 
 class RunCreate(BaseModel):

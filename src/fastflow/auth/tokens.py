@@ -1,4 +1,4 @@
-"""Bearer tokens: short-lived JWTs (HS256, PyJWT) naming the user."""
+"""Bearer tokens: short-lived JWTs (HS256, PyJWT) naming the user, with an id to revoke them."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ _ALGORITHM = "HS256"
 class TokenClaims:
     user_id: str
     expires_at: datetime
+    jti: str = ""
+    csrf: str = ""
 
 
 class TokenIssuer:
@@ -29,14 +31,26 @@ class TokenIssuer:
         return secrets.token_urlsafe(48)
 
     def issue(self, user_id: str) -> tuple[str, datetime]:
-        expires = datetime.now(UTC) + self._lifetime
-        payload = {"sub": user_id, "exp": expires, "iat": datetime.now(UTC), "typ": "access"}
+        """A signed token; its `jti` lets logout deny it, its `csrf` binds the CSRF token."""
+        now = datetime.now(UTC)
+        expires = now + self._lifetime
+        payload = {
+            "sub": user_id,
+            "exp": expires,
+            "iat": now,
+            "typ": "access",
+            "jti": secrets.token_hex(16),
+            "csrf": secrets.token_urlsafe(24),
+        }
         return jwt.encode(payload, self._key, algorithm=_ALGORITHM), expires
 
     def verify(self, token: str) -> TokenClaims:
         try:
             payload = jwt.decode(
-                token, self._key, algorithms=[_ALGORITHM], options={"require": ["exp", "sub"]}
+                token,
+                self._key,
+                algorithms=[_ALGORITHM],
+                options={"require": ["exp", "sub", "jti"]},
             )
         except jwt.ExpiredSignatureError:
             raise AuthError("token expired; log in again") from None
@@ -44,4 +58,9 @@ class TokenIssuer:
             raise AuthError("invalid token") from None
         if payload.get("typ") != "access":
             raise AuthError("invalid token")
-        return TokenClaims(str(payload["sub"]), datetime.fromtimestamp(payload["exp"], UTC))
+        return TokenClaims(
+            str(payload["sub"]),
+            datetime.fromtimestamp(payload["exp"], UTC),
+            str(payload["jti"]),
+            str(payload.get("csrf", "")),
+        )

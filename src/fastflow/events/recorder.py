@@ -17,6 +17,8 @@ from fastflow.events.fanout import EventFanout
 from fastflow.events.log import RunLogWriter
 
 LineFilter = Callable[[str], str]
+# (stream, text, partial) -> text: may keep back the end of a partial fragment for the next.
+FragmentFilter = Callable[[str, str, bool], str]
 EventListener = Callable[[list[ev.Event]], None]
 
 
@@ -35,12 +37,24 @@ class RunRecorder:
         self._writer = RunLogWriter(log_path)
         self._fanout = fanout
         self._line_filter = line_filter
+        self._fragment_filter: FragmentFilter | None = None
         self._listeners: list[EventListener] = []
         self.last_output_at = time.monotonic()
 
     @property
     def seq(self) -> int:
         return self._writer.seq
+
+    def set_filters(
+        self, line_filter: LineFilter | None, fragment_filter: FragmentFilter | None = None
+    ) -> None:
+        """Filter output from now on (e.g. mask secrets once a run's secrets are known)."""
+        self._line_filter = line_filter
+        self._fragment_filter = fragment_filter
+
+    def filter_text(self, text: str) -> str:
+        """`text` through the line filter (e.g. with secrets masked)."""
+        return self._line_filter(text) if self._line_filter else text
 
     def add_listener(self, listener: EventListener) -> None:
         """Call `listener` with every batch after it is persisted (e.g. progress into the DB)."""
@@ -60,10 +74,15 @@ class RunRecorder:
         """Record output lines; each item is (text, partial) — partial fragments continue."""
         now = time.time()
         self.last_output_at = time.monotonic()
-        flt = self._line_filter
+        frag = self._fragment_filter
         self._emit(
             [
-                {"type": ev.LOG, "ts": now, "stream": stream, "line": flt(text) if flt else text}
+                {
+                    "type": ev.LOG,
+                    "ts": now,
+                    "stream": stream,
+                    "line": frag(stream, text, partial) if frag else self.filter_text(text),
+                }
                 | ({"partial": True} if partial else {})
                 for text, partial in lines
             ]
@@ -79,18 +98,19 @@ class RunRecorder:
             event["progress"] = progress
             self.last_output_at = time.monotonic()
         if text:
-            event["text"] = self._line_filter(text) if self._line_filter else text
+            event["text"] = self.filter_text(text)
         self._emit([event])
 
     def metrics(self, sample: dict[str, Any]) -> None:
         self._emit([{"type": ev.METRICS, "ts": time.time(), **sample}])
 
     def error(self, message: str) -> None:
-        text = self._line_filter(message) if self._line_filter else message
-        self._emit([{"type": ev.ERROR, "ts": time.time(), "error": text}])
+        self._emit([{"type": ev.ERROR, "ts": time.time(), "error": self.filter_text(message)}])
 
     def complete(self, **fields: Any) -> None:
         """The last event of a run; ends every live subscription after it."""
+        if isinstance(fields.get("error"), str):
+            fields["error"] = self.filter_text(fields["error"])
         self._emit([{"type": ev.COMPLETE, "ts": time.time(), **fields}])
         if self._fanout is not None:
             self._fanout.finish(self.run_id)

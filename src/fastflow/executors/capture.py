@@ -87,7 +87,7 @@ class StreamCapture:
 def _utf8_boundary(data: bytes, limit: int) -> int:
     """A cut position <= limit that does not split a UTF-8 sequence (when avoidable)."""
     if limit >= len(data):
-        return len(data)
+        return len(data)  # the whole buffer is exactly one fragment: nothing to split
     cut = limit
     for _ in range(3):
         if cut > 0 and (data[cut] & 0xC0) == 0x80:

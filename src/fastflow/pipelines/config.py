@@ -85,6 +85,14 @@ class PipelineConfig(BaseModel):
                 )
         return value
 
+    @field_validator("secrets")
+    @classmethod
+    def _secret_names(cls, value: list[str] | None) -> list[str] | None:
+        for name in value or []:
+            if not ENV_NAME.match(name):
+                raise ValueError(f"secret name {name!r} must be a valid environment variable name")
+        return value
+
     @property
     def mem_hard_limit_bytes(self) -> int | None:
         return None if self.mem_hard_limit is None else parse_size(self.mem_hard_limit)

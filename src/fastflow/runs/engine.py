@@ -20,6 +20,7 @@ from typing import Any
 
 import psutil
 
+from fastflow.errors import FastflowError
 from fastflow.events import types as ev
 from fastflow.events.fanout import EventFanout
 from fastflow.events.log import read_events
@@ -28,6 +29,7 @@ from fastflow.executors.base import ExecutionResult, Executor, RunControl, RunSp
 from fastflow.models import FAILURE_MESSAGES, FailureKind, RunStatus, Trigger
 from fastflow.pipelines.discovery import PipelineCatalog
 from fastflow.runs.environment import build_run_env
+from fastflow.secrets.service import RunSecrets, SecretService
 from fastflow.settings import Settings
 from fastflow.storage.pipeline_store import PipelineStore
 from fastflow.storage.run_store import RunStore
@@ -47,8 +49,10 @@ class RunEngine:
         catalog: PipelineCatalog,
         executors: dict[str, Executor],
         fanout: EventFanout,
+        secrets: SecretService | None = None,
     ) -> None:
         self.settings = settings
+        self.secrets = secrets
         self.runs = runs
         self.pipelines = pipelines
         self.catalog = catalog
@@ -117,6 +121,16 @@ class RunEngine:
                 failure_kind=FailureKind.ENGINE_ERROR,
                 error=f"executor {executor_name!r} is not available on this server",
             )
+        try:
+            run_secrets = await asyncio.to_thread(self._secrets_for, run, pipeline.config.secrets)
+        except FastflowError as exc:
+            return ExecutionResult(
+                RunStatus.FAILED, failure_kind=FailureKind.SETUP, error=exc.message
+            )
+        # From here on every line, status text and error of the run is masked.
+        masker = run_secrets.masker()
+        if masker:
+            recorder.set_filters(masker, masker.fragment)
         work_dir = self.settings.work_dir / run.id
         artifacts = work_dir / "artifacts"
         spec = RunSpec(
@@ -128,14 +142,29 @@ class RunEngine:
                 attempt=run.attempt,
                 artifacts_dir=artifacts,
                 parameters=run.parameters,
+                extra=run_secrets.env,
             ),
             work_dir=work_dir / "work",
             artifacts_dir=artifacts,
             metrics_path=self.metrics_path(run.id),
             timeout=pipeline.config.timeout or self.settings.container_timeout,
+            secret_values=run_secrets.secret_values,
         )
         control.on_started = lambda pid: self._on_started(run.id, pid)
         return await executor.execute(spec, recorder, control)
+
+    def _secrets_for(self, run: Run, wanted: list[str] | None) -> RunSecrets:
+        """The store's entries for this run; records the env it sees with secrets as `***`."""
+        if self.secrets is None:
+            return RunSecrets()
+        found = self.secrets.for_run(wanted)
+        if found.env:
+            # A run's own parameter of the same name wins over the store (build_run_env order).
+            shown = found.masker().mask_mapping(
+                {**found.env, **run.parameters}, found.secret_keys - set(run.parameters)
+            )
+            self.runs.update(run.id, env_vars=shown)
+        return found
 
     def _on_started(self, run_id: str, pid: int) -> None:
         loop = asyncio.get_running_loop()
@@ -172,6 +201,8 @@ class RunEngine:
         message = result.error
         if result.failure_kind is not None and not message:
             message = FAILURE_MESSAGES[result.failure_kind]
+        if message:
+            message = recorder.filter_text(message)
         if message and result.status is not RunStatus.SUCCESS:
             recorder.error(message)
         complete = _complete_fields(result, message)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import sqlalchemy as sa
 from sqlmodel import col, func, select
 
@@ -49,6 +51,28 @@ class UserStore:
             s.commit()
         if res.rowcount != 1:  # type: ignore[attr-defined]
             raise NotFoundError(f"user {username!r} not found")
+
+    def all(self) -> list[User]:
+        with self._db.session() as s:
+            return list(s.exec(select(User).order_by(col(User.username))).all())
+
+    def update(
+        self, username: str, role: StrEnum | None = None, disabled: bool | None = None
+    ) -> User:
+        """Change role and/or the disabled flag; NotFoundError for an unknown user."""
+        user = self.by_username(username)
+        if user is None:
+            raise NotFoundError(f"user {username!r} not found")
+        values: dict[str, object] = {}
+        if role is not None:
+            values["role"] = role.value
+        if disabled is not None:
+            values["disabled"] = disabled
+        if values:
+            with self._db.session() as s:
+                s.execute(sa.update(User).where(col(User.id) == user.id).values(**values))
+                s.commit()
+        return user.model_copy(update=values)
 
     def touch_login(self, user_id: str) -> None:
         with self._db.session() as s:

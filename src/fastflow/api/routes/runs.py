@@ -8,7 +8,7 @@ from pathlib import Path as FsPath
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import FileResponse, PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -23,6 +23,8 @@ from fastflow.services import Services
 from fastflow.storage.run_store import RunFilter
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
+
+RunId = Annotated[str, Path(pattern=r"^[0-9A-Za-z_-]{1,64}$", description="Run id")]
 
 MAX_PAGE = 500
 MAX_LOG_EVENTS = 100_000
@@ -90,18 +92,18 @@ def list_runs(
 
 
 @router.get("/{run_id}", response_model=RunOut)
-def get_run(run_id: str, services: ServicesDep, _: Viewer) -> RunOut:
+def get_run(run_id: RunId, services: ServicesDep, _: Viewer) -> RunOut:
     return RunOut.of(services.runs.get(run_id))
 
 
 @router.post("/{run_id}/cancel", response_model=RunOut)
-def cancel_run(run_id: str, services: ServicesDep, _: Operator) -> RunOut:
+def cancel_run(run_id: RunId, services: ServicesDep, _: Operator) -> RunOut:
     """Cancel a PENDING run, or stop a RUNNING one (SIGTERM, then SIGKILL after a grace)."""
     return RunOut.of(services.run_service.cancel(run_id))
 
 
 @router.post("/{run_id}/retry", response_model=RunOut, status_code=202)
-def retry_run(run_id: str, services: ServicesDep, user: Operator) -> RunOut:
+def retry_run(run_id: RunId, services: ServicesDep, user: Operator) -> RunOut:
     """Start a new attempt of a finished run with the same parameters."""
     return RunOut.of(services.run_service.retry(run_id, triggered_by=user.username))
 
@@ -113,7 +115,7 @@ def _log_path(services: Services, run_id: str) -> FsPath:
 
 @router.get("/{run_id}/logs", response_class=PlainTextResponse)
 def get_logs(
-    run_id: str,
+    run_id: RunId,
     services: ServicesDep,
     _: Viewer,
     from_seq: Annotated[int | None, Query(ge=1)] = None,
@@ -140,7 +142,7 @@ def get_logs(
 
 @router.get("/{run_id}/events/history")
 def get_events(
-    run_id: str,
+    run_id: RunId,
     services: ServicesDep,
     _: Viewer,
     from_seq: Annotated[int, Query(ge=1)] = 1,
@@ -154,7 +156,7 @@ def get_events(
 
 
 @router.get("/{run_id}/logs/download")
-def download_logs(run_id: str, services: ServicesDep, _: Viewer) -> Response:
+def download_logs(run_id: RunId, services: ServicesDep, _: Viewer) -> Response:
     """The whole log as a text file."""
     path = _log_path(services, run_id)
     # Streamed: a log of millions of lines is never held in memory at once.
@@ -166,14 +168,14 @@ def download_logs(run_id: str, services: ServicesDep, _: Viewer) -> Response:
 
 
 @router.get("/{run_id}/metrics")
-def get_metrics(run_id: str, services: ServicesDep, _: Viewer) -> list[dict[str, Any]]:
+def get_metrics(run_id: RunId, services: ServicesDep, _: Viewer) -> list[dict[str, Any]]:
     """CPU and RAM samples over the run's life (JSON list)."""
     run = services.runs.get(run_id)
     return list(read_metrics(services.engine.metrics_path(run.id)))
 
 
 @router.get("/{run_id}/metrics/download")
-def download_metrics(run_id: str, services: ServicesDep, _: Viewer) -> Response:
+def download_metrics(run_id: RunId, services: ServicesDep, _: Viewer) -> Response:
     run = services.runs.get(run_id)
     path = services.engine.metrics_path(run.id)
     if not path.exists():

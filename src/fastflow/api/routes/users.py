@@ -1,0 +1,38 @@
+"""User accounts (admin only): list, create, change role, disable."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from fastflow.api.deps import Admin, ServicesDep
+from fastflow.api.schemas import UserCreate, UserDetail, UserUpdate
+from fastflow.errors import ConflictError
+
+router = APIRouter(prefix="/api/users", tags=["users"])
+
+Username = Annotated[str, Path(min_length=1, max_length=150)]
+
+
+@router.get("", response_model=list[UserDetail])
+def list_users(services: ServicesDep, _: Admin) -> list[UserDetail]:
+    return [UserDetail.of(u) for u in services.users.all()]
+
+
+@router.post("", response_model=UserDetail, status_code=201)
+def create_user(body: UserCreate, services: ServicesDep, _: Admin) -> UserDetail:
+    return UserDetail.of(services.auth.create_user(body.username, body.password, body.role))
+
+
+@router.patch("/{username}", response_model=UserDetail)
+def update_user(
+    username: Username, body: UserUpdate, services: ServicesDep, admin: Admin
+) -> UserDetail:
+    """Change a user's role or disable them; takes effect on their next request."""
+    if username == admin.username and (
+        body.disabled or (body.role is not None and body.role.value != admin.role)
+    ):
+        raise ConflictError("you cannot disable or demote yourself; ask another admin")
+    user = services.users.update(username, role=body.role, disabled=body.disabled)
+    return UserDetail.of(user)

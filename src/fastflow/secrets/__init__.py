@@ -1,0 +1,1 @@
+"""Secrets and stored parameters: encrypted at rest, injected into runs, masked in output."""

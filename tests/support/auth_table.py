@@ -1,0 +1,73 @@
+"""The expected role of every route, derived from the OpenAPI schema plus explicit rules.
+
+Any route in the schema is covered automatically: by default a GET needs `viewer` and any
+other method `operator`; routes that need more (or are public) are listed here. WebSocket
+routes do not appear in OpenAPI: register them with `register_websocket_route`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import httpx
+
+PUBLIC = "public"
+ROLES = ("viewer", "operator", "admin")
+
+# Routes that are reachable without a token, each with the reason (also in docs/security.md).
+PUBLIC_ROUTES = {
+    ("GET", "/health"): "liveness probe for load balancers",
+    ("POST", "/api/auth/login"): "how a token is obtained",
+}
+
+# Exceptions to the default (GET → viewer, others → operator).
+ROLE_OVERRIDES: dict[tuple[str, str], str] = {
+    ("POST", "/api/auth/logout"): "viewer",
+    ("POST", "/api/auth/tokens"): "viewer",  # own tokens, at most one's own role
+    ("DELETE", "/api/auth/tokens/{token_id}"): "viewer",  # own tokens (admins: anyone's)
+    ("POST", "/api/secrets"): "admin",
+    ("PUT", "/api/secrets/{key}"): "admin",
+    ("DELETE", "/api/secrets/{key}"): "admin",
+    ("GET", "/api/users"): "admin",
+    ("POST", "/api/users"): "admin",
+    ("PATCH", "/api/users/{username}"): "admin",
+}
+
+WEBSOCKET_ROUTES: dict[str, str] = {}
+
+
+def register_websocket_route(path: str, role: str = "viewer") -> None:
+    """Add a WebSocket route (e.g. "/api/runs/{run_id}/ws") to the auth table."""
+    WEBSOCKET_ROUTES[path] = role
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    needs: str  # "public" or a role
+
+    def concrete(self, value: str = "hello") -> str:
+        return re.sub(r"\{[^}]+\}", value, self.path)
+
+
+def expected_role(method: str, path: str) -> str:
+    if (method, path) in PUBLIC_ROUTES:
+        return PUBLIC
+    if (method, path) in ROLE_OVERRIDES:
+        return ROLE_OVERRIDES[(method, path)]
+    return "viewer" if method in ("GET", "HEAD") else "operator"
+
+
+def routes_of(base_url: str) -> list[Route]:
+    schema = httpx.get(f"{base_url}/openapi.json").json()
+    return [
+        Route(method.upper(), path, expected_role(method.upper(), path))
+        for path, ops in schema["paths"].items()
+        for method in ops
+    ]
+
+
+def allows(role: str, needs: str) -> bool:
+    return needs == PUBLIC or ROLES.index(role) >= ROLES.index(needs)
