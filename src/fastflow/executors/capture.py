@@ -85,6 +85,8 @@ class StreamCapture:
 
 def _utf8_boundary(data: bytes, limit: int) -> int:
     """A cut position <= limit that does not split a UTF-8 sequence (when avoidable)."""
+    if len(data) <= limit:
+        return limit  # the whole buffer fits: nothing to split
     cut = limit
     for _ in range(3):
         if cut > 0 and (data[cut] & 0xC0) == 0x80:
