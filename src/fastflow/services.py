@@ -10,6 +10,7 @@ from fastflow.auth.tokens import TokenIssuer
 from fastflow.dispatch.base import Dispatcher
 from fastflow.dispatch.embedded import EmbeddedDispatcher
 from fastflow.errors import ConfigError
+from fastflow.events.connections import StreamRegistry
 from fastflow.events.fanout import EventFanout
 from fastflow.events.memory_fanout import MemoryFanout
 from fastflow.executors.base import Executor
@@ -43,6 +44,7 @@ class Services:
     run_service: RunService
     pipeline_service: PipelineService
     auth: AuthService
+    streams: StreamRegistry
 
     async def start(self) -> None:
         """Migrate, settle what a previous server left running, then start dispatching."""
@@ -103,4 +105,5 @@ def build_services(settings: Settings) -> Services:
         run_service=RunService(settings, runs, pipeline_store, catalog, engine, dispatcher),
         pipeline_service=PipelineService(catalog, pipeline_store, runs),
         auth=auth,
+        streams=StreamRegistry(settings.stream_max_per_user),
     )

@@ -9,7 +9,8 @@ from fastapi import FastAPI
 
 from fastflow import __version__
 from fastflow.api.errors import install_error_handlers
-from fastflow.api.routes import auth, health, pipelines, runs
+from fastflow.api.routes import auth, events_sse, events_ws, health, pipelines, runs, streams
+from fastflow.api.streaming import Encoder
 from fastflow.services import Services, build_services
 from fastflow.settings import Settings
 
@@ -33,7 +34,17 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.services = built
+    app.state.stream_encoder = Encoder()  # shared: many viewers of a run reuse one encoding
     install_error_handlers(app)
-    for router in (health.router, auth.router, pipelines.router, runs.router):
+    routers = (
+        health.router,
+        auth.router,
+        pipelines.router,
+        runs.router,
+        events_sse.router,
+        events_ws.router,
+        streams.router,
+    )
+    for router in routers:
         app.include_router(router)
     return app
