@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import httpx
+from websockets.exceptions import ConnectionClosed
 
 from tests.support.server import ADMIN_PASSWORD, LiveServer
 
-PUBLIC = {("GET", "/health"), ("POST", "/api/auth/login")}
+PUBLIC = {
+    ("GET", "/health"),
+    ("POST", "/api/auth/login"),
+    # A JavaScript library, the same for everyone; the streams it opens need a token.
+    ("GET", "/static/fastflow-client.js"),
+}
 
 
 def _routes(server: LiveServer) -> list[tuple[str, str]]:
@@ -34,6 +41,25 @@ def test_every_route_but_health_and_login_needs_a_token(server: LiveServer) -> N
             r = httpx.request(method, server.url + _concrete(path), headers=headers)
             assert r.status_code == 401, (method, path, r.status_code, r.text)
             assert r.json()["detail"]
+
+
+def test_websocket_refuses_without_a_valid_token(server: LiveServer) -> None:
+    from websockets.sync.client import connect
+
+    url = server.url.replace("http://", "ws://") + "/ws/runs/hello"
+    for suffix in ("", "?token=not-a-token"):
+        with connect(url + suffix) as ws:
+            with contextlib.suppress(ConnectionClosed):
+                ws.recv(timeout=10)  # the server speaks first: it closes
+            assert ws.close_code == 1008, ws.close_code
+            assert ws.close_reason
+
+
+def test_client_library_is_served(server: LiveServer) -> None:
+    r = httpx.get(f"{server.url}/static/fastflow-client.js")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/javascript")
+    assert "class FastflowRunStream" in r.text
 
 
 def test_health_is_public(server: LiveServer) -> None:

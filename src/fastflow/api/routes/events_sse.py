@@ -37,7 +37,10 @@ class EventStreamResponse(Response):
     media_type = "text/event-stream"
 
     def __init__(self, body: AsyncIterator[bytes], on_close: Callable[[], None]) -> None:
-        super().__init__(headers=_HEADERS)
+        # Not Response.__init__: it would announce a Content-Length for an empty body.
+        self.status_code = 200
+        self.background = None
+        self.init_headers(_HEADERS)
         self._body = body
         self._on_close = on_close
 
@@ -99,8 +102,11 @@ async def _events(
 
 @router.get(
     "/{run_id}/events",
-    response_class=EventStreamResponse,
-    responses={200: {"content": {"text/event-stream": {}}}, 204: {"description": "nothing left"}},
+    response_class=Response,
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "the event stream"},
+        204: {"description": "the run is over and nothing is left after the given seq"},
+    },
 )
 def run_events_sse(
     run_id: str,

@@ -109,6 +109,8 @@ class _Session:
                     await self._send_stream()
                 except _Closing as closing:
                     outcome.append(closing)
+                except (WebSocketDisconnect, OSError):
+                    pass  # the client left while we were sending
                 tasks.cancel_scope.cancel()
 
             async def receive_all() -> None:
@@ -116,6 +118,8 @@ class _Session:
                     await self._receive()
                 except _Closing as closing:
                     outcome.append(closing)
+                except (WebSocketDisconnect, OSError):
+                    pass
                 tasks.cancel_scope.cancel()
 
             tasks.start_soon(send_all)
