@@ -151,3 +151,21 @@ def test_registry_caps_connections_per_user() -> None:
 def test_utf8_boundary_when_the_buffer_is_exactly_the_limit() -> None:
     assert _utf8_boundary(b"x" * 8, 8) == 8
     assert _utf8_boundary("aaaaaaé".encode() + b"zz", 7) == 6
+
+
+def test_tokens_are_redacted_from_access_logs() -> None:
+    import logging
+
+    from fastflow.api.redact import RedactTokens
+
+    record = logging.LogRecord(
+        "uvicorn.access",
+        20,
+        "",
+        0,
+        '%s - "%s %s"',
+        ("1.2.3.4", "GET", "/x?since=3&token=abc.def"),
+        None,
+    )
+    RedactTokens().filter(record)
+    assert record.getMessage() == '1.2.3.4 - "GET /x?since=3&token=***"'

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from fastflow import __version__
+from fastflow.api import redact
 from fastflow.api.errors import install_error_handlers
 from fastflow.api.routes import auth, events_sse, events_ws, health, pipelines, runs, streams
 from fastflow.api.streaming import Encoder
@@ -21,6 +22,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redact.install()  # uvicorn has configured its loggers by now
         await built.start()
         try:
             yield
