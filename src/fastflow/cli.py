@@ -1,4 +1,4 @@
-"""The `fastflow` command: serve, db upgrade, user management."""
+"""The `fastflow` command: serve, run and logs, db upgrade, user management."""
 
 from __future__ import annotations
 
@@ -154,6 +154,75 @@ def user_disable(
         raise typer.Exit(1) from None
     finally:
         services.db.dispose()
+
+
+ServerUrl = Annotated[
+    str,
+    typer.Option("--url", envvar="FASTFLOW_URL", help="The fastflow server [env FASTFLOW_URL]"),
+]
+Token = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar="FASTFLOW_TOKEN",
+        help="API token [env FASTFLOW_TOKEN]",
+        show_default=False,
+    ),
+]
+
+
+@app.command("run")
+def run_command(
+    name: Annotated[str, typer.Argument(help="Pipeline name")],
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="key=value; repeat for more")
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Print the run's lines live; exit with its code")
+    ] = False,
+    url: ServerUrl = "http://127.0.0.1:8000",
+    token: Token = None,
+) -> None:
+    """Start a run on a server; with --follow, print its lines and exit with its exit code."""
+    from fastflow import cli_client as cc
+
+    try:
+        params = cc.parse_params(param or [])
+        with cc.connect(url, token) as client:
+            run = cc.start_run(client, name, params)
+            if not follow:
+                typer.echo(run["id"])
+                return
+            typer.echo(f"fastflow: run {run['id']} of {name}", err=True)
+            code = cc.Follower(client, run["id"]).follow()
+    except cc.ClientError as exc:
+        typer.echo(f"fastflow: {exc}", err=True)
+        raise typer.Exit(exc.code) from None
+    raise typer.Exit(code)
+
+
+@app.command("logs")
+def logs_command(
+    run_id: Annotated[str, typer.Argument(help="Run id")],
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing until the run completes")
+    ] = False,
+    url: ServerUrl = "http://127.0.0.1:8000",
+    token: Token = None,
+) -> None:
+    """Print a run's log; with --follow, stream it live and exit with the run's exit code."""
+    from fastflow import cli_client as cc
+
+    try:
+        with cc.connect(url, token) as client:
+            if not follow:
+                cc.print_logs(client, run_id)
+                return
+            code = cc.Follower(client, run_id).follow()
+    except cc.ClientError as exc:
+        typer.echo(f"fastflow: {exc}", err=True)
+        raise typer.Exit(exc.code) from None
+    raise typer.Exit(code)
 
 
 def main() -> None:

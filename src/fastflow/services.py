@@ -11,6 +11,7 @@ from fastflow.auth.tokens import TokenIssuer
 from fastflow.dispatch.base import Dispatcher
 from fastflow.dispatch.embedded import EmbeddedDispatcher
 from fastflow.errors import ConfigError
+from fastflow.events.connections import StreamRegistry
 from fastflow.events.fanout import EventFanout
 from fastflow.events.memory_fanout import MemoryFanout
 from fastflow.executors.base import Executor
@@ -54,6 +55,8 @@ class Services:
         """Migrate and check the encryption key fits the stored secrets (else ConfigError)."""
         self.db.migrate()
         self.secrets.verify_key()
+
+    streams: StreamRegistry
 
     async def start(self) -> None:
         """Migrate, settle what a previous server left running, then start dispatching."""
@@ -125,4 +128,5 @@ def build_services(settings: Settings) -> Services:
         pipeline_service=PipelineService(catalog, pipeline_store, runs),
         auth=auth,
         secrets=secrets,
+        streams=StreamRegistry(settings.stream_max_per_user),
     )

@@ -94,6 +94,18 @@ class Settings(BaseSettings):
     max_line_bytes: int = Field(
         default=1024 * 1024, ge=1024, validation_alias="FASTFLOW_MAX_LINE_BYTES"
     )
+    stream_max_per_user: int = Field(
+        default=10, ge=1, validation_alias="FASTFLOW_STREAM_MAX_PER_USER"
+    )
+    stream_idle_timeout: float = Field(
+        default=300.0, gt=0, validation_alias="FASTFLOW_STREAM_IDLE_TIMEOUT"
+    )
+    stream_keepalive: float = Field(
+        default=15.0, gt=0, validation_alias="FASTFLOW_STREAM_KEEPALIVE"
+    )
+    stream_send_timeout: float = Field(
+        default=30.0, gt=0, validation_alias="FASTFLOW_STREAM_SEND_TIMEOUT"
+    )
 
     login_max_failures: int = Field(default=5, ge=1, validation_alias="FASTFLOW_LOGIN_MAX_FAILURES")
     login_max_failures_per_address: int = Field(

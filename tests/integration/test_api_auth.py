@@ -7,6 +7,7 @@ role below the route's 403, with enough rights neither. The expected roles live 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 import httpx
@@ -104,3 +105,23 @@ def test_viewer_cannot_start_runs(server: LiveServer) -> None:
         r = viewer.post("/api/pipelines/hello/run", json={})
         assert r.status_code == 403
         assert "operator" in r.json()["detail"]
+
+
+def test_websocket_refuses_without_a_valid_token(server: LiveServer) -> None:
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    url = server.url.replace("http://", "ws://") + "/ws/runs/hello"
+    for suffix in ("", "?token=not-a-token"):
+        with connect(url + suffix) as ws:
+            with contextlib.suppress(ConnectionClosed):
+                ws.recv(timeout=10)  # the server speaks first: it closes
+            assert ws.close_code == 1008, ws.close_code
+            assert ws.close_reason
+
+
+def test_client_library_is_served(server: LiveServer) -> None:
+    r = httpx.get(f"{server.url}/static/fastflow-client.js")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/javascript")
+    assert "class FastflowRunStream" in r.text

@@ -19,6 +19,8 @@ ROLES = ("viewer", "operator", "admin")
 PUBLIC_ROUTES = {
     ("GET", "/health"): "liveness probe for load balancers",
     ("POST", "/api/auth/login"): "how a token is obtained",
+    ("GET", "/static/fastflow-client.js"): "a JS library, the same for everyone; "
+    "the streams it opens need a token",
 }
 
 # Exceptions to the default (GET → viewer, others → operator).

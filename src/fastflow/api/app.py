@@ -11,7 +11,18 @@ from fastflow import __version__
 from fastflow.api import log_redaction
 from fastflow.api.errors import install_error_handlers
 from fastflow.api.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
-from fastflow.api.routes import auth, health, pipelines, runs, secrets, users
+from fastflow.api.routes import (
+    auth,
+    events_sse,
+    events_ws,
+    health,
+    pipelines,
+    runs,
+    secrets,
+    streams,
+    users,
+)
+from fastflow.api.streaming import Encoder
 from fastflow.services import Services, build_services
 from fastflow.settings import Settings
 
@@ -22,6 +33,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        log_redaction.install()  # again: uvicorn has configured its loggers by now
         await built.start()
         try:
             yield
@@ -35,17 +47,22 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.services = built
+    app.state.stream_encoder = Encoder()  # shared: many viewers of a run reuse one encoding
     install_error_handlers(app)
     log_redaction.install()
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
-    for router in (
+    routers = (
         health.router,
         auth.router,
         pipelines.router,
         runs.router,
         secrets.router,
         users.router,
-    ):
+        events_sse.router,
+        events_ws.router,
+        streams.router,
+    )
+    for router in routers:
         app.include_router(router)
     return app

@@ -24,7 +24,8 @@ class TokenRedactingFilter(logging.Filter):
 
 
 def install() -> None:
-    """Add the filter to uvicorn's access logger (idempotent)."""
-    logger = logging.getLogger("uvicorn.access")
-    if not any(isinstance(f, TokenRedactingFilter) for f in logger.filters):
-        logger.addFilter(TokenRedactingFilter())
+    """Add the filter to uvicorn's access and error loggers (idempotent)."""
+    for name in ("uvicorn.access", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, TokenRedactingFilter) for f in logger.filters):
+            logger.addFilter(TokenRedactingFilter())

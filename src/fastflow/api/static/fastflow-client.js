@@ -1,0 +1,217 @@
+/*
+ * fastflow-client.js — follow a fastflow run live from a browser. No dependencies.
+ *
+ *   const stream = new FastflowRunStream(runId, { token, baseUrl: "", transport: "websocket" });
+ *   stream.on("log", (line) => console.log(line.seq, line.line))
+ *         .on("status", (s) => console.log(s.status, s.progress))
+ *         .on("complete", (c) => console.log("exit", c.exit_code));
+ *   stream.connect();           // … later: stream.disconnect();
+ *
+ * Every event carries `seq`. On a dropped connection the client reconnects after the last seq
+ * it handled, and drops anything it has already seen, so each line arrives exactly once and in
+ * order. Lines the server skipped for its rate limit (`gap` events) are fetched over REST and
+ * delivered in place (`fillGaps: false` hands you the `gap` event instead).
+ *
+ * Events: connected, log (one per line), status, metrics, error, complete, gap, reconnecting,
+ * close ({code, reason}: the server ended the stream for good), end (after complete).
+ */
+(function (root, factory) {
+  const api = factory();
+  if (typeof module === "object" && module.exports) module.exports = api;
+  else root.FastflowRunStream = api.FastflowRunStream;
+})(typeof self !== "undefined" ? self : this, function () {
+  "use strict";
+
+  // Close codes after which reconnecting cannot help (see docs/events.md).
+  const FINAL_CODES = new Set([1000, 4404, 4422]);
+
+  class FastflowRunStream {
+    constructor(runId, options = {}) {
+      this.runId = runId;
+      this.token = options.token || null;
+      this.baseUrl = (options.baseUrl || "").replace(/\/$/, "");
+      this.transport = options.transport === "sse" ? "sse" : "websocket";
+      this.fillGaps = options.fillGaps !== false;
+      this.reconnectDelay = options.reconnectDelay || 500;
+      this.maxReconnectDelay = options.maxReconnectDelay || 10000;
+      this.maxFailures = options.maxFailures || 20;
+      this.lastSeq = options.since || 0;
+      this.done = false;
+      this._handlers = {};
+      this._queue = Promise.resolve();
+      this._conn = null;
+      this._failures = 0;
+      this._timer = null;
+    }
+
+    on(type, handler) {
+      (this._handlers[type] = this._handlers[type] || []).push(handler);
+      return this;
+    }
+
+    off(type, handler) {
+      this._handlers[type] = (this._handlers[type] || []).filter((h) => h !== handler);
+      return this;
+    }
+
+    connect() {
+      this._stopped = false;
+      if (this.transport === "sse") this._openSse();
+      else this._openWebSocket();
+      return this;
+    }
+
+    disconnect() {
+      this._stopped = true;
+      clearTimeout(this._timer);
+      if (this._conn) this._conn.close();
+      this._conn = null;
+    }
+
+    _emit(type, data) {
+      for (const handler of this._handlers[type] || []) {
+        try {
+          handler(data);
+        } catch (err) {
+          setTimeout(() => { throw err; });  // a handler's bug must not stop the stream
+        }
+      }
+    }
+
+    _url(path, params) {
+      const query = new URLSearchParams(params);
+      if (this.token) query.set("token", this.token);
+      return `${this.baseUrl}${path}?${query}`;
+    }
+
+    _openWebSocket() {
+      let base = this.baseUrl || window.location.origin;
+      base = base.replace(/^http/, "ws");
+      const query = new URLSearchParams({ since: String(this.lastSeq) });
+      if (this.token) query.set("token", this.token);
+      const ws = new WebSocket(`${base}/ws/runs/${encodeURIComponent(this.runId)}?${query}`);
+      this._conn = ws;
+      ws.onmessage = (msg) => {
+        this._failures = 0;
+        this._enqueue(JSON.parse(msg.data));
+      };
+      ws.onclose = (ev) => {
+        if (this._conn !== ws) return;
+        this._conn = null;
+        if (this.done || this._stopped) return;
+        if (FINAL_CODES.has(ev.code) || (ev.code === 1008 && !/too slow/.test(ev.reason))) {
+          // Let queued messages (e.g. `complete`) be handled before reporting the end.
+          this._queue = this._queue.then(() => {
+            if (!this.done) this._emit("close", { code: ev.code, reason: ev.reason });
+          });
+          return;
+        }
+        this._retry();
+      };
+    }
+
+    _openSse() {
+      const path = `/api/runs/${encodeURIComponent(this.runId)}/events`;
+      const es = new EventSource(this._url(path, { since: String(this.lastSeq) }));
+      this._conn = es;
+      const types = ["connected", "log", "status", "metrics", "error", "complete", "gap"];
+      for (const type of types) {
+        es.addEventListener(type, (msg) => {
+          this._failures = 0;
+          this._enqueue(JSON.parse(msg.data));
+        });
+      }
+      es.addEventListener("close", (msg) => {
+        es.close();
+        this._conn = null;
+        const info = JSON.parse(msg.data);
+        this._queue = this._queue.then(() => this._emit("close", info));
+      });
+      es.onerror = () => {
+        // EventSource would retry from its own Last-Event-ID; we retry from what we handled.
+        if (this._conn !== es) return;
+        es.close();
+        this._conn = null;
+        if (!this.done && !this._stopped) this._retry();
+      };
+    }
+
+    _retry() {
+      this._failures += 1;
+      if (this._failures > this.maxFailures) {
+        this._emit("close", { code: 0, reason: `gave up after ${this.maxFailures} failures` });
+        return;
+      }
+      const delay = Math.min(this.maxReconnectDelay, this.reconnectDelay * 2 ** (this._failures - 1));
+      this._emit("reconnecting", { attempt: this._failures, delay, since: this.lastSeq });
+      // Reconnect once everything received so far is handled, so `lastSeq` is current.
+      this._timer = setTimeout(() => {
+        this._queue.then(() => { if (!this._stopped && !this.done) this.connect(); });
+      }, delay);
+    }
+
+    _enqueue(message) {
+      this._queue = this._queue.then(() => this._handle(message)).catch((err) => {
+        this._emit("error", { error: String(err), client: true });
+      });
+    }
+
+    async _handle(message) {
+      if (this.done) return;
+      switch (message.type) {
+        case "connected":
+          this._emit("connected", message);
+          return;
+        case "ping":
+        case "pong":
+          return;
+        case "log":
+          for (const line of message.lines) this._deliverLine(line);
+          return;
+        case "gap":
+          if (message.to_seq <= this.lastSeq) return;
+          if (!this.fillGaps) {
+            this._emit("gap", message);
+            this.lastSeq = message.to_seq;
+            return;
+          }
+          await this._fill(message);
+          return;
+        default:
+          if (message.seq <= this.lastSeq) return;
+          this.lastSeq = message.seq;
+          this._emit(message.type, message);
+          if (message.type === "complete") {
+            this.done = true;
+            this.disconnect();
+            this._emit("end", message);
+          }
+      }
+    }
+
+    _deliverLine(line) {
+      if (line.seq <= this.lastSeq) return;  // seen before a reconnect
+      this.lastSeq = line.seq;
+      this._emit("log", line);
+    }
+
+    async _fill(gap) {
+      // The logs route answers at most 100,000 lines per request: page through the range.
+      const path = `/api/runs/${encodeURIComponent(this.runId)}/logs`;
+      const headers = this.token ? { Authorization: `Bearer ${this.token}` } : {};
+      let from = Math.max(gap.from_seq, this.lastSeq + 1);
+      while (from <= gap.to_seq) {
+        const url = `${this.baseUrl}${path}?from_seq=${from}&to_seq=${gap.to_seq}&format=json`;
+        const response = await fetch(url, { headers });
+        if (!response.ok) throw new Error(`fetching lines ${from}-${gap.to_seq}: ${response.status}`);
+        const rows = (await response.text()).split("\n").filter((row) => row);
+        if (rows.length === 0) break;
+        for (const row of rows) this._deliverLine(JSON.parse(row));
+        from = this.lastSeq + 1;
+      }
+      this.lastSeq = Math.max(this.lastSeq, gap.to_seq);
+    }
+  }
+
+  return { FastflowRunStream };
+});

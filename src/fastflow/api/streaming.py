@@ -1,0 +1,125 @@
+"""What the SSE and WebSocket routes share: opening a run's stream and its wire messages.
+
+Wire format (both transports): JSON objects with `type` and `seq`.
+
+- ``log``: ``{"type": "log", "seq": <last>, "lines": [<log event>, ...]}`` — consecutive
+  lines are batched; each line keeps its own ``seq``, ``ts``, ``stream``, ``line``.
+- ``status``, ``metrics``, ``error``, ``complete``: the event as stored in the log file.
+- ``gap``: ``{"type": "gap", "seq": to_seq, "from_seq", "to_seq", "count", "url"}`` — log
+  lines over the rate limit, fetchable at ``url``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import orjson
+
+from fastflow.events import types as ev
+from fastflow.events.log import last_seq
+from fastflow.events.stream import Batch, Gap, RunEventStream, StreamItem
+from fastflow.models import RunStatus
+from fastflow.services import Services
+
+Message = tuple[str, int, bytes]
+"""(type, seq, JSON payload) of one wire message."""
+
+
+def run_stream(services: Services, run_id: str, since: int) -> RunEventStream:
+    """A stream of `run_id` after `since` (raises NotFoundError for an unknown run)."""
+    run = services.runs.get(run_id)  # the id reaches the file system only once it is known
+    settings = services.settings
+
+    async def finished() -> bool:
+        current = await asyncio.to_thread(services.runs.get, run.id)
+        return RunStatus(current.status).is_terminal
+
+    return RunEventStream(
+        run.id,
+        services.engine.log_path(run.id),
+        services.fanout,
+        since=since,
+        rate_limit=settings.log_stream_rate_limit,
+        tick=settings.stream_keepalive,
+        run_finished=finished,
+    )
+
+
+def nothing_left(services: Services, run_id: str, since: int) -> bool:
+    """True when the run is over and the client already has its last event."""
+    run = services.runs.get(run_id)
+    if not RunStatus(run.status).is_terminal:
+        return False
+    path = services.engine.log_path(run.id)
+    return not path.exists() or last_seq(path) <= since
+
+
+@dataclass
+class Encoder:
+    """Turns stream items into wire messages; log batches are encoded once for all viewers.
+
+    Many viewers of one run receive the same runs of lines; a line group is identified by
+    (run, first seq, last seq), so its encoding is cached and shared.
+    """
+
+    max_cached: int = 512
+
+    def __post_init__(self) -> None:
+        self._cache: OrderedDict[tuple[str, int, int], bytes] = OrderedDict()
+
+    def messages(self, run_id: str, item: StreamItem) -> Iterator[Message]:
+        if item is None:
+            return
+        if isinstance(item, Gap):
+            yield "gap", item.to_seq, orjson.dumps(gap_message(run_id, item))
+            return
+        yield from self._batch(run_id, item)
+
+    def _batch(self, run_id: str, batch: Batch) -> Iterator[Message]:
+        lines: list[ev.Event] = []
+        for event in batch.events:
+            if event["type"] == ev.LOG:
+                lines.append(event)
+                continue
+            if lines:
+                yield self._lines(run_id, lines)
+                lines = []
+            yield event["type"], event["seq"], orjson.dumps(event)
+        if lines:
+            yield self._lines(run_id, lines)
+
+    def _lines(self, run_id: str, lines: list[ev.Event]) -> Message:
+        first, last = lines[0]["seq"], lines[-1]["seq"]
+        key = (run_id, first, last)
+        payload = self._cache.get(key)
+        if payload is None:
+            payload = orjson.dumps({"type": ev.LOG, "seq": last, "lines": lines})
+            self._cache[key] = payload
+            if len(self._cache) > self.max_cached:
+                self._cache.popitem(last=False)
+        return ev.LOG, last, payload
+
+
+def gap_message(run_id: str, gap: Gap) -> dict[str, object]:
+    return {
+        "type": "gap",
+        "seq": gap.to_seq,
+        "from_seq": gap.from_seq,
+        "to_seq": gap.to_seq,
+        "count": gap.count,
+        "url": f"/api/runs/{run_id}/logs?from_seq={gap.from_seq}&to_seq={gap.to_seq}",
+    }
+
+
+def connected_message(run_id: str, since: int, transport: str) -> bytes:
+    return orjson.dumps(
+        {
+            "type": "connected",
+            "run_id": run_id,
+            "seq": since,
+            "message": f"connected to run {run_id} ({transport}), events after seq {since}",
+        }
+    )
