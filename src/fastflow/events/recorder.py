@@ -7,6 +7,7 @@ the capture side of a run can live in another process (a worker, a per-run super
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +40,7 @@ class RunRecorder:
         self._line_filter = line_filter
         self._fragment_filter: FragmentFilter | None = None
         self._listeners: list[EventListener] = []
+        self._lock = threading.Lock()
         self.last_output_at = time.monotonic()
 
     @property
@@ -57,17 +59,20 @@ class RunRecorder:
         return self._line_filter(text) if self._line_filter else text
 
     def add_listener(self, listener: EventListener) -> None:
-        """Call `listener` with every batch after it is persisted (e.g. progress into the DB)."""
+        """Call `listener` with every batch after it is persisted (from any thread)."""
         self._listeners.append(listener)
 
     def _emit(self, events: list[dict[str, Any]]) -> list[ev.Event]:
         if not events:
             return events
-        self._writer.append(events)
-        if self._fanout is not None:
-            self._fanout.publish(self.run_id, events)
-        for listener in self._listeners:
-            listener(events)
+        # stdout and stderr are captured by threads of their own: numbering, writing and
+        # publishing happen under one lock, so live order is always seq order.
+        with self._lock:
+            self._writer.append(events)
+            if self._fanout is not None:
+                self._fanout.publish(self.run_id, events)
+            for listener in self._listeners:
+                listener(events)
         return events
 
     def log_lines(self, stream: str, lines: list[tuple[str, bool]]) -> None:

@@ -14,11 +14,10 @@ from fastflow.events.recorder import RunRecorder
 from fastflow.executors.base import ExecutionResult, RunControl, RunSpec
 from fastflow.executors.capture import StreamCapture
 from fastflow.executors.metrics_file import MetricsFile
+from fastflow.executors.pipe_reader import drain_in_thread, make_pipe
 from fastflow.executors.process_metrics import Limits, ProcessTreeSampler
 from fastflow.executors.uv_env import EnvironmentCache, SetupError
 from fastflow.models import FailureKind, RunStatus
-
-_READ_CHUNK = 256 * 1024
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +64,8 @@ class LocalExecutor:
         self, spec: RunSpec, recorder: RunRecorder, control: RunControl, python: Path
     ) -> ExecutionResult:
         await asyncio.to_thread(_prepare_dirs, spec)
+        out_r, out_w = make_pipe()
+        err_r, err_w = make_pipe()
         try:
             proc = await asyncio.create_subprocess_exec(
                 str(python),
@@ -72,23 +73,26 @@ class LocalExecutor:
                 cwd=spec.work_dir,
                 env=spec.env,
                 stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
+                stdout=out_w,
+                stderr=err_w,
                 start_new_session=True,  # own process group: signals reach the whole tree
-                limit=_READ_CHUNK,
             )
-        except FileNotFoundError as exc:
-            return ExecutionResult(
-                RunStatus.FAILED, failure_kind=FailureKind.COMMAND_NOT_FOUND, error=str(exc)
+        except (FileNotFoundError, PermissionError) as exc:
+            for fd in (out_r, err_r):
+                os.close(fd)
+            kind = (
+                FailureKind.COMMAND_NOT_FOUND
+                if isinstance(exc, FileNotFoundError)
+                else FailureKind.NOT_EXECUTABLE
             )
-        except PermissionError as exc:
-            return ExecutionResult(
-                RunStatus.FAILED, failure_kind=FailureKind.NOT_EXECUTABLE, error=str(exc)
-            )
+            return ExecutionResult(RunStatus.FAILED, failure_kind=kind, error=str(exc))
+        finally:
+            os.close(out_w)  # the child holds its own copies; EOF comes when it is done
+            os.close(err_w)
         if control.on_started is not None:
             control.on_started(proc.pid)
         run = _Supervision(self, spec, recorder, control, proc)
-        return await run.wait()
+        return await run.wait(out_r, err_r)
 
 
 def _prepare_dirs(spec: RunSpec) -> None:
@@ -124,12 +128,8 @@ class _Supervision:
             ),
         )
 
-    async def wait(self) -> ExecutionResult:
-        assert self.proc.stdout is not None and self.proc.stderr is not None
-        readers = [
-            asyncio.create_task(self._read(self.proc.stdout, "stdout")),
-            asyncio.create_task(self._read(self.proc.stderr, "stderr")),
-        ]
+    async def wait(self, stdout_fd: int, stderr_fd: int) -> ExecutionResult:
+        readers = [self._reader(stdout_fd, "stdout"), self._reader(stderr_fd, "stderr")]
         watchers = [
             asyncio.create_task(self._watch_metrics()),
             asyncio.create_task(self._watch_cancel()),
@@ -155,9 +155,10 @@ class _Supervision:
                     await task
         return self._classify(code)
 
-    async def _read(self, stream: asyncio.StreamReader, name: str) -> None:
+    def _reader(self, fd: int, name: str) -> asyncio.Future[None]:
         capture = StreamCapture(name, self.recorder, self.ex.max_line_bytes)
-        while chunk := await stream.read(_READ_CHUNK):
+
+        def feed(chunk: bytes) -> None:
             try:
                 capture.feed(chunk)
             except Exception as exc:
@@ -165,7 +166,8 @@ class _Supervision:
                 log.exception("run %s: capturing %s failed", self.spec.run_id, name)
                 self.recorder.error(f"fastflow could not process {name} output: {exc}")
                 self.recorder.log_lines(name, [(StreamCapture.decode(chunk), True)])
-        capture.close()
+
+        return drain_in_thread(fd, f"{self.spec.run_id[:8]}-{name}", feed, capture.close)
 
     async def _watch_metrics(self) -> None:
         metrics = MetricsFile(self.spec.metrics_path)

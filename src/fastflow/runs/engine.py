@@ -183,15 +183,14 @@ class RunEngine:
             for event in reversed(events):
                 if event["type"] == ev.STATUS and "progress" in event:
                     last = now
-                    loop.run_in_executor(
-                        None,
-                        functools.partial(
-                            self.runs.update,
-                            run_id,
-                            progress=event["progress"],
-                            progress_text=event.get("text"),
-                        ),
+                    update = functools.partial(
+                        self.runs.update,
+                        run_id,
+                        progress=event["progress"],
+                        progress_text=event.get("text"),
                     )
+                    # Called from capture threads: hand the write to the loop's executor.
+                    loop.call_soon_threadsafe(loop.run_in_executor, None, update)
                     return
 
         recorder.add_listener(listener)
