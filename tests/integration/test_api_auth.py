@@ -9,6 +9,10 @@ import httpx
 from tests.support.server import ADMIN_PASSWORD, LiveServer
 
 PUBLIC = {("GET", "/health"), ("POST", "/api/auth/login")}
+# Webhooks callers (GitHub, CI) have no user login: these check their own per-hook secret
+# token or HMAC body signature instead (docs/automation.md) — tested below.
+HOOKS = {("POST", "/api/hooks/{pipeline}"), ("POST", "/api/sync/hook")}
+PUBLIC |= HOOKS
 
 
 def _routes(server: LiveServer) -> list[tuple[str, str]]:
@@ -34,6 +38,22 @@ def test_every_route_but_health_and_login_needs_a_token(server: LiveServer) -> N
             r = httpx.request(method, server.url + _concrete(path), headers=headers)
             assert r.status_code == 401, (method, path, r.status_code, r.text)
             assert r.json()["detail"]
+
+
+def test_hooks_refuse_calls_without_or_with_a_wrong_secret(server: LiveServer) -> None:
+    routes = set(_routes(server))
+    assert routes >= HOOKS
+    for method, path in sorted(HOOKS):
+        url = server.url + _concrete(path)
+        assert httpx.request(method, url).status_code == 401
+        for headers in (
+            {"Authorization": "Bearer not-a-token"},
+            {"X-Fastflow-Token": "ffh_forged"},
+            {"X-Hub-Signature-256": "sha256=" + "0" * 64},
+        ):
+            r = httpx.request(method, url, headers=headers, content=b"{}")
+            assert r.status_code == 403, (path, headers, r.text)
+            assert r.json() == {"detail": "invalid hook token or signature"}
 
 
 def test_health_is_public(server: LiveServer) -> None:

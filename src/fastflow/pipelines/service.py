@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastflow.pipelines.discovery import PipelineCatalog, PipelineDefinition
@@ -16,6 +17,7 @@ class PipelineView:
     row: Pipeline
     last_run: Run | None
     running: int
+    cache_status: str | None = None
 
     @property
     def enabled(self) -> bool:
@@ -23,10 +25,17 @@ class PipelineView:
 
 
 class PipelineService:
-    def __init__(self, catalog: PipelineCatalog, store: PipelineStore, runs: RunStore) -> None:
+    def __init__(
+        self,
+        catalog: PipelineCatalog,
+        store: PipelineStore,
+        runs: RunStore,
+        cache_status: Callable[[PipelineDefinition, Pipeline], str | None] | None = None,
+    ) -> None:
         self.catalog = catalog
         self.store = store
         self.runs = runs
+        self._cache_status = cache_status or (lambda d, r: None)
 
     def list(self) -> list[PipelineView]:
         found = self.catalog.scan()
@@ -37,7 +46,13 @@ class PipelineService:
             if rows[name].has_requirements != p.has_requirements:
                 self.store.set_has_requirements(name, p.has_requirements)
         return [
-            PipelineView(p, rows[name], last.get(name), running.get(name, 0))
+            PipelineView(
+                p,
+                rows[name],
+                last.get(name),
+                running.get(name, 0),
+                self._cache_status(p, rows[name]),
+            )
             for name, p in found.items()
         ]
 
@@ -46,4 +61,10 @@ class PipelineService:
         row = self.store.get(name)
         page, _ = self.runs.search(RunFilter(pipeline=name), limit=1)
         running = self.runs.running_counts().get(name, 0)
-        return PipelineView(definition, row, page[0] if page else None, running)
+        return PipelineView(
+            definition,
+            row,
+            page[0] if page else None,
+            running,
+            self._cache_status(definition, row),
+        )
