@@ -41,6 +41,31 @@ def interval_seconds(value: str) -> float:
     return seconds
 
 
+_DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def _day(token: str) -> str:
+    return _DAYS[int(token)] if token.isdigit() and int(token) < len(_DAYS) else token
+
+
+def cron_weekdays(field: str) -> str:
+    """Standard cron weekday numbers (0/7 = Sunday, 1 = Monday) as names.
+
+    APScheduler 3 counts 0 as Monday, so a plain `1` would fire on Tuesdays; names mean
+    the same to both.
+    """
+    parts = []
+    for part in field.split(","):
+        base, slash, step = part.partition("/")
+        lo, dash, hi = base.partition("-")
+        if dash and lo == "0":
+            # 0-N wraps in APScheduler's order (sun is last there): Sunday plus mon-N.
+            parts.append("sun")
+            lo = "1"
+        parts.append(_day(lo) + (dash + _day(hi) if dash else "") + slash + step)
+    return ",".join(parts)
+
+
 def build_trigger(
     trigger_type: TriggerType, value: str, timezone: str, anchor: datetime | None = None
 ) -> BaseTrigger:
@@ -51,8 +76,11 @@ def build_trigger(
     """
     tz = zone(timezone)
     if trigger_type is TriggerType.CRON:
+        fields = value.split()
+        if len(fields) == 5:
+            fields[4] = cron_weekdays(fields[4])
         try:
-            return CronTrigger.from_crontab(value.strip(), timezone=tz)
+            return CronTrigger.from_crontab(" ".join(fields), timezone=tz)
         except (ValueError, TypeError) as exc:
             raise InvalidInputError(
                 f"trigger_value: {value!r} is not a valid cron expression "
