@@ -120,7 +120,9 @@ def build_services(settings: Settings) -> Services:
     auth = AuthService(users, TokenIssuer(secret_key, settings.access_token_minutes))
     run_service = RunService(settings, runs, pipeline_store, catalog, engine, dispatcher)
     preheater = Preheater(envs, pipeline_store)
-    pipeline_service = PipelineService(catalog, pipeline_store, runs, preheater.status)
+    pipeline_service = PipelineService(
+        catalog, pipeline_store, runs, preheater.status, preheater.snapshot
+    )
     schedules = ScheduleStore(db)
     scheduler = SchedulerService(schedules, runs, run_service, catalog, pipeline_store)
     hook_key = settings.hook_key or load_or_create(

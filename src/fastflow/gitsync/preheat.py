@@ -32,11 +32,17 @@ class Preheater:
     def is_ready(self, pipeline: PipelineDefinition) -> bool:
         return self.envs.is_ready(pipeline)
 
-    def status(self, pipeline: PipelineDefinition, row: Pipeline) -> str | None:
-        """'cached' | 'warming' | 'failed' | 'not cached'; None without dependencies."""
+    def snapshot(self) -> set[str]:
+        return set(self.warming)
+
+    def status(self, pipeline: PipelineDefinition, row: Pipeline, warming: bool) -> str | None:
+        """'cached' | 'warming' | 'failed' | 'not cached'; None without dependencies.
+
+        `warming` is whether it was warming before `row` was read (see PipelineService).
+        """
         if not pipeline.has_requirements or not pipeline.valid:
             return None
-        if pipeline.name in self.warming:
+        if warming:
             return "warming"
         try:
             if self.is_ready(pipeline):

@@ -10,6 +10,9 @@ from fastflow.storage.pipeline_store import PipelineStore
 from fastflow.storage.run_store import RunFilter, RunStore
 from fastflow.storage.tables import Pipeline, Run
 
+# (definition, its row, whether it was warming BEFORE the row was read) -> cache status.
+CacheStatus = Callable[[PipelineDefinition, Pipeline, bool], str | None]
+
 
 @dataclass
 class PipelineView:
@@ -30,15 +33,20 @@ class PipelineService:
         catalog: PipelineCatalog,
         store: PipelineStore,
         runs: RunStore,
-        cache_status: Callable[[PipelineDefinition, Pipeline], str | None] | None = None,
+        cache_status: CacheStatus | None = None,
+        warming: Callable[[], set[str]] = set,
     ) -> None:
         self.catalog = catalog
         self.store = store
         self.runs = runs
-        self._cache_status = cache_status or (lambda d, r: None)
+        self._cache_status: CacheStatus = cache_status or (lambda d, r, w: None)
+        # Read before the rows: a warm-up records its result before it stops "warming", so
+        # a pipeline not warming at this point has its outcome in the row read next.
+        self._warming = warming
 
     def list(self) -> list[PipelineView]:
         found = self.catalog.scan()
+        warming = set(self._warming())
         rows = self.store.ensure(found)
         last = self.runs.latest_by_pipeline()
         running = self.runs.running_counts()
@@ -51,13 +59,14 @@ class PipelineService:
                 rows[name],
                 last.get(name),
                 running.get(name, 0),
-                self._cache_status(p, rows[name]),
+                self._cache_status(p, rows[name], name in warming),
             )
             for name, p in found.items()
         ]
 
     def get(self, name: str) -> PipelineView:
         definition = self.catalog.get(name)
+        warming = name in self._warming()
         row = self.store.get(name)
         page, _ = self.runs.search(RunFilter(pipeline=name), limit=1)
         running = self.runs.running_counts().get(name, 0)
@@ -66,5 +75,5 @@ class PipelineService:
             row,
             page[0] if page else None,
             running,
-            self._cache_status(definition, row),
+            self._cache_status(definition, row, warming),
         )
