@@ -17,11 +17,17 @@ from fastflow.events.memory_fanout import MemoryFanout
 from fastflow.executors.base import Executor
 from fastflow.executors.local import LocalExecutor
 from fastflow.executors.uv_env import EnvironmentCache
+from fastflow.gitsync.github_app import GitHubAppAuth
+from fastflow.gitsync.loop import AutoSyncLoop
+from fastflow.gitsync.preheat import Preheater
+from fastflow.gitsync.repo import GitRepo
+from fastflow.gitsync.service import SyncService
 from fastflow.keyfile import load_or_create
 from fastflow.pipelines.discovery import PipelineCatalog
 from fastflow.pipelines.service import PipelineService
 from fastflow.runs.engine import RunEngine
 from fastflow.runs.service import RunService
+from fastflow.scheduler.service import SchedulerService
 from fastflow.secrets.crypto import load_cipher
 from fastflow.secrets.service import SecretService
 from fastflow.secrets.store import SecretStore
@@ -29,8 +35,12 @@ from fastflow.settings import DispatcherKind, ExecutorKind, Settings
 from fastflow.storage.database import Database
 from fastflow.storage.pipeline_store import PipelineStore
 from fastflow.storage.run_store import RunStore
+from fastflow.storage.schedule_store import ScheduleStore
 from fastflow.storage.token_store import TokenStore
 from fastflow.storage.user_store import UserStore
+from fastflow.storage.webhook_store import WebhookStore
+from fastflow.webhooks.inbound import InboundHooks, generate_key
+from fastflow.webhooks.outbound import OutboundWebhooks
 
 log = logging.getLogger(__name__)
 
@@ -50,30 +60,46 @@ class Services:
     pipeline_service: PipelineService
     auth: AuthService
     secrets: SecretService
+    streams: StreamRegistry
+    schedules: ScheduleStore
+    scheduler: SchedulerService
+    webhook_store: WebhookStore
+    inbound_hooks: InboundHooks
+    outbound: OutboundWebhooks
+    preheater: Preheater
+    sync: SyncService
+    auto_sync: AutoSyncLoop | None
 
     def preflight(self) -> None:
         """Migrate and check the encryption key fits the stored secrets (else ConfigError)."""
         self.db.migrate()
         self.secrets.verify_key()
 
-    streams: StreamRegistry
-
     async def start(self) -> None:
         """Migrate, settle what a previous server left running, then start dispatching."""
         self.preflight()
         self.auth.ensure_admin(self.settings.admin_user, self.settings.admin_password)
+        # Started first so deliveries for runs settled by recovery are sent.
+        await self.outbound.start()
         settled = self.engine.recover()
         if settled:
             log.warning("settled %d run(s) left RUNNING by a previous server", settled)
         await self.dispatcher.start()
+        await self.scheduler.start()
+        if self.auto_sync is not None:
+            await self.auto_sync.start()
 
     async def stop(self) -> None:
+        if self.auto_sync is not None:
+            await self.auto_sync.stop()
+        await self.scheduler.stop()
+        await self.preheater.stop()
         await self.dispatcher.stop()
+        await self.outbound.stop()
         self.db.dispose()
 
 
-def _executors(settings: Settings) -> dict[str, Executor]:
-    envs = EnvironmentCache(settings.envs_dir, settings.resolved_uv_cache_dir)
+def _executors(settings: Settings, envs: EnvironmentCache) -> dict[str, Executor]:
     local = LocalExecutor(
         envs,
         cancel_grace=settings.cancel_grace_seconds,
@@ -97,8 +123,15 @@ def build_services(settings: Settings) -> Services:
     catalog = PipelineCatalog(settings.pipelines_dir)
     fanout = MemoryFanout()
     secrets = SecretService(SecretStore(db), load_cipher(settings))
+    envs = EnvironmentCache(settings.envs_dir, settings.resolved_uv_cache_dir)
     engine = RunEngine(
-        settings, runs, pipeline_store, catalog, _executors(settings), fanout, secrets=secrets
+        settings,
+        runs,
+        pipeline_store,
+        catalog,
+        _executors(settings, envs),
+        fanout,
+        secrets=secrets,
     )
     if settings.dispatcher is not DispatcherKind.EMBEDDED:
         raise ConfigError("DISPATCHER=celery: the celery dispatcher is not part of this build yet")
@@ -114,6 +147,37 @@ def build_services(settings: Settings) -> Services:
     auth = AuthService(
         users, TokenIssuer(secret_key, settings.access_token_minutes), TokenStore(db), throttle
     )
+    run_service = RunService(settings, runs, pipeline_store, catalog, engine, dispatcher)
+    preheater = Preheater(envs, pipeline_store)
+    pipeline_service = PipelineService(
+        catalog, pipeline_store, runs, preheater.status, preheater.snapshot
+    )
+    schedules = ScheduleStore(db)
+    scheduler = SchedulerService(schedules, runs, run_service, catalog, pipeline_store)
+    hook_key = settings.hook_key or load_or_create(
+        settings.data_dir / "hook_key", generate_key, "webhook key"
+    )
+    webhook_store = WebhookStore(db)
+    outbound = OutboundWebhooks(
+        webhook_store,
+        hook_key,
+        settings.public_url,
+        max_attempts=settings.webhook_max_attempts,
+        retry_base=settings.webhook_retry_base,
+        timeout=settings.webhook_timeout,
+    )
+    engine.on_finished += [outbound.run_finished, scheduler.run_finished]
+    sync = SyncService(
+        GitRepo(settings.pipelines_dir),
+        settings.git_branch,
+        settings.data_dir / "sync_status.json",
+        refresh=lambda: {v.definition.name: v.definition for v in pipeline_service.list()},
+        scheduled_warnings=lambda gone: [
+            w for p in sorted(gone) for w in scheduler.warnings_for(p)
+        ],
+        preheater=preheater if settings.uv_pre_heat else None,
+        github=_github_app(settings),
+    )
     return Services(
         settings=settings,
         db=db,
@@ -124,9 +188,41 @@ def build_services(settings: Settings) -> Services:
         fanout=fanout,
         engine=engine,
         dispatcher=dispatcher,
-        run_service=RunService(settings, runs, pipeline_store, catalog, engine, dispatcher),
-        pipeline_service=PipelineService(catalog, pipeline_store, runs),
+        run_service=run_service,
+        pipeline_service=pipeline_service,
         auth=auth,
         secrets=secrets,
         streams=StreamRegistry(settings.stream_max_per_user),
+        schedules=schedules,
+        scheduler=scheduler,
+        webhook_store=webhook_store,
+        inbound_hooks=InboundHooks(webhook_store, hook_key),
+        outbound=outbound,
+        preheater=preheater,
+        sync=sync,
+        auto_sync=AutoSyncLoop(sync, settings.auto_sync_interval)
+        if settings.auto_sync_interval
+        else None,
+    )
+
+
+def _github_app(settings: Settings) -> GitHubAppAuth | None:
+    """GitHub App auth when all three settings are given; some but not all is an error."""
+    given = {
+        "GITHUB_APP_ID": settings.github_app_id,
+        "GITHUB_INSTALLATION_ID": settings.github_installation_id,
+        "GITHUB_PRIVATE_KEY_PATH": settings.github_private_key_path,
+    }
+    if not any(given.values()):
+        return None
+    missing = [k for k, v in given.items() if not v]
+    if missing:
+        raise ConfigError(f"GitHub App sync needs {', '.join(missing)} as well")
+    assert settings.github_app_id and settings.github_installation_id
+    assert settings.github_private_key_path is not None
+    return GitHubAppAuth(
+        settings.github_app_id,
+        settings.github_installation_id,
+        settings.github_private_key_path,
+        settings.github_api_url,
     )

@@ -69,6 +69,16 @@ class Settings(BaseSettings):
     github_private_key_path: Path | None = Field(
         default=None, validation_alias="GITHUB_PRIVATE_KEY_PATH"
     )
+    github_api_url: str = Field(default="https://api.github.com", validation_alias="GITHUB_API_URL")
+    public_url: str = Field(default="http://127.0.0.1:8000", validation_alias="FASTFLOW_PUBLIC_URL")
+    hook_key: str | None = Field(default=None, validation_alias="FASTFLOW_HOOK_KEY")
+    webhook_max_attempts: int = Field(
+        default=5, ge=1, le=50, validation_alias="WEBHOOK_MAX_ATTEMPTS"
+    )
+    webhook_retry_base: float = Field(
+        default=10.0, gt=0, validation_alias="WEBHOOK_RETRY_BASE_SECONDS"
+    )
+    webhook_timeout: float = Field(default=10.0, gt=0, validation_alias="WEBHOOK_TIMEOUT")
 
     executor: ExecutorKind = Field(default=ExecutorKind.LOCAL, validation_alias="EXECUTOR")
     dispatcher: DispatcherKind = Field(

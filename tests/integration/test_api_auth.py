@@ -25,6 +25,9 @@ from tests.support.auth_table import (
 from tests.support.server import ADMIN_PASSWORD, LiveServer
 
 PASSWORD = "role-password-1"
+# Webhook callers (GitHub, CI) have no user login: these check their own per-hook secret
+# token or HMAC body signature instead (docs/automation.md) — tested below.
+HOOKS = {("POST", "/api/hooks/{pipeline}"), ("POST", "/api/sync/hook")}
 
 
 @pytest.fixture
@@ -60,6 +63,22 @@ def test_every_route_answers_by_role(server: LiveServer, tokens: dict[str, str])
                 assert r.status_code == 403, (route, role, r.status_code, r.text)
                 assert route.needs in r.json()["detail"]
             assert r.status_code < 500, (route, role, r.status_code, r.text)
+
+
+def test_hooks_refuse_calls_without_or_with_a_wrong_secret(server: LiveServer) -> None:
+    routes = {(r.method, r.path) for r in routes_of(server.url)}
+    assert routes >= HOOKS
+    for method, path in sorted(HOOKS):
+        url = server.url + path.replace("{pipeline}", "hello")
+        assert httpx.request(method, url).status_code == 401
+        for headers in (
+            {"Authorization": "Bearer not-a-token"},
+            {"X-Fastflow-Token": "ffh_forged"},
+            {"X-Hub-Signature-256": "sha256=" + "0" * 64},
+        ):
+            r = httpx.request(method, url, headers=headers, content=b"{}")
+            assert r.status_code == 403, (path, headers, r.text)
+            assert r.json() == {"detail": "invalid hook token or signature"}
 
 
 def test_health_is_public(server: LiveServer) -> None:

@@ -19,6 +19,8 @@ ROLES = ("viewer", "operator", "admin")
 PUBLIC_ROUTES = {
     ("GET", "/health"): "liveness probe for load balancers",
     ("POST", "/api/auth/login"): "how a token is obtained",
+    ("POST", "/api/hooks/{pipeline}"): "webhook callers prove a per-hook token or signature",
+    ("POST", "/api/sync/hook"): "webhook callers prove a per-hook token or signature",
     ("GET", "/static/fastflow-client.js"): "a JS library, the same for everyone; "
     "the streams it opens need a token",
 }

@@ -16,11 +16,15 @@ from fastflow.api.routes import (
     events_sse,
     events_ws,
     health,
+    hooks,
     pipelines,
     runs,
+    schedules,
     secrets,
     streams,
+    sync,
     users,
+    webhooks,
 )
 from fastflow.api.streaming import Encoder
 from fastflow.services import Services, build_services
@@ -62,6 +66,10 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         events_sse.router,
         events_ws.router,
         streams.router,
+        schedules.router,
+        sync.router,
+        hooks.router,
+        webhooks.router,
     )
     for router in routers:
         app.include_router(router)

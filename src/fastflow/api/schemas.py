@@ -220,6 +220,10 @@ class PipelineOut(BaseModel):
     enabled: bool
     has_requirements: bool
     last_cache_warmup: datetime | None
+    cache_status: str | None = Field(
+        default=None, description="cached | warming | failed | not cached (None: no deps)"
+    )
+    cache_warmup_error: str | None = None
     executor: str | None
     retries: int | None
     limits: PipelineLimits
@@ -228,6 +232,7 @@ class PipelineOut(BaseModel):
     stats: PipelineStats
     running_runs: int
     last_run: RunSummary | None
+    warnings: list[str] = Field(default_factory=list)
 
     @classmethod
     def of(cls, view: PipelineView) -> PipelineOut:
@@ -242,6 +247,8 @@ class PipelineOut(BaseModel):
             enabled=view.enabled,
             has_requirements=d.has_requirements,
             last_cache_warmup=row.last_cache_warmup,
+            cache_status=view.cache_status,
+            cache_warmup_error=row.cache_warmup_error,
             executor=cfg.executor,
             retries=cfg.retries,
             limits=PipelineLimits(

@@ -79,6 +79,10 @@ class EnvironmentCache:
     def path_for(self, pipeline: PipelineDefinition) -> Path:
         return self.envs_dir / self.key(pipeline)
 
+    def is_ready(self, pipeline: PipelineDefinition) -> bool:
+        """True when the environment for the pipeline's current requirements is built."""
+        return (self.path_for(pipeline) / _READY).exists()
+
     async def ensure(self, pipeline: PipelineDefinition, output: OutputSink) -> Environment:
         """The pipeline's environment, built now if no earlier run built it."""
         target = self.path_for(pipeline)

@@ -59,6 +59,8 @@ class PipelineConfig(BaseModel):
     queue: str | None = None
     secrets: list[str] | None = None
     tags: list[str] = Field(default_factory=list)
+    # What a schedule tick does while a run of this pipeline is still going.
+    overlap: Literal["skip", "queue"] = "skip"
 
     @field_validator("mem_hard_limit", "mem_soft_limit")
     @classmethod

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastflow.pipelines.discovery import PipelineCatalog, PipelineDefinition
 from fastflow.storage.pipeline_store import PipelineStore
 from fastflow.storage.run_store import RunFilter, RunStore
 from fastflow.storage.tables import Pipeline, Run
+
+# (definition, its row, whether it was warming BEFORE the row was read) -> cache status.
+CacheStatus = Callable[[PipelineDefinition, Pipeline, bool], str | None]
 
 
 @dataclass
@@ -16,6 +20,7 @@ class PipelineView:
     row: Pipeline
     last_run: Run | None
     running: int
+    cache_status: str | None = None
 
     @property
     def enabled(self) -> bool:
@@ -23,13 +28,25 @@ class PipelineView:
 
 
 class PipelineService:
-    def __init__(self, catalog: PipelineCatalog, store: PipelineStore, runs: RunStore) -> None:
+    def __init__(
+        self,
+        catalog: PipelineCatalog,
+        store: PipelineStore,
+        runs: RunStore,
+        cache_status: CacheStatus | None = None,
+        warming: Callable[[], set[str]] = set,
+    ) -> None:
         self.catalog = catalog
         self.store = store
         self.runs = runs
+        self._cache_status: CacheStatus = cache_status or (lambda d, r, w: None)
+        # Read before the rows: a warm-up records its result before it stops "warming", so
+        # a pipeline not warming at this point has its outcome in the row read next.
+        self._warming = warming
 
     def list(self) -> list[PipelineView]:
         found = self.catalog.scan()
+        warming = set(self._warming())
         rows = self.store.ensure(found)
         last = self.runs.latest_by_pipeline()
         running = self.runs.running_counts()
@@ -37,13 +54,26 @@ class PipelineService:
             if rows[name].has_requirements != p.has_requirements:
                 self.store.set_has_requirements(name, p.has_requirements)
         return [
-            PipelineView(p, rows[name], last.get(name), running.get(name, 0))
+            PipelineView(
+                p,
+                rows[name],
+                last.get(name),
+                running.get(name, 0),
+                self._cache_status(p, rows[name], name in warming),
+            )
             for name, p in found.items()
         ]
 
     def get(self, name: str) -> PipelineView:
         definition = self.catalog.get(name)
+        warming = name in self._warming()
         row = self.store.get(name)
         page, _ = self.runs.search(RunFilter(pipeline=name), limit=1)
         running = self.runs.running_counts().get(name, 0)
-        return PipelineView(definition, row, page[0] if page else None, running)
+        return PipelineView(
+            definition,
+            row,
+            page[0] if page else None,
+            running,
+            self._cache_status(definition, row, warming),
+        )

@@ -59,6 +59,9 @@ class RunEngine:
         self.executors = executors
         self.fanout = fanout
         self.submit: Callable[[str], None] = lambda run_id: None
+        # Called (in a worker thread) with the final row of every run that ends; listeners
+        # such as outbound webhooks and the scheduler's queue policy hang off here.
+        self.on_finished: list[Callable[[Run], None]] = []
         self._controls: dict[str, RunControl] = {}
 
     def log_path(self, run_id: str) -> Path:
@@ -234,6 +237,18 @@ class RunEngine:
         retryable = status in (RunStatus.FAILED, RunStatus.TIMED_OUT)
         if retryable and run.attempt < run.max_attempts:
             self._retry(run)
+        self.notify_finished(run.id)
+
+    def notify_finished(self, run_id: str) -> None:
+        """Tell every `on_finished` listener that a run ended; a failing listener is logged."""
+        if not self.on_finished:
+            return
+        final = self.runs.get(run_id)
+        for listener in list(self.on_finished):
+            try:
+                listener(final)
+            except Exception:
+                log.exception("run %s: a run-finished listener failed", run_id)
 
     def _retry(self, run: Run) -> None:
         follow = Run(

@@ -93,6 +93,7 @@ class RunService:
                 artifacts=[],
             )
             recorder.close()
+            self.engine.notify_finished(run_id)
             return self.runs.get(run_id)
         self.runs.update(run_id, cancel_requested=True)
         self.dispatcher.cancel(run_id)

@@ -66,6 +66,16 @@ class PipelineStore:
             )
             s.commit()
 
+    def record_warmup(self, name: str, error: str | None) -> None:
+        """The outcome of pre-heating: success stamps `last_cache_warmup`, failure the error."""
+        self.ensure([name])
+        values: dict[str, object] = {"cache_warmup_error": error}
+        if error is None:
+            values["last_cache_warmup"] = utcnow()
+        with self._db.session() as s:
+            s.execute(sa.update(Pipeline).where(col(Pipeline.name) == name).values(**values))
+            s.commit()
+
 
 def count_finished_run(session: Session, name: str, status: RunStatus) -> None:
     """Count a finished run: total always; SUCCESS as successful; FAILED/TIMED_OUT failed.

@@ -150,6 +150,17 @@ class RunStore:
                 ).one()
             )
 
+    def active_for(self, pipeline: str) -> list[Run]:
+        """PENDING and RUNNING runs of one pipeline."""
+        with self._db.session() as s:
+            return list(
+                s.exec(
+                    select(Run).where(
+                        col(Run.pipeline_name) == pipeline, col(Run.status).in_(_ACTIVE)
+                    )
+                ).all()
+            )
+
     def with_status(self, status: RunStatus) -> list[Run]:
         with self._db.session() as s:
             return list(s.exec(select(Run).where(col(Run.status) == status.value)).all())

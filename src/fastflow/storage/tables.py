@@ -53,6 +53,7 @@ class Pipeline(SQLModel, table=True):
     enabled: bool = Field(default=True)
     has_requirements: bool = Field(default=False)
     last_cache_warmup: datetime | None = _ts()
+    cache_warmup_error: str | None = Field(default=None)
     total_runs: int = Field(default=0)
     successful_runs: int = Field(default=0)
     failed_runs: int = Field(default=0)
@@ -117,6 +118,16 @@ class Schedule(SQLModel, table=True):
     next_run_at: datetime | None = _ts()
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    # "skip" | "queue"; None follows the pipeline's `overlap` (pipeline.json, default skip).
+    overlap_policy: str | None = Field(default=None, max_length=16)
+    misfire_grace_seconds: int = Field(default=300)
+    last_run_id: str | None = Field(default=None, max_length=32)
+    # What the last tick did: started | skipped | queued | missed | error, and why.
+    last_outcome: str | None = Field(default=None, max_length=16)
+    last_message: str | None = Field(default=None)
+    skipped_count: int = Field(default=0)
+    # A tick held back by the "queue" overlap policy, started when the active run ends.
+    queued_at: datetime | None = _ts()
 
 
 class Secret(SQLModel, table=True):
@@ -168,3 +179,51 @@ class RevokedToken(SQLModel, table=True):
 
     jti: str = Field(primary_key=True, max_length=64)
     expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+
+
+class InboundHook(SQLModel, table=True):
+    """A per-target secret for `POST /api/hooks/{pipeline}` (target "pipeline:<name>") or the
+    sync hook (target "sync"). The token itself is never stored: it is derived from the
+    server's hook key and `salt`, so a leaked database alone does not reveal it."""
+
+    __tablename__ = "inbound_hooks"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    target: str = Field(max_length=220, unique=True)
+    salt: str = Field(max_length=64)
+    created_by: str | None = Field(default=None, max_length=150)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    last_used_at: datetime | None = _ts()
+
+
+class OutboundWebhook(SQLModel, table=True):
+    """A URL notified when a run finishes: for one pipeline, or all when pipeline_name is None."""
+
+    __tablename__ = "outbound_webhooks"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    url: str = Field(max_length=2000)
+    pipeline_name: str | None = Field(default=None, max_length=200, index=True)
+    salt: str = Field(max_length=64)
+    enabled: bool = Field(default=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One notification of one run to one webhook, with its attempts."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (sa.Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    webhook_id: str = Field(max_length=32, index=True)
+    run_id: str = Field(max_length=32)
+    event: str = Field(max_length=32)
+    payload: dict[str, Any] = _json()
+    status: str = Field(default="pending", max_length=16)  # pending | delivered | failed
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime | None = _ts()
+    last_status_code: int | None = Field(default=None)
+    last_error: str | None = Field(default=None)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    delivered_at: datetime | None = _ts()

@@ -83,4 +83,6 @@ def enable(name: PipelineName, services: ServicesDep, _: Operator) -> PipelineOu
 def disable(name: PipelineName, services: ServicesDep, _: Operator) -> PipelineOut:
     services.catalog.get(check_name(name))
     services.pipeline_store.set_enabled(name, False)
-    return PipelineOut.of(services.pipeline_service.get(name))
+    out = PipelineOut.of(services.pipeline_service.get(name))
+    out.warnings = services.scheduler.warnings_for(name)
+    return out

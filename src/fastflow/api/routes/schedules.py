@@ -1,0 +1,133 @@
+"""Schedules: cron and interval triggers that start runs (seed 001 §2.2 ScheduledJob)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from fastflow.api.deps import Operator, ServicesDep, Viewer
+from fastflow.models import TriggerType
+from fastflow.scheduler.service import SchedulerService, ScheduleSpec
+from fastflow.storage.tables import Schedule
+
+router = APIRouter(prefix="/api/schedules", tags=["schedules"])
+
+
+def _text(value: Any) -> Any:
+    # An interval may be sent as a number; it is stored as text like a cron expression.
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+class ScheduleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pipeline_name: str = Field(min_length=1, max_length=200)
+    trigger_type: TriggerType
+    trigger_value: str = Field(
+        min_length=1, max_length=200, description="cron expression, or seconds for INTERVAL"
+    )
+    enabled: bool = True
+    parameters: dict[str, Any] = Field(default_factory=dict, max_length=200)
+    timezone: str = Field(default="UTC", min_length=1, max_length=64)
+    overlap_policy: Literal["skip", "queue"] | None = Field(
+        default=None, description="None follows the pipeline's `overlap` (default skip)"
+    )
+    misfire_grace_seconds: int = Field(default=300, ge=0, le=7 * 86400)
+
+    _coerce = field_validator("trigger_value", mode="before")(_text)
+
+
+class ScheduleUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pipeline_name: str | None = Field(default=None, min_length=1, max_length=200)
+    trigger_type: TriggerType | None = None
+    trigger_value: str | None = Field(default=None, min_length=1, max_length=200)
+    enabled: bool | None = None
+    parameters: dict[str, Any] | None = Field(default=None, max_length=200)
+    timezone: str | None = Field(default=None, min_length=1, max_length=64)
+    overlap_policy: Literal["skip", "queue"] | None = None
+    misfire_grace_seconds: int | None = Field(default=None, ge=0, le=7 * 86400)
+
+    _coerce = field_validator("trigger_value", mode="before")(_text)
+
+
+class ScheduleOut(BaseModel):
+    id: str
+    pipeline_name: str
+    trigger_type: str
+    trigger_value: str
+    enabled: bool
+    parameters: dict[str, Any]
+    timezone: str
+    overlap_policy: str | None
+    misfire_grace_seconds: int
+    next_run_at: datetime | None
+    last_run_at: datetime | None
+    last_run_id: str | None
+    last_outcome: str | None
+    last_message: str | None
+    skipped_count: int
+    queued_at: datetime | None
+    problem: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: Schedule, scheduler: SchedulerService) -> ScheduleOut:
+        return cls(**row.model_dump(), problem=scheduler.problem(row))
+
+
+@router.get("", response_model=list[ScheduleOut])
+def list_schedules(
+    services: ServicesDep, _: Viewer, pipeline: str | None = None
+) -> list[ScheduleOut]:
+    """Every schedule with its next/last run and any problem (missing or invalid pipeline)."""
+    sched = services.scheduler
+    return [ScheduleOut.of(r, sched) for r in services.schedules.all(pipeline)]
+
+
+@router.post("", response_model=ScheduleOut, status_code=201)
+def create_schedule(body: ScheduleIn, services: ServicesDep, _: Operator) -> ScheduleOut:
+    """Create a schedule; an invalid cron expression, interval or zone is a 422 naming it."""
+    row = services.scheduler.create(ScheduleSpec(**body.model_dump()))
+    return ScheduleOut.of(row, services.scheduler)
+
+
+@router.get("/{schedule_id}", response_model=ScheduleOut)
+def get_schedule(schedule_id: str, services: ServicesDep, _: Viewer) -> ScheduleOut:
+    return ScheduleOut.of(services.schedules.get(schedule_id), services.scheduler)
+
+
+@router.put("/{schedule_id}", response_model=ScheduleOut)
+def update_schedule(
+    schedule_id: str, body: ScheduleUpdate, services: ServicesDep, _: Operator
+) -> ScheduleOut:
+    """Change the fields given; the others keep their values."""
+    # An explicit null means "unchanged", except for overlap_policy where it means "inherit".
+    changes = {
+        k: v
+        for k, v in body.model_dump(exclude_unset=True).items()
+        if v is not None or k == "overlap_policy"
+    }
+    row = services.scheduler.update(schedule_id, changes)
+    return ScheduleOut.of(row, services.scheduler)
+
+
+@router.delete("/{schedule_id}", status_code=204)
+def delete_schedule(schedule_id: str, services: ServicesDep, _: Operator) -> Response:
+    services.scheduler.delete(schedule_id)
+    return Response(status_code=204)
+
+
+@router.post("/{schedule_id}/enable", response_model=ScheduleOut)
+def enable_schedule(schedule_id: str, services: ServicesDep, _: Operator) -> ScheduleOut:
+    return ScheduleOut.of(services.scheduler.set_enabled(schedule_id, True), services.scheduler)
+
+
+@router.post("/{schedule_id}/disable", response_model=ScheduleOut)
+def disable_schedule(schedule_id: str, services: ServicesDep, _: Operator) -> ScheduleOut:
+    return ScheduleOut.of(services.scheduler.set_enabled(schedule_id, False), services.scheduler)

@@ -1,0 +1,69 @@
+"""Git sync of PIPELINES_DIR: trigger, status, and the push hook (its own token)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from fastflow.api.deps import Operator, ServicesDep, Viewer
+from fastflow.webhooks.inbound import SYNC_TARGET
+
+router = APIRouter(prefix="/api/sync", tags=["sync"])
+
+MAX_HOOK_BODY = 5 * 1024 * 1024
+
+
+class SyncRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    branch: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+@router.post("")
+async def sync_now(services: ServicesDep, _: Operator, body: SyncRequest | None = None) -> Any:
+    """Pull the branch (default GIT_BRANCH); the remote wins over local changes."""
+    return await services.sync.sync((body or SyncRequest()).branch)
+
+
+@router.get("/status")
+async def sync_status(services: ServicesDep, _: Viewer) -> Any:
+    """Branch, commit, ahead/behind as of the last fetch, and the last sync's result."""
+    return await services.sync.status()
+
+
+@router.post("/hook", status_code=202)
+async def sync_hook(
+    request: Request,
+    services: ServicesDep,
+    token: Annotated[str | None, Query(description="the hook token, if not in a header")] = None,
+) -> Any:
+    """Public: a push webhook (e.g. GitHub's) with the sync hook's token or signature.
+
+    A `push` (or a call without `X-GitHub-Event`) syncs the branch the push went to when it
+    is GIT_BRANCH; `ping` answers without syncing.
+    """
+    body = await read_limited(request)
+    services.inbound_hooks.verify(SYNC_TARGET, body, request.headers, token)
+    event = request.headers.get("x-github-event", "push")
+    if event == "ping":
+        return {"ok": True, "event": "ping"}
+    if event != "push":
+        return {"ok": True, "event": event, "ignored": True}
+    return await services.sync.sync(reason="hook")
+
+
+async def read_limited(request: Request) -> bytes:
+    """The request body, refused (413) past MAX_HOOK_BODY."""
+    from fastflow.errors import FastflowError
+
+    class TooLargeError(FastflowError):
+        status_code = 413
+
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_HOOK_BODY:
+            raise TooLargeError(f"request body larger than {MAX_HOOK_BODY} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

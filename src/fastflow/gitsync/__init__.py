@@ -1,0 +1,1 @@
+"""PIPELINES_DIR as a git checkout: sync, GitHub App tokens, uv pre-heating."""

@@ -1,0 +1,70 @@
+"""A background loop: one base owns the interval, wake-ups, error handling and shutdown.
+
+Subclasses write only `run_once()` (Prefect's LoopService shape). A failing `run_once` is
+logged and retried at the next interval; it never ends the loop or the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+log = logging.getLogger(__name__)
+
+
+class Loop:
+    """Calls `run_once` every `interval` seconds, or sooner when `wake()` is called."""
+
+    name = "loop"
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def run_once(self) -> None:
+        raise NotImplementedError
+
+    def next_wait(self) -> float:
+        """Seconds until the next call; subclasses may wait less (e.g. a retry is due)."""
+        return self.interval
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._task = asyncio.create_task(self._forever(), name=f"fastflow-{self.name}")
+
+    def wake(self) -> None:
+        """Run soon; safe to call from any thread."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            same = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            same = False
+        if same:
+            self._wake.set()
+        else:
+            loop.call_soon_threadsafe(self._wake.set)
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _forever(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s: one round failed; trying again in %ss", self.name, self.interval)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, self.next_wait()))

@@ -1,0 +1,163 @@
+"""Webhooks in (token, signature, forged, missing) and out (to a receiver on loopback)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+
+from fastflow.settings import Settings
+from tests.support.server import LiveServer, free_port, start_server, wait_for_run
+
+
+class Receiver:
+    """A small HTTP server the test owns: answers the queued status codes, then 200."""
+
+    def __init__(self, codes: list[int]) -> None:
+        self.codes = codes
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                code = receiver.codes.pop(0) if receiver.codes else 200
+                self.send_response(code)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def hook_server(make_settings: Callable[..., Settings]) -> Iterator[LiveServer]:
+    live = start_server(make_settings(WEBHOOK_RETRY_BASE_SECONDS=0.2, WEBHOOK_MAX_ATTEMPTS=3))
+    yield live
+    live.stop()
+
+
+def poll(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+    return value
+
+
+def test_inbound_hook_with_token_or_signature_starts_a_run(server: LiveServer) -> None:
+    url = f"{server.url}/api/hooks/hello"
+    with server.client() as c:
+        created = c.post("/api/webhooks/inbound", json={"pipeline": "hello"})
+        assert created.status_code == 201, created.text
+        token = created.json()["token"]
+        assert created.json()["url"] == "/api/hooks/hello"
+        listed = c.get("/api/webhooks/inbound").json()
+        assert [h["token"] for h in listed] == [None]  # shown once, never listed
+        assert token not in json.dumps(listed)
+
+        r = httpx.post(
+            url, headers={"X-Fastflow-Token": token}, json={"parameters": {"NAME": "hook"}}
+        )
+        assert r.status_code == 202, r.text
+        run = wait_for_run(c, r.json()["id"])
+        assert run["trigger"] == "webhook" and run["status"] == "SUCCESS"
+        assert "Hello, hook!" in c.get(f"/api/runs/{run['id']}/logs").text
+
+        body = json.dumps({"action": "published"}).encode()
+        sig = "sha256=" + hmac.new(token.encode(), body, hashlib.sha256).hexdigest()
+        signed = httpx.post(url, content=body, headers={"X-Hub-Signature-256": sig})
+        assert signed.status_code == 202, signed.text
+        assert wait_for_run(c, signed.json()["id"])["parameters"] == {"NAME": "world"}
+
+        tampered = httpx.post(url, content=body + b" ", headers={"X-Hub-Signature-256": sig})
+        assert tampered.status_code == 403
+        assert httpx.post(url, json={}).status_code == 401
+        assert httpx.post(f"{url}?token={token}x").status_code == 403
+        # A token is bound to its pipeline.
+        other = httpx.post(f"{server.url}/api/hooks/failing", headers={"X-Fastflow-Token": token})
+        assert other.status_code == 403
+        # Creating it again rotates the token: the old one stops working.
+        new = c.post("/api/webhooks/inbound", json={"pipeline": "hello"}).json()["token"]
+        assert new != token
+        assert httpx.post(url, headers={"X-Fastflow-Token": token}).status_code == 403
+        assert httpx.post(url, headers={"X-Fastflow-Token": new}).status_code == 202
+        bad = httpx.post(url, headers={"X-Fastflow-Token": new}, json={"parameters": [1]})
+        assert bad.status_code == 422
+
+
+def test_outbound_webhook_retries_then_delivers_a_signed_payload(
+    hook_server: LiveServer,
+) -> None:
+    receiver = Receiver([500])
+    try:
+        with hook_server.client() as c:
+            r = c.post("/api/webhooks/outbound", json={"url": receiver.url, "pipeline": "hello"})
+            assert r.status_code == 201, r.text
+            hook = r.json()
+            run = c.post("/api/pipelines/hello/run", json={}).json()
+            wait_for_run(c, run["id"])
+            poll(lambda: len(receiver.requests) >= 2, "a retried delivery")
+            deliveries = poll(
+                lambda: [
+                    d
+                    for d in c.get(f"/api/webhooks/outbound/{hook['id']}/deliveries").json()
+                    if d["status"] == "delivered"
+                ],
+                "the delivery recorded",
+            )
+            assert deliveries[0]["attempts"] == 2 and deliveries[0]["last_status_code"] == 200
+            # A run of another pipeline is not sent to this pipeline's webhook.
+            other = c.post("/api/pipelines/failing/run", json={}).json()
+            wait_for_run(c, other["id"])
+    finally:
+        receiver.close()
+    headers, body = receiver.requests[-1]
+    expected = hmac.new(hook["secret"].encode(), body, hashlib.sha256).hexdigest()
+    assert headers["x-fastflow-signature-256"] == f"sha256={expected}"
+    assert headers["x-fastflow-event"] == "run.finished"
+    payload = json.loads(body)
+    assert payload["run_id"] == run["id"] and payload["pipeline"] == "hello"
+    assert (payload["status"], payload["exit_code"]) == ("SUCCESS", 0)
+    assert payload["duration_seconds"] is not None
+    assert payload["links"]["run"].endswith(f"/api/runs/{run['id']}")
+    assert {json.loads(b)["run_id"] for _, b in receiver.requests} == {run["id"]}
+
+
+def test_outbound_webhook_gives_up_after_max_attempts(hook_server: LiveServer) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/nobody-listens"
+    with hook_server.client() as c:
+        hook = c.post("/api/webhooks/outbound", json={"url": dead}).json()  # global
+        run = c.post("/api/pipelines/failing/run", json={}).json()
+        wait_for_run(c, run["id"])
+        failed = poll(
+            lambda: [
+                d
+                for d in c.get(f"/api/webhooks/outbound/{hook['id']}/deliveries").json()
+                if d["status"] == "failed"
+            ],
+            "the delivery given up",
+        )
+        assert failed[0]["attempts"] == 3 and failed[0]["last_error"]
+        assert failed[0]["payload"]["status"] == "FAILED"
+        bad = c.post("/api/webhooks/outbound", json={"url": "ftp://example.org/x"})
+        assert bad.status_code == 422 and "url" in bad.json()["detail"]
+        assert c.delete(f"/api/webhooks/outbound/{hook['id']}").status_code == 204
