@@ -36,6 +36,14 @@ ROLE_OVERRIDES: dict[tuple[str, str], str] = {
     ("GET", "/api/users"): "admin",
     ("POST", "/api/users"): "admin",
     ("PATCH", "/api/users/{username}"): "admin",
+    # Hook tokens and webhook targets are credentials and outbound reach: admins only.
+    ("GET", "/api/webhooks/inbound"): "admin",
+    ("POST", "/api/webhooks/inbound"): "admin",
+    ("DELETE", "/api/webhooks/inbound/{hook_id}"): "admin",
+    ("GET", "/api/webhooks/outbound"): "admin",
+    ("POST", "/api/webhooks/outbound"): "admin",
+    ("DELETE", "/api/webhooks/outbound/{webhook_id}"): "admin",
+    ("GET", "/api/webhooks/outbound/{webhook_id}/deliveries"): "admin",
 }
 
 WEBSOCKET_ROUTES: dict[str, str] = {}
