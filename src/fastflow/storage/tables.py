@@ -94,6 +94,8 @@ class Run(SQLModel, table=True):
     worker: str | None = Field(default=None, max_length=200)
     cancel_requested: bool = Field(default=False)
     last_seq: int = Field(default=0)
+    # Where the code comes from when not PIPELINES_DIR: "upload:<upload id>" for builds.
+    source: str | None = Field(default=None, max_length=300, index=True)
     created_at: datetime = Field(
         default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True
     )
@@ -142,3 +144,33 @@ class User(SQLModel, table=True):
     disabled: bool = Field(default=False)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     last_login_at: datetime | None = _ts()
+
+
+class Upload(SQLModel, table=True):
+    """An uploaded source (`.py` or `.zip`) that runs as an ad-hoc pipeline — a "build"."""
+
+    __tablename__ = "uploads"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    name: str = Field(max_length=200, index=True)
+    filename: str = Field(max_length=255)
+    kind: str = Field(max_length=8)  # "py" | "zip"
+    size: int = Field(sa_type=sa.BigInteger)
+    sha256: str = Field(max_length=64)
+    source_key: str = Field(sa_type=sa.Text)
+    uploaded_by: str | None = Field(default=None, max_length=150)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True
+    )
+
+
+class Artifact(SQLModel, table=True):
+    """A file a run wrote under FASTFLOW_ARTIFACTS_DIR, kept in the object store."""
+
+    __tablename__ = "artifacts"
+
+    run_id: str = Field(primary_key=True, max_length=32)
+    path: str = Field(primary_key=True, max_length=1024)
+    size: int = Field(sa_type=sa.BigInteger)
+    sha256: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
