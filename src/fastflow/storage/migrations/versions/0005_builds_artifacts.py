@@ -46,10 +46,21 @@ def upgrade() -> None:
     with op.batch_alter_table("runs") as batch:
         batch.add_column(sa.Column("source", sa.String(length=300), nullable=True))
         batch.create_index("ix_runs_source", ["source"])
+        # Listing order is (created_at, id): indexes that end in id serve pages without a sort.
+        batch.drop_index("ix_runs_pipeline_created")
+        batch.drop_index("ix_runs_status_created")
+        batch.create_index("ix_runs_pipeline_created", ["pipeline_name", "created_at", "id"])
+        batch.create_index("ix_runs_status_created", ["status", "created_at", "id"])
+        batch.create_index("ix_runs_created_id", ["created_at", "id"])
 
 
 def downgrade() -> None:
     with op.batch_alter_table("runs") as batch:
+        batch.drop_index("ix_runs_created_id")
+        batch.drop_index("ix_runs_status_created")
+        batch.drop_index("ix_runs_pipeline_created")
+        batch.create_index("ix_runs_pipeline_created", ["pipeline_name", "created_at"])
+        batch.create_index("ix_runs_status_created", ["status", "created_at"])
         batch.drop_index("ix_runs_source")
         batch.drop_column("source")
     op.drop_table("artifacts")
