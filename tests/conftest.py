@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from fastflow.settings import Settings, load_settings
+from tests.support.s3 import S3StandIn, s3_stand_in
 from tests.support.server import ADMIN_PASSWORD, ADMIN_USER, LiveServer, start_server
 from tests.support.services import (
     PostgresTemplate,
@@ -27,6 +28,12 @@ TEST_PIPELINES = Path(__file__).resolve().parent / "fixtures" / "pipelines"
 def uv_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One uv cache for the whole session, as a server shares one between runs."""
     return tmp_path_factory.mktemp("uv-cache")
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3StandIn]:
+    """moto's S3 server on loopback: a stand-in for a real S3-compatible store."""
+    yield from s3_stand_in()
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from typing import Annotated
 
@@ -27,10 +26,10 @@ def _settings(**overrides: object) -> Settings:
         raise typer.Exit(2) from None
 
 
-def _setup_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def _setup_logging(settings: Settings) -> None:
+    from fastflow.monitoring.logs import setup_logging
+
+    setup_logging(settings.log_format)
 
 
 @app.command()
@@ -45,7 +44,7 @@ def serve(
     from fastflow.api.app import create_app
 
     settings = _settings(FASTFLOW_HOST=host, FASTFLOW_PORT=port)
-    _setup_logging()
+    _setup_logging(settings)
     try:
         application = create_app(settings)
         # A wrong ENCRYPTION_KEY stops here with one clear line, before the port opens.
@@ -64,6 +63,8 @@ def serve(
         port=settings.port,
         log_level="info",
         proxy_headers=True,
+        # No log config of uvicorn's own: its loggers go through ours (JSON with LOG_FORMAT=json).
+        log_config=None,
         forwarded_allow_ips=settings.forwarded_allow_ips,
     )
     server = uvicorn.Server(config)
@@ -82,6 +83,33 @@ def db_upgrade() -> None:
     db.migrate()
     typer.echo(f"database at revision {current_revision(db.engine)}")
     db.dispose()
+
+
+@app.command()
+def cleanup(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only list what would be removed")
+    ] = False,
+) -> None:
+    """Apply LOG_RETENTION_RUNS / LOG_RETENTION_DAYS now and remove leftover work folders."""
+    from fastflow.services import build_services
+
+    settings = _settings()
+    services = build_services(settings)
+    try:
+        services.db.migrate()
+        report = services.cleanup.run_once(dry_run=dry_run)
+    except FastflowError as exc:
+        typer.echo(f"fastflow: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        services.db.dispose()
+    if dry_run:
+        for run_id in report.runs:
+            typer.echo(f"run {run_id}")
+        for path in report.leftover_paths:
+            typer.echo(f"path {path}")
+    typer.echo(report.summary())
 
 
 def _auth_service(settings: Settings):  # type: ignore[no-untyped-def]

@@ -41,3 +41,9 @@ class CapacityError(FastflowError):
     """The concurrency limit is reached and the server is configured to refuse, not queue."""
 
     status_code = 429
+
+
+class TooLargeError(FastflowError):
+    """An upload or a run's output is over a configured size limit."""
+
+    status_code = 413

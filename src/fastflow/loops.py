@@ -1,7 +1,8 @@
 """A background loop: one base owns the interval, wake-ups, error handling and shutdown.
 
 Subclasses write only `run_once()` (Prefect's LoopService shape). A failing `run_once` is
-logged and retried at the next interval; it never ends the loop or the server.
+logged and retried at the next interval; it never ends the loop or the server. With a health
+registry, each round reports the loop's health (shown by /metrics).
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+
+from fastflow.monitoring.health import HealthRegistry
 
 log = logging.getLogger(__name__)
 
@@ -18,8 +21,12 @@ class Loop:
 
     name = "loop"
 
-    def __init__(self, interval: float) -> None:
+    def __init__(
+        self, interval: float, health: HealthRegistry | None = None, first_delay: float = 0.0
+    ) -> None:
         self.interval = interval
+        self.health = health
+        self.first_delay = first_delay
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -58,13 +65,20 @@ class Loop:
                 await task
 
     async def _forever(self) -> None:
+        if self.first_delay:
+            await asyncio.sleep(self.first_delay)
         while True:
             try:
                 await self.run_once()
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 log.exception("%s: one round failed; trying again in %ss", self.name, self.interval)
+                if self.health is not None:
+                    self.health.report(self.name, ok=False, detail=str(exc))
+            else:
+                if self.health is not None:
+                    self.health.report(self.name, ok=True)
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, self.next_wait()))

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from fastflow.artifacts.keeper import RunFiles
 from fastflow.auth.service import AuthService
 from fastflow.auth.throttle import LoginThrottle
 from fastflow.auth.tokens import TokenIssuer
+from fastflow.builds.service import BuildService
 from fastflow.dispatch.base import Dispatcher
 from fastflow.dispatch.embedded import EmbeddedDispatcher
 from fastflow.errors import ConfigError
@@ -23,8 +25,10 @@ from fastflow.gitsync.preheat import Preheater
 from fastflow.gitsync.repo import GitRepo
 from fastflow.gitsync.service import SyncService
 from fastflow.keyfile import load_or_create
+from fastflow.monitoring.prometheus import Monitoring
 from fastflow.pipelines.discovery import PipelineCatalog
 from fastflow.pipelines.service import PipelineService
+from fastflow.retention.cleanup import CleanupLoop, CleanupService
 from fastflow.runs.engine import RunEngine
 from fastflow.runs.service import RunService
 from fastflow.scheduler.service import SchedulerService
@@ -32,11 +36,15 @@ from fastflow.secrets.crypto import load_cipher
 from fastflow.secrets.service import SecretService
 from fastflow.secrets.store import SecretStore
 from fastflow.settings import DispatcherKind, ExecutorKind, Settings
+from fastflow.storage.artifact_store import ArtifactStore
 from fastflow.storage.database import Database
+from fastflow.storage.objects import ObjectStore, build_object_store
 from fastflow.storage.pipeline_store import PipelineStore
+from fastflow.storage.retention_store import RetentionStore
 from fastflow.storage.run_store import RunStore
 from fastflow.storage.schedule_store import ScheduleStore
 from fastflow.storage.token_store import TokenStore
+from fastflow.storage.upload_store import UploadStore
 from fastflow.storage.user_store import UserStore
 from fastflow.storage.webhook_store import WebhookStore
 from fastflow.webhooks.inbound import InboundHooks, generate_key
@@ -70,6 +78,15 @@ class Services:
     sync: SyncService
     auto_sync: AutoSyncLoop | None
 
+    objects: ObjectStore
+    uploads: UploadStore
+    artifacts: ArtifactStore
+    run_files: RunFiles
+    builds: BuildService
+    cleanup: CleanupService
+    cleanup_loop: CleanupLoop
+    monitoring: Monitoring
+
     def preflight(self) -> None:
         """Migrate and check the encryption key fits the stored secrets (else ConfigError)."""
         self.db.migrate()
@@ -77,6 +94,7 @@ class Services:
 
     async def start(self) -> None:
         """Migrate, settle what a previous server left running, then start dispatching."""
+        self.objects.check()
         self.preflight()
         self.auth.ensure_admin(self.settings.admin_user, self.settings.admin_password)
         # Started first so deliveries for runs settled by recovery are sent.
@@ -86,10 +104,12 @@ class Services:
             log.warning("settled %d run(s) left RUNNING by a previous server", settled)
         await self.dispatcher.start()
         await self.scheduler.start()
+        await self.cleanup_loop.start()
         if self.auto_sync is not None:
             await self.auto_sync.start()
 
     async def stop(self) -> None:
+        await self.cleanup_loop.stop()
         if self.auto_sync is not None:
             await self.auto_sync.stop()
         await self.scheduler.stop()
@@ -178,6 +198,26 @@ def build_services(settings: Settings) -> Services:
         preheater=preheater if settings.uv_pre_heat else None,
         github=_github_app(settings),
     )
+
+    objects = build_object_store(settings)
+    uploads = UploadStore(db)
+    artifacts = ArtifactStore(db)
+    run_files = RunFiles(
+        objects,
+        artifacts,
+        max_artifact_bytes=int(settings.artifacts_max_size_mb * 1024 * 1024),
+        archive_logs=settings.archive_logs,
+    )
+    builds = BuildService(settings, uploads, objects, catalog, run_service)
+    engine.resolve = builds.resolve
+    engine.outputs = run_files
+    monitoring = Monitoring(
+        runs.count_by_status, fanout.subscriber_counts, lambda: dispatcher.running
+    )
+    engine.on_finished.append(monitoring.observe_finished)
+    cleanup = CleanupService(
+        settings, RetentionStore(db), objects, engine.log_path, engine.metrics_path
+    )
     return Services(
         settings=settings,
         db=db,
@@ -203,6 +243,14 @@ def build_services(settings: Settings) -> Services:
         auto_sync=AutoSyncLoop(sync, settings.auto_sync_interval)
         if settings.auto_sync_interval
         else None,
+        objects=objects,
+        uploads=uploads,
+        artifacts=artifacts,
+        run_files=run_files,
+        builds=builds,
+        cleanup=cleanup,
+        cleanup_loop=CleanupLoop(cleanup, settings.cleanup_interval, monitoring.health),
+        monitoring=monitoring,
     )
 
 

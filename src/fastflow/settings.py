@@ -27,6 +27,16 @@ class QueueFullPolicy(StrEnum):
     REJECT = "reject"
 
 
+class ObjectStoreKind(StrEnum):
+    LOCAL = "local"
+    S3 = "s3"
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
 class Settings(BaseSettings):
     """fastflow's configuration; names and defaults follow SPEC §4 / seed 001 §3.1."""
 
@@ -131,6 +141,30 @@ class Settings(BaseSettings):
         default="127.0.0.1", validation_alias="FASTFLOW_FORWARDED_ALLOW_IPS"
     )
 
+    # Builds, artifacts and object storage (issue 10).
+    object_store: ObjectStoreKind = Field(
+        default=ObjectStoreKind.LOCAL, validation_alias="OBJECT_STORE"
+    )
+    s3_bucket: str | None = Field(default=None, validation_alias="S3_BUCKET")
+    s3_endpoint_url: str | None = Field(default=None, validation_alias="S3_ENDPOINT_URL")
+    s3_region: str | None = Field(default=None, validation_alias="S3_REGION")
+    s3_access_key_id: str | None = Field(default=None, validation_alias="S3_ACCESS_KEY_ID")
+    s3_secret_access_key: str | None = Field(default=None, validation_alias="S3_SECRET_ACCESS_KEY")
+    s3_prefix: str = Field(default="", validation_alias="S3_PREFIX")
+    upload_max_size_mb: float = Field(default=50, gt=0, validation_alias="UPLOAD_MAX_SIZE_MB")
+    upload_max_unpacked_mb: float = Field(
+        default=200, gt=0, validation_alias="UPLOAD_MAX_UNPACKED_MB"
+    )
+    upload_max_ratio: float = Field(default=100, ge=1, validation_alias="UPLOAD_MAX_RATIO")
+    artifacts_max_size_mb: float = Field(
+        default=1024, gt=0, validation_alias="ARTIFACTS_MAX_SIZE_MB"
+    )
+    archive_logs: bool = Field(default=False, validation_alias="ARCHIVE_LOGS")
+    # Retention and monitoring.
+    cleanup_interval: float = Field(default=3600, gt=0, validation_alias="CLEANUP_INTERVAL")
+    metrics_token: str | None = Field(default=None, validation_alias="METRICS_TOKEN")
+    log_format: LogFormat = Field(default=LogFormat.TEXT, validation_alias="LOG_FORMAT")
+
     @field_validator("pipelines_dir", "logs_dir", "data_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
@@ -161,6 +195,16 @@ class Settings(BaseSettings):
     def envs_dir(self) -> Path:
         """Where resolved pipeline environments live, one per requirements hash."""
         return self.data_dir / "envs"
+
+    @property
+    def objects_dir(self) -> Path:
+        """The local object store (uploads, artifacts, archived logs) when OBJECT_STORE=local."""
+        return self.data_dir / "objects"
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Unpacked upload sources, materialised from the object store for runs."""
+        return self.data_dir / "uploads"
 
     @property
     def work_dir(self) -> Path:

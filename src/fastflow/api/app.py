@@ -12,11 +12,14 @@ from fastflow.api import log_redaction
 from fastflow.api.errors import install_error_handlers
 from fastflow.api.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from fastflow.api.routes import (
+    artifacts,
     auth,
+    builds,
     events_sse,
     events_ws,
     health,
     hooks,
+    metrics,
     pipelines,
     runs,
     schedules,
@@ -70,6 +73,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         sync.router,
         hooks.router,
         webhooks.router,
+        artifacts.router,
+        builds.router,
+        metrics.router,
     )
     for router in routers:
         app.include_router(router)

@@ -162,9 +162,11 @@ class RunOut(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     duration_seconds: float | None
+    source: str | None = None
     status_url: str
     logs_url: str
     events_url: str
+    artifacts_url: str
 
     @classmethod
     def of(cls, run: Run) -> RunOut:
@@ -178,6 +180,7 @@ class RunOut(BaseModel):
             status_url=f"/api/runs/{run.id}",
             logs_url=f"/api/runs/{run.id}/logs",
             events_url=f"/api/runs/{run.id}/events",
+            artifacts_url=f"/api/runs/{run.id}/artifacts",
         )
 
 

@@ -16,6 +16,10 @@ from typing import Any
 from fastflow.events import types as ev
 from fastflow.events.fanout import EventFanout
 from fastflow.events.log import RunLogWriter
+from fastflow.monitoring.counters import LOGS_CAPPED, count_dropped_log_events
+
+# Past LOG_MAX_SIZE_MB only what ends a run is still written: errors, state changes, `complete`.
+_PAST_LIMIT = frozenset({ev.ERROR, ev.COMPLETE})
 
 LineFilter = Callable[[str], str]
 # (stream, text, partial) -> text: may keep back the end of a partial fragment for the next.
@@ -32,6 +36,7 @@ class RunRecorder:
         log_path: Path,
         fanout: EventFanout | None = None,
         line_filter: LineFilter | None = None,
+        max_log_bytes: int | None = None,
     ) -> None:
         self.run_id = run_id
         self.log_path = log_path
@@ -41,6 +46,9 @@ class RunRecorder:
         self._fragment_filter: FragmentFilter | None = None
         self._listeners: list[EventListener] = []
         self._lock = threading.Lock()
+        self._max_log_bytes = max_log_bytes
+        self.log_capped = False
+        self.dropped_events = 0
         self.last_output_at = time.monotonic()
 
     @property
@@ -63,6 +71,8 @@ class RunRecorder:
         self._listeners.append(listener)
 
     def _emit(self, events: list[dict[str, Any]]) -> list[ev.Event]:
+        if self._max_log_bytes is not None:
+            events = self._cap(events)
         if not events:
             return events
         # stdout and stderr are captured by threads of their own: numbering, writing and
@@ -74,6 +84,31 @@ class RunRecorder:
             for listener in self._listeners:
                 listener(events)
         return events
+
+    def _cap(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Past the size limit, drop output (the run goes on) after one marker saying so."""
+        assert self._max_log_bytes is not None
+        if not self.log_capped and self._writer.bytes_written < self._max_log_bytes:
+            return events
+        kept = [e for e in events if e["type"] in _PAST_LIMIT or _is_state_change(e)]
+        dropped = len(events) - len(kept)
+        if not self.log_capped:
+            self.log_capped = True
+            limit_mb = self._max_log_bytes / 1024 / 1024
+            marker = {
+                "type": ev.LOG,
+                "ts": time.time(),
+                "stream": "system",
+                "line": f"log size limit reached (LOG_MAX_SIZE_MB={limit_mb:g}): further output "
+                "of this run is not recorded; the run goes on",
+                "log_capped": True,
+            }
+            kept.insert(0, marker)
+            LOGS_CAPPED.inc()
+        if dropped:
+            self.dropped_events += dropped
+            count_dropped_log_events(dropped)
+        return kept
 
     def log_lines(self, stream: str, lines: list[tuple[str, bool]]) -> None:
         """Record output lines; each item is (text, partial) — partial fragments continue."""
@@ -122,3 +157,7 @@ class RunRecorder:
 
     def close(self) -> None:
         self._writer.close()
+
+
+def _is_state_change(event: dict[str, Any]) -> bool:
+    return event["type"] == ev.STATUS and "progress" not in event

@@ -117,6 +117,12 @@ def _file_pipeline(name: str, file: Path) -> PipelineDefinition:
     return p
 
 
+def load_definition(name: str, path: Path) -> PipelineDefinition:
+    """A pipeline outside PIPELINES_DIR (an unpacked build): a folder with main.py or a file."""
+    check_name(name)
+    return _folder_pipeline(name, path) if path.is_dir() else _file_pipeline(name, path)
+
+
 class PipelineCatalog:
     """Discovery over one directory; cheap enough to rescan on every request."""
 

@@ -16,7 +16,7 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import psutil
 
@@ -27,7 +27,7 @@ from fastflow.events.log import read_events
 from fastflow.events.recorder import RunRecorder
 from fastflow.executors.base import ExecutionResult, Executor, RunControl, RunSpec
 from fastflow.models import FAILURE_MESSAGES, FailureKind, RunStatus, Trigger
-from fastflow.pipelines.discovery import PipelineCatalog
+from fastflow.pipelines.discovery import PipelineCatalog, PipelineDefinition
 from fastflow.runs.environment import build_run_env
 from fastflow.secrets.service import RunSecrets, SecretService
 from fastflow.settings import Settings
@@ -38,6 +38,16 @@ from fastflow.storage.tables import Run
 log = logging.getLogger(__name__)
 
 _PROGRESS_DB_INTERVAL = 0.5
+
+
+class RunOutputs(Protocol):
+    """What happens to a finished run's files (artifacts into object storage, log archive)."""
+
+    def keep_artifacts(self, run_id: str, folder: Path, recorder: RunRecorder) -> list[str]:
+        """Keep the files under `folder`; returns the kept paths. Never raises."""
+        ...
+
+    def archive_log(self, run_id: str, log_path: Path, metrics_path: Path) -> None: ...
 
 
 class RunEngine:
@@ -62,6 +72,12 @@ class RunEngine:
         # Called (in a worker thread) with the final row of every run that ends; listeners
         # such as outbound webhooks and the scheduler's queue policy hang off here.
         self.on_finished: list[Callable[[Run], None]] = []
+        # Wired by build_services: where a run's code comes from (PIPELINES_DIR or an upload)
+        # and what becomes of its files.
+        self.resolve: Callable[[Run], PipelineDefinition] = lambda run: catalog.get(
+            run.pipeline_name
+        )
+        self.outputs: RunOutputs | None = None
         self._controls: dict[str, RunControl] = {}
 
     def log_path(self, run_id: str) -> Path:
@@ -87,7 +103,14 @@ class RunEngine:
         """Execute one claimed (RUNNING) run to its end; never raises."""
         control = RunControl()
         self._controls[run.id] = control
-        recorder = await asyncio.to_thread(RunRecorder, run.id, self.log_path(run.id), self.fanout)
+        max_mb = self.settings.log_max_size_mb
+        recorder = await asyncio.to_thread(
+            RunRecorder,
+            run.id,
+            self.log_path(run.id),
+            self.fanout,
+            max_log_bytes=int(max_mb * 1024 * 1024) if max_mb else None,
+        )
         try:
             result = await self._execute(run, recorder, control)
         except Exception as exc:
@@ -109,7 +132,7 @@ class RunEngine:
         if run.cancel_requested:
             return ExecutionResult(RunStatus.CANCELLED, error="cancelled before start")
         try:
-            pipeline = await asyncio.to_thread(self.catalog.get, run.pipeline_name)
+            pipeline = await asyncio.to_thread(self.resolve, run)
         except Exception as exc:
             return ExecutionResult(RunStatus.FAILED, failure_kind=FailureKind.SETUP, error=str(exc))
         if not pipeline.valid:
@@ -208,9 +231,15 @@ class RunEngine:
         if message and result.status is not RunStatus.SUCCESS:
             recorder.error(message)
         complete = _complete_fields(result, message)
-        complete["artifacts"] = _artifact_names(self.settings.work_dir / run.id / "artifacts")
+        folder = self.settings.work_dir / run.id / "artifacts"
+        if self.outputs is None:
+            complete["artifacts"] = _artifact_names(folder)
+        else:
+            complete["artifacts"] = self.outputs.keep_artifacts(run.id, folder, recorder)
         recorder.complete(**complete)
         recorder.close()
+        if self.outputs is not None:
+            self.outputs.archive_log(run.id, self.log_path(run.id), self.metrics_path(run.id))
         self._settle(run, result.status, complete, result)
 
     def _settle(
@@ -232,18 +261,20 @@ class RunEngine:
         if result is not None:
             fields["uv_version"] = result.uv_version
             fields["setup_duration"] = result.setup_duration
-        if self.runs.finish(run.id, status, **fields) is None:
+        finished = self.runs.finish(run.id, status, **fields)
+        if finished is None:
             return  # settled already (e.g. by recovery): count it once
         retryable = status in (RunStatus.FAILED, RunStatus.TIMED_OUT)
         if retryable and run.attempt < run.max_attempts:
             self._retry(run)
-        self.notify_finished(run.id)
+        self.notify_finished(run.id, finished)
 
-    def notify_finished(self, run_id: str) -> None:
+    def notify_finished(self, run_id: str, final: Run | None = None) -> None:
         """Tell every `on_finished` listener that a run ended; a failing listener is logged."""
         if not self.on_finished:
             return
-        final = self.runs.get(run_id)
+        if final is None:
+            final = self.runs.get(run_id)
         for listener in list(self.on_finished):
             try:
                 listener(final)
@@ -262,6 +293,7 @@ class RunEngine:
             executor=run.executor,
             parameters=run.parameters,
             env_vars=run.env_vars,
+            source=run.source,
         )
         follow.log_file = str(self.log_path(follow.id))
         follow.metrics_file = str(self.metrics_path(follow.id))

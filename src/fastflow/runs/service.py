@@ -9,7 +9,7 @@ from fastflow.dispatch.base import Dispatcher
 from fastflow.errors import CapacityError, ConflictError
 from fastflow.events.recorder import RunRecorder
 from fastflow.models import RunStatus, Trigger
-from fastflow.pipelines.discovery import PipelineCatalog
+from fastflow.pipelines.discovery import PipelineCatalog, PipelineDefinition
 from fastflow.runs.engine import RunEngine
 from fastflow.runs.parameters import resolve_parameters
 from fastflow.settings import QueueFullPolicy, Settings
@@ -53,6 +53,18 @@ class RunService:
         if not pipeline.config.enabled or not row.enabled:
             raise ConflictError(f"pipeline {pipeline_name!r} is disabled; enable it to run it")
         params = resolve_parameters(pipeline.config, parameters or {})
+        return self.start_definition(pipeline, params, trigger, triggered_by, schedule_id)
+
+    def start_definition(
+        self,
+        pipeline: PipelineDefinition,
+        params: dict[str, Any],
+        trigger: Trigger = Trigger.API,
+        triggered_by: str | None = None,
+        schedule_id: str | None = None,
+        source: str | None = None,
+    ) -> Run:
+        """Queue a run of a resolved pipeline; `source` names code outside PIPELINES_DIR."""
         if (
             self.settings.queue_full_policy is QueueFullPolicy.REJECT
             and self.runs.count_active() >= self.settings.max_concurrent_runs
@@ -62,7 +74,7 @@ class RunService:
             )
         retries = pipeline.config.retries
         run = Run(
-            pipeline_name=pipeline_name,
+            pipeline_name=pipeline.name,
             trigger=trigger.value,
             triggered_by=triggered_by,
             schedule_id=schedule_id,
@@ -70,6 +82,7 @@ class RunService:
             parameters=params,
             env_vars=dict(params),
             max_attempts=1 + (self.settings.retry_attempts if retries is None else retries),
+            source=source,
         )
         run.log_file = str(self.engine.log_path(run.id))
         run.metrics_file = str(self.engine.metrics_path(run.id))
@@ -104,9 +117,10 @@ class RunService:
         old = self.runs.get(run_id)
         if not RunStatus(old.status).is_terminal:
             raise ConflictError(f"run {run_id} is still {old.status}; cancel it first")
-        pipeline = self.catalog.get(old.pipeline_name)
-        if not pipeline.valid:
-            raise ConflictError(f"pipeline {old.pipeline_name!r} is invalid: {pipeline.error}")
+        if old.source is None:  # code from elsewhere (an upload) is resolved when it runs
+            pipeline = self.catalog.get(old.pipeline_name)
+            if not pipeline.valid:
+                raise ConflictError(f"pipeline {old.pipeline_name!r} is invalid: {pipeline.error}")
         run = Run(
             pipeline_name=old.pipeline_name,
             trigger=Trigger.RETRY.value,
@@ -117,6 +131,7 @@ class RunService:
             executor=old.executor,
             parameters=old.parameters,
             env_vars=old.env_vars,
+            source=old.source,
         )
         run.log_file = str(self.engine.log_path(run.id))
         run.metrics_file = str(self.engine.metrics_path(run.id))

@@ -161,6 +161,12 @@ class RunStore:
                 ).all()
             )
 
+    def count_by_status(self) -> dict[str, int]:
+        """How many runs are in each state (for /metrics)."""
+        with self._db.session() as s:
+            rows = s.exec(select(Run.status, func.count()).group_by(col(Run.status))).all()
+        return {status: int(n) for status, n in rows}
+
     def with_status(self, status: RunStatus) -> list[Run]:
         with self._db.session() as s:
             return list(s.exec(select(Run).where(col(Run.status) == status.value)).all())

@@ -66,8 +66,11 @@ class Run(SQLModel, table=True):
 
     __tablename__ = "runs"
     __table_args__ = (
-        sa.Index("ix_runs_pipeline_created", "pipeline_name", "created_at"),
-        sa.Index("ix_runs_status_created", "status", "created_at"),
+        # `id` closes each index because listings order by (created_at, id): the index then
+        # gives the page order directly, no sort of every matching row (see bench/listing).
+        sa.Index("ix_runs_pipeline_created", "pipeline_name", "created_at", "id"),
+        sa.Index("ix_runs_status_created", "status", "created_at", "id"),
+        sa.Index("ix_runs_created_id", "created_at", "id"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
@@ -95,6 +98,8 @@ class Run(SQLModel, table=True):
     worker: str | None = Field(default=None, max_length=200)
     cancel_requested: bool = Field(default=False)
     last_seq: int = Field(default=0)
+    # Where the code comes from when not PIPELINES_DIR: "upload:<upload id>" for builds.
+    source: str | None = Field(default=None, max_length=300, index=True)
     created_at: datetime = Field(
         default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True
     )
@@ -227,3 +232,33 @@ class WebhookDelivery(SQLModel, table=True):
     last_error: str | None = Field(default=None)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     delivered_at: datetime | None = _ts()
+
+
+class Upload(SQLModel, table=True):
+    """An uploaded source (`.py` or `.zip`) that runs as an ad-hoc pipeline — a "build"."""
+
+    __tablename__ = "uploads"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    name: str = Field(max_length=200, index=True)
+    filename: str = Field(max_length=255)
+    kind: str = Field(max_length=8)  # "py" | "zip"
+    size: int = Field(sa_type=sa.BigInteger)
+    sha256: str = Field(max_length=64)
+    source_key: str = Field(sa_type=sa.Text)
+    uploaded_by: str | None = Field(default=None, max_length=150)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True
+    )
+
+
+class Artifact(SQLModel, table=True):
+    """A file a run wrote under FASTFLOW_ARTIFACTS_DIR, kept in the object store."""
+
+    __tablename__ = "artifacts"
+
+    run_id: str = Field(primary_key=True, max_length=32)
+    path: str = Field(primary_key=True, max_length=1024)
+    size: int = Field(sa_type=sa.BigInteger)
+    sha256: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)

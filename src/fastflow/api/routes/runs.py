@@ -110,7 +110,9 @@ def retry_run(run_id: RunId, services: ServicesDep, user: Operator) -> RunOut:
 
 def _log_path(services: Services, run_id: str) -> FsPath:
     run = services.runs.get(run_id)  # the id reaches the file system only once it is known
-    return services.engine.log_path(run.id)
+    path = services.engine.log_path(run.id)
+    services.run_files.restore_log(run.id, path)  # from the object store (ARCHIVE_LOGS=true)
+    return path
 
 
 @router.get("/{run_id}/logs", response_class=PlainTextResponse)

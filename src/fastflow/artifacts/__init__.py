@@ -1,0 +1,1 @@
+"""Artifacts: files runs write under FASTFLOW_ARTIFACTS_DIR, kept in the object store."""
