@@ -53,7 +53,7 @@ class Pipeline(SQLModel, table=True):
     enabled: bool = Field(default=True)
     has_requirements: bool = Field(default=False)
     last_cache_warmup: datetime | None = _ts()
-    cache_warmup_error: str | None = Field(default=None)
+    cache_warmup_error: str | None = Field(default=None, sa_type=sa.Text)
     total_runs: int = Field(default=0)
     successful_runs: int = Field(default=0)
     failed_runs: int = Field(default=0)
@@ -129,7 +129,7 @@ class Schedule(SQLModel, table=True):
     last_run_id: str | None = Field(default=None, max_length=32)
     # What the last tick did: started | skipped | queued | missed | error, and why.
     last_outcome: str | None = Field(default=None, max_length=16)
-    last_message: str | None = Field(default=None)
+    last_message: str | None = Field(default=None, sa_type=sa.Text)
     skipped_count: int = Field(default=0)
     # A tick held back by the "queue" overlap policy, started when the active run ends.
     queued_at: datetime | None = _ts()
@@ -229,7 +229,7 @@ class WebhookDelivery(SQLModel, table=True):
     attempts: int = Field(default=0)
     next_attempt_at: datetime | None = _ts()
     last_status_code: int | None = Field(default=None)
-    last_error: str | None = Field(default=None)
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     delivered_at: datetime | None = _ts()
 
