@@ -94,6 +94,7 @@ class Settings(BaseSettings):
     max_line_bytes: int = Field(
         default=1024 * 1024, ge=1024, validation_alias="FASTFLOW_MAX_LINE_BYTES"
     )
+    ui_enabled: bool = Field(default=True, validation_alias="FASTFLOW_UI")
 
     @field_validator("pipelines_dir", "logs_dir", "data_dir", mode="after")
     @classmethod
