@@ -11,8 +11,8 @@ from tests.support.server import ADMIN_PASSWORD, LiveServer
 PUBLIC = {("GET", "/health"), ("POST", "/api/auth/login")}
 
 
-def _routes(server: LiveServer) -> list[tuple[str, str]]:
-    schema = httpx.get(f"{server.url}/openapi.json").json()
+def _routes(url: str) -> list[tuple[str, str]]:
+    schema = httpx.get(f"{url}/openapi.json").json()
     routes = []
     for path, ops in schema["paths"].items():
         for method in ops:
@@ -24,16 +24,24 @@ def _concrete(path: str) -> str:
     return re.sub(r"\{[^}]+\}", "hello", path)
 
 
-def test_every_route_but_health_and_login_needs_a_token(server: LiveServer) -> None:
-    routes = _routes(server)
+def assert_every_api_route_needs_auth(url: str) -> None:
+    """Every route in the OpenAPI schema but the PUBLIC ones answers 401 without a token.
+
+    Also used by the UI tests, against a server with the web console mounted.
+    """
+    routes = _routes(url)
     assert len(routes) > 10
     for method, path in routes:
         if (method, path) in PUBLIC:
             continue
         for headers in ({}, {"Authorization": "Bearer not-a-token"}):
-            r = httpx.request(method, server.url + _concrete(path), headers=headers)
+            r = httpx.request(method, url + _concrete(path), headers=headers)
             assert r.status_code == 401, (method, path, r.status_code, r.text)
             assert r.json()["detail"]
+
+
+def test_every_route_but_health_and_login_needs_a_token(server: LiveServer) -> None:
+    assert_every_api_route_needs_auth(server.url)
 
 
 def test_health_is_public(server: LiveServer) -> None:

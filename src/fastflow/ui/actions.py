@@ -16,7 +16,7 @@ from fastflow.pipelines.config import ParameterSpec
 from fastflow.pipelines.service import PipelineView
 from fastflow.storage.tables import Run
 from fastflow.ui import session
-from fastflow.ui.layout import toast_error
+from fastflow.ui.layout import tid, toast_error
 
 
 async def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -91,17 +91,17 @@ def _field(name: str, spec: ParameterSpec) -> Callable[[], Any]:
     """One input for a declared parameter; returns a getter for its value."""
     label = f"{name}{' *' if spec.required else ''}"
     if spec.type == "boolean":
-        box = ui.checkbox(label, value=bool(spec.default)).mark(f"param-{name}")
+        box = ui.checkbox(label, value=bool(spec.default)).props(tid(f"param-{name}"))
         return lambda: box.value
     if spec.type in ("integer", "number"):
         num = ui.number(label, value=spec.default).props("outlined dense").classes("w-full")
-        num.mark(f"param-{name}")
+        num.props(tid(f"param-{name}"))
         if spec.type == "integer":
             return lambda: None if num.value is None else int(num.value)
         return lambda: num.value
     default = "" if spec.default is None else str(spec.default)
     text = ui.input(label, value=default).props("outlined dense").classes("w-full")
-    text.mark(f"param-{name}")
+    text.props(tid(f"param-{name}"))
     return lambda: text.value
 
 
@@ -139,7 +139,7 @@ def open_start_dialog(view: PipelineView, on_started: Callable[[Run], Awaitable[
 
         with ui.row().classes("w-full justify-end"):
             ui.button("Cancel", on_click=dialog.close).props("flat")
-            button = ui.button("Start", icon="play_arrow", on_click=go).mark("start-confirm")
+            button = ui.button("Start", icon="play_arrow", on_click=go).props(tid("start-confirm"))
     dialog.on("hide", dialog.delete)
     dialog.open()
 

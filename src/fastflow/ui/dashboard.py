@@ -13,7 +13,7 @@ from fastflow.storage.run_store import RunFilter
 from fastflow.storage.tables import Run
 from fastflow.ui import actions, session
 from fastflow.ui.format import duration, rate, short_id, when
-from fastflow.ui.layout import frame, status_badge
+from fastflow.ui.layout import frame, status_badge, tid
 
 REFRESH_SECONDS = 3.0
 _ACTIVE = [RunStatus.RUNNING.value, RunStatus.PENDING.value]
@@ -32,13 +32,13 @@ async def _open_run(run: Run) -> None:
 
 def _pipeline_card(view: PipelineView, operator: bool) -> None:
     d, row = view.definition, view.row
-    with ui.card().classes("ff-card w-full").mark(f"pipeline-{d.name}"):
+    with ui.card().classes("ff-card w-full").props(tid(f"pipeline-{d.name}")):
         with ui.row().classes("w-full items-center gap-2"):
             ui.link(d.name, f"/pipelines/{d.name}").classes("text-lg font-bold text-primary")
             if not d.valid:
                 ui.badge("invalid", color="red-8").classes("text-white")
             ui.space()
-            switch = ui.switch("enabled", value=view.enabled).mark(f"enabled-{d.name}")
+            switch = ui.switch("enabled", value=view.enabled).props(tid(f"enabled-{d.name}"))
             switch.set_enabled(operator and d.config.enabled)
             if not d.config.enabled:
                 switch.tooltip("disabled in pipeline.json")
@@ -74,7 +74,7 @@ def _pipeline_card(view: PipelineView, operator: bool) -> None:
                 "Start",
                 icon="play_arrow",
                 on_click=lambda v=view: actions.open_start_dialog(v, _open_run),
-            ).mark(f"start-{d.name}")
+            ).props(tid(f"start-{d.name}"))
             start.set_enabled(operator and d.valid and view.enabled)
             ui.button(
                 "Runs", icon="list", on_click=lambda n=d.name: ui.navigate.to(f"/runs?pipeline={n}")
@@ -85,7 +85,7 @@ def _pipeline_card(view: PipelineView, operator: bool) -> None:
 
 
 def _active_runs(active: list[Run]) -> None:
-    with ui.card().classes("ff-card w-full").mark("active-runs"):
+    with ui.card().classes("ff-card w-full").props(tid("active-runs")):
         ui.label("Running now").classes("text-lg font-bold")
         if not active:
             ui.label("No run is running or waiting.").classes("text-grey-7 text-sm")

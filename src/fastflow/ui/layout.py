@@ -22,6 +22,12 @@ NAV: list[tuple[str, str, str]] = [
     ("Runs", "list_alt", "/runs"),
 ]
 
+
+def tid(name: str) -> str:
+    """Props giving an element a stable `data-testid` for browser tests."""
+    return f'data-testid="{name}"'
+
+
 Crumb = tuple[str, str | None]  # (label, link or None for the current page)
 
 _CSS = """
@@ -55,12 +61,12 @@ def frame(title: str, crumbs: Sequence[Crumb] = ()) -> Iterator[User]:
         ui.label(f"{user.username} ({user.role})").classes("text-sm max-sm:hidden")
         ui.button(icon="logout", on_click=_logout).props(
             'flat round color=white dense aria-label="Log out"'
-        ).tooltip("Log out").mark("logout")
+        ).tooltip("Log out").props(tid("logout"))
     with ui.left_drawer(value=None, bordered=True).classes("bg-white") as drawer:
         # value=None: open on wide screens, closed (and toggled by the menu) on phones.
         with ui.list().classes("w-full"):
             for label, icon, path in NAV:
-                with ui.item(on_click=lambda p=path: ui.navigate.to(p)).mark(f"nav-{label}"):
+                with ui.item(on_click=lambda p=path: ui.navigate.to(p)).props(tid(f"nav-{label}")):
                     with ui.item_section().props("avatar"):
                         ui.icon(icon, color="primary")
                     with ui.item_section():
@@ -73,7 +79,7 @@ def frame(title: str, crumbs: Sequence[Crumb] = ()) -> Iterator[User]:
 
 
 def _breadcrumbs(crumbs: Sequence[Crumb]) -> None:
-    with ui.row().classes("items-center gap-1 text-sm text-grey-8").mark("breadcrumbs"):
+    with ui.row().classes("items-center gap-1 text-sm text-grey-8").props(tid("breadcrumbs")):
         for i, (label, link) in enumerate(crumbs):
             if i:
                 ui.icon("chevron_right", size="xs").classes("text-grey-6")

@@ -105,7 +105,7 @@ class LogFollower:
             sub = self.fanout.subscribe(self.run_id)
             try:
                 # Subscribed first: whatever is appended from now on arrives live as well.
-                await asyncio.to_thread(self._catch_up, start_history)
+                await self._catch_up(start_history)
                 start_history = False
                 while not self.finished:
                     batch = await sub.get(timeout=5.0)
@@ -115,24 +115,31 @@ class LogFollower:
             finally:
                 sub.close()
             if not self.finished:
-                await asyncio.to_thread(self._catch_up, False)
+                await self._catch_up(False)
                 if not self.finished:
                     await asyncio.sleep(0.2)  # overflowed: resume from the file by seq
 
-    def _catch_up(self, history: bool) -> None:
-        """Read the file from `next_seq` to its end; on first load only the recent past."""
+    async def _catch_up(self, history: bool) -> None:
+        """Take the file from `next_seq` to its end; on first load only the recent past."""
+        # Read in a thread, buffered here on the loop: the page drains on the loop too.
+        gap, events = await asyncio.to_thread(self._read_file, history)
+        if gap is not None:
+            self._add_gap(gap)
+        self._take(events)
+
+    def _read_file(self, history: bool) -> tuple[Gap | None, list[Event]]:
         if not self.log_path.exists():
-            return
+            return None, []
         end = last_seq(self.log_path)
         if end < self.next_seq:
-            return
-        start = self.next_seq
+            return None, []
+        start, gap = self.next_seq, None
         # Metrics and status events are interleaved with lines: read a generous window.
         window = self.history_lines * 3 if history else self.max_pending * 3
         if end - start + 1 > window:
             start = end - window + 1
-            self._add_gap(Gap(self.next_seq, start - 1, None))
-        self._take(list(read_events(self.log_path, start, end)))
+            gap = Gap(self.next_seq, start - 1, None)
+        return gap, list(read_events(self.log_path, start, end))
 
     def _take(self, events: list[Event]) -> None:
         for event in events:
@@ -162,24 +169,24 @@ class LogFollower:
     def _drop_oldest(self) -> None:
         """Drop the oldest waiting lines (a fifth of the buffer), leaving one gap marker."""
         drop = max(1, self.max_pending // 5)
-        first = last = None
-        count = 0
-        kept: deque[Event | Gap] = deque()
-        while self._pending and count < drop:
+        first: int | None = None
+        last = 0
+        dropped = 0
+        counted: int | None = 0
+        while self._pending and dropped < drop:
             item = self._pending.popleft()
-            if isinstance(item, Gap):
+            if isinstance(item, Gap):  # an older marker at the front merges into this one
                 first = item.first_seq if first is None else first
                 last = item.last_seq
-                count += item.lines or 0
+                counted = None if item.lines is None or counted is None else counted + item.lines
                 continue
             seq = int(item["seq"])
             first = seq if first is None else first
             last = seq
-            count += 1
+            dropped += 1
+            counted = None if counted is None else counted + 1
             self._pending_lines -= 1
-        kept.append(Gap(first or 0, last or 0, count))
-        kept.extend(self._pending)
-        self._pending = kept
+        self._pending.appendleft(Gap(first or last, last, counted))
 
     def _add_gap(self, gap: Gap) -> None:
         if gap.last_seq >= gap.first_seq:

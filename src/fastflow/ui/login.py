@@ -10,6 +10,7 @@ from starlette.responses import RedirectResponse
 
 from fastflow.errors import AuthError
 from fastflow.ui import session
+from fastflow.ui.layout import tid
 
 
 def _safe_next(target: str | None) -> str:
@@ -51,11 +52,11 @@ def register() -> None:
             ui.label("fastflow").classes("text-2xl font-bold text-primary")
             ui.label("Log in to the console").classes("text-grey-8 mb-2")
             username = ui.input("Username").props("outlined autofocus").classes("w-full")
-            username.mark("username")
+            username.props(tid("username"))
             password = ui.input("Password", password=True, password_toggle_button=True)
-            password.props("outlined").classes("w-full").mark("password")
+            password.props("outlined").classes("w-full").props(tid("password"))
             password.on("keydown.enter", submit)
-            error = ui.label().classes("text-negative text-sm").mark("login-error")
+            error = ui.label().classes("text-negative text-sm").props(tid("login-error"))
             error.set_visibility(False)
-            button = ui.button("Log in", on_click=submit).classes("w-full").mark("login")
+            button = ui.button("Log in", on_click=submit).classes("w-full").props(tid("login"))
         return None

@@ -13,7 +13,7 @@ from fastflow.storage.run_store import RunFilter
 from fastflow.storage.tables import Run
 from fastflow.ui import actions, session
 from fastflow.ui.format import duration, rate, short_id, when
-from fastflow.ui.layout import frame, status_badge
+from fastflow.ui.layout import frame, status_badge, tid
 
 RECENT_RUNS = 10
 
@@ -66,7 +66,7 @@ def _confirm_reset(name: str) -> None:
 
         with ui.row().classes("w-full justify-end"):
             ui.button("Keep", on_click=dialog.close).props("flat")
-            ui.button("Reset", color="negative", on_click=confirm).mark("reset-confirm")
+            ui.button("Reset", color="negative", on_click=confirm).props(tid("reset-confirm"))
     dialog.on("hide", dialog.delete)
     dialog.open()
 
@@ -105,7 +105,7 @@ def register() -> None:
                 for v in views
             ]
             table = ui.table(columns=columns, rows=rows, row_key="name").classes("w-full")
-            table.props("flat bordered").mark("pipelines-table")
+            table.props("flat bordered").props(tid("pipelines-table"))
             table.add_slot(
                 "body-cell-name",
                 '<q-td :props="props"><a class="text-primary font-medium" '
@@ -132,7 +132,7 @@ def register() -> None:
                 if not d.valid:
                     ui.badge("invalid", color="red-8").classes("text-white")
                 ui.space()
-                switch = ui.switch("enabled", value=view.enabled).mark("enabled")
+                switch = ui.switch("enabled", value=view.enabled).props(tid("enabled"))
                 switch.set_enabled(operator and d.config.enabled)
 
                 async def toggle() -> None:
@@ -144,7 +144,7 @@ def register() -> None:
                     "Start",
                     icon="play_arrow",
                     on_click=lambda: actions.open_start_dialog(view, _open_run),
-                ).mark("start")
+                ).props(tid("start"))
                 start.set_enabled(operator and d.valid and view.enabled)
             if d.error:
                 ui.label(d.error).classes("text-negative break-all")
@@ -161,7 +161,7 @@ def register() -> None:
                             on_click=lambda: _confirm_reset(d.name),
                         )
                         .props("flat color=negative")
-                        .mark("reset-stats")
+                        .props(tid("reset-stats"))
                     )
                     reset.set_enabled(operator)
                 with ui.row().classes("gap-8"):
@@ -174,7 +174,9 @@ def register() -> None:
                     ):
                         with ui.column().classes("gap-0"):
                             ui.label(label).classes("text-xs text-grey-7 uppercase")
-                            ui.label(value).classes("text-xl font-medium").mark(f"stat-{label}")
+                            ui.label(value).classes("text-xl font-medium").props(
+                                tid(f"stat-{label}")
+                            )
                 if row.stats_reset_at:
                     ui.label(f"since reset at {when(row.stats_reset_at)}").classes(
                         "text-xs text-grey-7"

@@ -17,7 +17,7 @@ from fastflow.ui import actions, session
 from fastflow.ui.charts import RED, ChartLimits, assess, chart_options
 from fastflow.ui.downloads import log_url, metrics_url
 from fastflow.ui.format import duration, short_id, when
-from fastflow.ui.layout import frame, status_badge
+from fastflow.ui.layout import frame, status_badge, tid
 from fastflow.ui.log_follow import Gap, LogFollower
 
 MAX_LINES = 1000  # lines kept in the browser; the full log is a download away
@@ -77,15 +77,17 @@ class RunView:
         with ui.row().classes("items-center gap-3 w-full"):
             ui.label(f"{run.pipeline_name}").classes("text-2xl font-bold")
             ui.label(short_id(run.id)).classes("ff-mono text-grey-8")
-            self.badge_box = ui.row().classes("items-center").mark("run-status")
+            self.badge_box = ui.row().classes("items-center").props(tid("run-status"))
             ui.space()
             self.cancel_btn = ui.button(
                 "Cancel", icon="stop", color="negative", on_click=self.cancel
             )
-            self.cancel_btn.mark("cancel")
-            self.retry_btn = ui.button("Retry", icon="replay", on_click=self.retry).mark("retry")
+            self.cancel_btn.props(tid("cancel"))
+            self.retry_btn = ui.button("Retry", icon="replay", on_click=self.retry).props(
+                tid("retry")
+            )
             with (
-                ui.button("Download", icon="download").props("outline").mark("downloads"),
+                ui.button("Download", icon="download").props("outline").props(tid("downloads")),
                 ui.menu(),
             ):
                 ui.menu_item("Full log (.log)", lambda: ui.navigate.to(log_url(run.id), True))
@@ -95,7 +97,7 @@ class RunView:
                 ui.linear_progress(0, show_value=False, size="10px")
                 .props("rounded color=primary")
                 .classes("flex-1")
-                .mark("progress")
+                .props(tid("progress"))
             )
             self.progress_label = ui.label().classes("text-sm text-grey-8 min-w-[8rem]")
         self.fields = ui.element("div").classes("w-full")
@@ -107,40 +109,40 @@ class RunView:
         with ui.card().classes("ff-card w-full"):
             with ui.row().classes("items-center w-full gap-3"):
                 ui.label("Log").classes("text-lg font-bold")
-                self.follow = ui.switch("Auto-scroll", value=True).mark("autoscroll")
+                self.follow = ui.switch("Auto-scroll", value=True).props(tid("autoscroll"))
                 self.follow.on_value_change(lambda _: self._apply_follow())
                 ui.space()
                 self.search_input = (
                     ui.input(placeholder="Search the whole log")
                     .props("dense outlined clearable")
                     .classes("w-64 max-sm:w-full")
-                    .mark("log-search")
+                    .props(tid("log-search"))
                 )
                 self.search_input.on("keydown.enter", self.search)
-                ui.button(icon="search", on_click=self.search).props("flat dense").mark(
-                    "log-search-go"
+                ui.button(icon="search", on_click=self.search).props("flat dense").props(
+                    tid("log-search-go")
                 )
             self.log = ui.log(max_lines=MAX_LINES).classes("ff-log ff-mono w-full h-[28rem]")
-            self.log.mark("log")
+            self.log.props(tid("log"))
             ui.label(
                 f"The viewer keeps the last {MAX_LINES} lines and shows at most "
                 f"{int(LINES_PER_TICK / TICK_SECONDS)} lines/s; skipped ranges are marked and "
                 "linked, and the full log is in the download."
             ).classes("text-xs text-grey-7")
-            self.results = ui.column().classes("w-full gap-0").mark("search-results")
+            self.results = ui.column().classes("w-full gap-0").props(tid("search-results"))
 
     def _build_charts(self) -> None:
         with ui.card().classes("ff-card w-full"):
             with ui.row().classes("items-center gap-2"):
                 ui.label("Resources").classes("text-lg font-bold")
-                self.warn_box = ui.row().classes("gap-2").mark("limit-warnings")
+                self.warn_box = ui.row().classes("gap-2").props(tid("limit-warnings"))
                 self.no_samples = ui.label("No samples yet (runs shorter than a second have none)")
                 self.no_samples.classes("text-sm text-grey-7")
             with ui.grid().classes("w-full grid-cols-1 md:grid-cols-2 gap-3"):
                 self.cpu_chart = ui.echart(self._cpu_options()).classes("w-full h-64")
-                self.cpu_chart.mark("cpu-chart")
+                self.cpu_chart.props(tid("cpu-chart"))
                 self.ram_chart = ui.echart(self._ram_options()).classes("w-full h-64")
-                self.ram_chart.mark("ram-chart")
+                self.ram_chart.props(tid("ram-chart"))
 
     def _cpu_options(self) -> dict[str, Any]:
         pts = [[s["timestamp"], s.get("cpu_percent", 0)] for s in self.samples]
@@ -253,7 +255,7 @@ class RunView:
 
     def _push_gap(self, gap: Gap) -> None:
         what = f"{gap.lines} lines" if gap.lines else "earlier lines"
-        with self.log, ui.row().classes("ff-gap items-center gap-1").mark("log-gap"):
+        with self.log, ui.row().classes("ff-gap items-center gap-1").props(tid("log-gap")):
             ui.label(f"⋯ {what} not shown here (seq {gap.first_seq} to {gap.last_seq})")
             ui.link("open them", log_url(self.run.id, gap.first_seq, gap.last_seq), True)
         # Keep the viewer bounded: a marker counts as a line.
@@ -332,10 +334,10 @@ def _fields(run: Run) -> None:
             for label, value in rows:
                 with ui.column().classes("gap-0 min-w-0"):
                     ui.label(label).classes("text-xs text-grey-7 uppercase")
-                    ui.label(value).classes("text-sm break-all").mark(f"field-{label}")
+                    ui.label(value).classes("text-sm break-all").props(tid(f"field-{label}"))
         if run.error_message:
-            ui.label(run.error_message).classes("text-sm break-all").style(f"color: {RED}").mark(
-                "field-error"
+            ui.label(run.error_message).classes("text-sm break-all").style(f"color: {RED}").props(
+                tid("field-error")
             )
         if run.parent_run_id:
             with ui.row().classes("text-sm gap-1"):

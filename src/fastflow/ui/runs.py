@@ -15,7 +15,7 @@ from fastflow.storage.run_store import RunFilter
 from fastflow.storage.tables import Run
 from fastflow.ui import session
 from fastflow.ui.format import STATUS_COLORS, duration, short_id, when
-from fastflow.ui.layout import frame
+from fastflow.ui.layout import frame, tid
 
 PAGE_SIZE = 25
 _SORTABLE = {"created_at", "started_at", "finished_at", "pipeline_name", "status"}
@@ -92,7 +92,7 @@ def register() -> None:
                     )
                     .props("outlined dense")
                     .classes("w-56")
-                    .mark("filter-pipeline")
+                    .props(tid("filter-pipeline"))
                 )
                 statuses = (
                     ui.select(
@@ -103,12 +103,12 @@ def register() -> None:
                     )
                     .props("outlined dense use-chips")
                     .classes("w-72")
-                    .mark("filter-status")
+                    .props(tid("filter-status"))
                 )
                 since = ui.input("From").props("outlined dense type=date").classes("w-40")
-                since.mark("filter-since")
+                since.props(tid("filter-since"))
                 until = ui.input("To").props("outlined dense type=date").classes("w-40")
-                until.mark("filter-until")
+                until.props(tid("filter-until"))
                 ui.button("Clear", icon="clear_all", on_click=lambda: _clear()).props("flat")
             table = (
                 ui.table(
@@ -126,7 +126,7 @@ def register() -> None:
                 .classes("w-full")
                 .props("flat bordered :rows-per-page-options=[10,25,50,100]")
             )
-            table.mark("runs-table")
+            table.props(tid("runs-table"))
             table.add_slot("body-cell-status", _STATUS_SLOT)
             table.add_slot("body-cell-id", _ID_SLOT)
 
