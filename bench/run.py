@@ -8,7 +8,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-BENCHES = ["bench.core_bench", "bench.builds_bench", "bench.listing_bench"]
+BENCHES = [
+    "bench.core_bench",
+    "bench.builds_bench",
+    "bench.listing_bench",
+    "bench.ui_bench",
+]
 
 
 def main() -> None:

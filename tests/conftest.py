@@ -89,6 +89,9 @@ def make_settings(
             "FASTFLOW_ADMIN_PASSWORD": ADMIN_PASSWORD,
             "FASTFLOW_CANCEL_GRACE_SECONDS": 2,
             "FASTFLOW_METRICS_INTERVAL": 0.2,
+            # NiceGUI is one per process; in-process test servers run without it. The UI is
+            # tested against `fastflow serve` subprocesses in tests/e2e/test_ui.py.
+            "FASTFLOW_UI": False,
         }
         values.update(overrides)
         return load_settings(_env_file=None, **values)

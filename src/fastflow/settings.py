@@ -164,6 +164,7 @@ class Settings(BaseSettings):
     cleanup_interval: float = Field(default=3600, gt=0, validation_alias="CLEANUP_INTERVAL")
     metrics_token: str | None = Field(default=None, validation_alias="METRICS_TOKEN")
     log_format: LogFormat = Field(default=LogFormat.TEXT, validation_alias="LOG_FORMAT")
+    ui_enabled: bool = Field(default=True, validation_alias="FASTFLOW_UI")
 
     @field_validator("pipelines_dir", "logs_dir", "data_dir", mode="after")
     @classmethod

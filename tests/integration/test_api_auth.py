@@ -39,6 +39,22 @@ def tokens(server: LiveServer) -> Iterator[dict[str, str]]:
     yield out
 
 
+def assert_every_api_route_needs_auth(url: str) -> None:
+    """Every route in the OpenAPI schema but the public ones answers 401 without a token.
+
+    Also used by the UI tests, against a server with the web console mounted.
+    """
+    routes = routes_of(url)
+    assert len(routes) > 10
+    for route in routes:
+        if route.needs == PUBLIC:
+            continue
+        for headers in ({}, {"Authorization": "Bearer not-a-token"}):
+            r = httpx.request(route.method, url + route.concrete(), headers=headers)
+            assert r.status_code == 401, (route, r.status_code, r.text)
+            assert r.json()["detail"]
+
+
 def test_every_route_answers_by_role(server: LiveServer, tokens: dict[str, str]) -> None:
     routes = routes_of(server.url)
     assert len(routes) > 20
@@ -81,6 +97,10 @@ def test_hooks_refuse_calls_without_or_with_a_wrong_secret(server: LiveServer) -
             r = httpx.request(method, url, headers=headers, content=b"{}")
             assert r.status_code == 403, (path, headers, r.text)
             assert r.json() == {"detail": "invalid hook token or signature"}
+
+
+def test_every_route_but_health_and_login_needs_a_token(server: LiveServer) -> None:
+    assert_every_api_route_needs_auth(server.url)
 
 
 def test_health_is_public(server: LiveServer) -> None:

@@ -79,4 +79,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     )
     for router in routers:
         app.include_router(router)
+    if settings.ui_enabled:
+        # Imported only when wanted: NiceGUI is a process-wide singleton and slow to import.
+        from fastflow.ui import mount_ui
+
+        mount_ui(app, built)
     return app

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +31,10 @@ class TokenIssuer:
     @staticmethod
     def generate_key() -> str:
         return secrets.token_urlsafe(48)
+
+    def derive_key(self, purpose: str) -> str:
+        """A separate secret for `purpose` (e.g. the UI session cookie), from the signing key."""
+        return hmac.new(self._key.encode(), purpose.encode(), hashlib.sha256).hexdigest()
 
     def issue(self, user_id: str) -> tuple[str, datetime]:
         """A signed token; its `jti` lets logout deny it, its `csrf` binds the CSRF token."""

@@ -1,0 +1,98 @@
+"""The web console under test: a real `fastflow serve` subprocess and headless Chromium.
+
+NiceGUI is one per process, so each UI server is its own process (as in production), never
+the in-process test server. The browser is Debian's chromium driven by Playwright through
+`executable_path`; `scripts/browser.sh` installs it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support.server import ADMIN_PASSWORD, ADMIN_USER, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("FASTFLOW_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = ROOT / "test-output" / "screenshots"
+
+
+class UiServer:
+    """`fastflow serve` with the UI on, its own folders, and an API client as admin."""
+
+    def __init__(self, folder: Path, pipelines: Path, database_url: str | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = folder / f"serve-{self.port}.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("FASTFLOW_", "DATABASE"))}
+        # Not a pytest process: NiceGUI changes behaviour when it believes it runs under pytest.
+        env.pop("PYTEST_CURRENT_TEST", None)
+        env.update(
+            PIPELINES_DIR=str(pipelines),
+            DATA_DIR=str(folder / "data"),
+            LOGS_DIR=str(folder / "logs"),
+            FASTFLOW_ADMIN_USER=ADMIN_USER,
+            FASTFLOW_ADMIN_PASSWORD=ADMIN_PASSWORD,
+            FASTFLOW_CANCEL_GRACE_SECONDS="2",
+            FASTFLOW_METRICS_INTERVAL="0.25",
+            FASTFLOW_UI="true",
+        )
+        if database_url:
+            env["DATABASE_URL"] = database_url
+        self.proc = subprocess.Popen(
+            [str(ROOT / ".venv" / "bin" / "fastflow"), "serve", "--port", str(self.port)],
+            env=env,
+            cwd=folder,
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{self.url}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"UI server did not start:\n{self.output()}")
+            time.sleep(0.1)
+        token = httpx.post(
+            f"{self.url}/api/auth/login", json={"username": ADMIN_USER, "password": ADMIN_PASSWORD}
+        ).json()["access_token"]
+        self.api = httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+
+    def start_run(self, pipeline: str, **parameters: Any) -> str:
+        r = self.api.post(f"/api/pipelines/{pipeline}/run", json={"parameters": parameters})
+        r.raise_for_status()
+        return str(r.json()["id"])
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        self.api.close()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
