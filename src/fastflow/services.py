@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass
 
 from fastflow.auth.service import AuthService
@@ -43,14 +44,18 @@ class Services:
     run_service: RunService
     pipeline_service: PipelineService
     auth: AuthService
+    worker_token: str
 
     async def start(self) -> None:
         """Migrate, settle what a previous server left running, then start dispatching."""
         self.db.migrate()
         self.auth.ensure_admin(self.settings.admin_user, self.settings.admin_password)
-        settled = self.engine.recover()
-        if settled:
-            log.warning("settled %d run(s) left RUNNING by a previous server", settled)
+        # Remote runs outlive a server restart (their workers keep going): only runs this
+        # process executed itself can have been left behind.
+        if self.settings.dispatcher is DispatcherKind.EMBEDDED:
+            settled = self.engine.recover()
+            if settled:
+                log.warning("settled %d run(s) left RUNNING by a previous server", settled)
         await self.dispatcher.start()
 
     async def stop(self) -> None:
@@ -83,9 +88,16 @@ def build_services(settings: Settings) -> Services:
     catalog = PipelineCatalog(settings.pipelines_dir)
     fanout = MemoryFanout()
     engine = RunEngine(settings, runs, pipeline_store, catalog, _executors(settings), fanout)
-    if settings.dispatcher is not DispatcherKind.EMBEDDED:
-        raise ConfigError("DISPATCHER=celery: the celery dispatcher is not part of this build yet")
-    dispatcher = EmbeddedDispatcher(runs, engine, settings.max_concurrent_runs)
+    dispatcher: Dispatcher
+    if settings.dispatcher is DispatcherKind.CELERY:
+        from fastflow.dispatch.celery_dispatcher import CeleryDispatcher  # celery only if used
+
+        dispatcher = CeleryDispatcher(settings, runs, catalog, engine, fanout)
+    else:
+        dispatcher = EmbeddedDispatcher(runs, engine, settings.max_concurrent_runs)
+    worker_token = settings.worker_token or load_or_create(
+        settings.data_dir / "worker_token", lambda: secrets.token_urlsafe(32), "worker token"
+    )
     secret_key = settings.secret_key or load_or_create(
         settings.data_dir / "secret_key", TokenIssuer.generate_key, "token signing key"
     )
@@ -103,4 +115,5 @@ def build_services(settings: Settings) -> Services:
         run_service=RunService(settings, runs, pipeline_store, catalog, engine, dispatcher),
         pipeline_service=PipelineService(catalog, pipeline_store, runs),
         auth=auth,
+        worker_token=worker_token,
     )

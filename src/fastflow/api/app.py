@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from fastflow import __version__
 from fastflow.api.errors import install_error_handlers
-from fastflow.api.routes import auth, health, pipelines, runs
+from fastflow.api.routes import auth, health, pipelines, runs, workers
 from fastflow.services import Services, build_services
 from fastflow.settings import Settings
 
@@ -34,6 +34,6 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     )
     app.state.services = built
     install_error_handlers(app)
-    for router in (health.router, auth.router, pipelines.router, runs.router):
+    for router in (health.router, auth.router, pipelines.router, runs.router, workers.router):
         app.include_router(router)
     return app

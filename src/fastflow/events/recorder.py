@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from fastflow.events import types as ev
 from fastflow.events.fanout import EventFanout
@@ -18,6 +18,21 @@ from fastflow.events.log import RunLogWriter
 
 LineFilter = Callable[[str], str]
 EventListener = Callable[[list[ev.Event]], None]
+
+
+class EventWriter(Protocol):
+    """Where a recorder persists events: numbers them (`seq`) and stores them in order."""
+
+    @property
+    def seq(self) -> int:
+        """The seq of the last event written (0 before the first)."""
+        ...
+
+    def append(self, events: list[dict[str, Any]]) -> list[ev.Event]:
+        """Number and persist one batch; returns the events with `seq` set."""
+        ...
+
+    def close(self) -> None: ...
 
 
 class RunRecorder:
@@ -29,10 +44,12 @@ class RunRecorder:
         log_path: Path,
         fanout: EventFanout | None = None,
         line_filter: LineFilter | None = None,
+        writer: EventWriter | None = None,
     ) -> None:
         self.run_id = run_id
         self.log_path = log_path
-        self._writer = RunLogWriter(log_path)
+        # The file writer by default; a worker passes a Redis stream writer instead.
+        self._writer: EventWriter = writer if writer is not None else RunLogWriter(log_path)
         self._fanout = fanout
         self._line_filter = line_filter
         self._listeners: list[EventListener] = []
