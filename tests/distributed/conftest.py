@@ -38,6 +38,13 @@ class Cluster:
             w.wait_ready(self.redis, self.prefix)
         return w
 
+    def start_workers(self, *specs: tuple[str, dict[str, object]]) -> list[Worker]:
+        """Start several workers at once (each takes seconds to boot), then wait for all."""
+        started = [self.worker(name, ready=False, **kwargs) for name, kwargs in specs]
+        for w in started:
+            w.wait_ready(self.redis, self.prefix)
+        return started
+
     def close(self) -> None:
         for w in self.workers:
             w.stop()

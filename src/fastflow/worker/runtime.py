@@ -33,6 +33,7 @@ from fastflow.settings import Settings
 log = logging.getLogger(__name__)
 
 _CONTROL_POLL = 0.5
+_BUNDLE_PATIENCE = 120.0  # how long a run waits for an unreachable server to give its code
 
 
 @dataclass
