@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import time
+from typing import Any
 
 import httpx
 import orjson
@@ -12,7 +11,6 @@ import pytest
 
 from tests.distributed.conftest import Cluster
 from tests.support.server import wait_for_run
-
 
 # Each of these starts real worker processes; the database is exercised on both engines by
 # the spread and server-restart tests, the rest run on SQLite to keep the suite fast.
