@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-BENCHES = ["bench.core_bench"]
+BENCHES = ["bench.core_bench", "bench.celery_bench"]
 
 
 def main() -> None:

@@ -102,6 +102,7 @@ class CeleryDispatcher:
         loop = self._loop
         if loop is None or loop.is_closed():
             return  # sent from the database when dispatching starts
+        self.ingest.poke()
         loop.call_soon_threadsafe(self._wake.set)
 
     def cancel(self, run_id: str) -> bool:

@@ -36,7 +36,8 @@ from fastflow.storage.tables import Run
 
 log = logging.getLogger(__name__)
 
-_REFRESH = 0.5  # how often the set of active runs is re-read from the database
+_REFRESH = 2.0  # re-read active runs from the database at least this often (or when poked)
+_BLOCK_MS = 200  # XREAD wait: bounds how late a run submitted meanwhile is first read
 _MONITOR = 1.0  # how often claims and heartbeats are checked
 _PROGRESS_DB_INTERVAL = 0.5
 _BATCH = 1000
@@ -75,6 +76,10 @@ class StreamIngest:
         self._monitored = 0.0
         self.error: str | None = None
 
+    def poke(self) -> None:
+        """A run was submitted: re-read the active runs on the next round."""
+        self._refreshed = 0.0
+
     @property
     def running(self) -> int:
         """Remote runs the server knows are executing."""
@@ -106,11 +111,11 @@ class StreamIngest:
             await asyncio.to_thread(self._refresh)
             self._refreshed = now
         if not self._tracked:
-            await asyncio.sleep(_REFRESH)
+            await asyncio.sleep(_BLOCK_MS / 1000)
             return
         streams = {self._keys.events(i): t.cursor for i, t in self._tracked.items()}
         # decode_responses is off: keys come back as bytes.
-        found = await self._redis.xread(streams, count=_BATCH, block=int(_REFRESH * 1000))  # type: ignore[arg-type]
+        found = await self._redis.xread(streams, count=_BATCH, block=_BLOCK_MS)  # type: ignore[arg-type]
         for run_id, entries in _streams(found):
             await self._ingest(run_id, entries)
         if time.monotonic() - self._monitored >= _MONITOR:
