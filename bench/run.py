@@ -13,6 +13,7 @@ BENCHES = [
     "bench.builds_bench",
     "bench.listing_bench",
     "bench.ui_bench",
+    "bench.celery_bench",
 ]
 
 

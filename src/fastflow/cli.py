@@ -72,6 +72,29 @@ def serve(
     server.run()
 
 
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, help="Runs at once")] = 2,
+    queues: Annotated[
+        str | None, typer.Option(help="Comma-separated queues [default: CELERY_QUEUE]")
+    ] = None,
+) -> None:
+    """Run a Celery worker that executes runs of a server with DISPATCHER=celery."""
+    from fastflow.worker.main import run_worker
+
+    settings = _settings()
+    _setup_logging(settings)
+    names = [q.strip() for q in (queues or settings.default_queue).split(",") if q.strip()]
+    if not names:
+        typer.echo("fastflow: --queues names no queue", err=True)
+        raise typer.Exit(2)
+    try:
+        run_worker(settings, concurrency, names)
+    except ValueError as exc:
+        typer.echo(f"fastflow: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply database migrations (the server also does this on start)."""

@@ -86,6 +86,7 @@ class Services:
     cleanup: CleanupService
     cleanup_loop: CleanupLoop
     monitoring: Monitoring
+    worker_token: str
 
     def preflight(self) -> None:
         """Migrate and check the encryption key fits the stored secrets (else ConfigError)."""
@@ -99,9 +100,12 @@ class Services:
         self.auth.ensure_admin(self.settings.admin_user, self.settings.admin_password)
         # Started first so deliveries for runs settled by recovery are sent.
         await self.outbound.start()
-        settled = self.engine.recover()
-        if settled:
-            log.warning("settled %d run(s) left RUNNING by a previous server", settled)
+        # Remote runs outlive a server restart (their workers keep going): only runs this
+        # process executed itself can have been left behind.
+        if self.settings.dispatcher is DispatcherKind.EMBEDDED:
+            settled = self.engine.recover()
+            if settled:
+                log.warning("settled %d run(s) left RUNNING by a previous server", settled)
         await self.dispatcher.start()
         await self.scheduler.start()
         await self.cleanup_loop.start()
@@ -153,9 +157,16 @@ def build_services(settings: Settings) -> Services:
         fanout,
         secrets=secrets,
     )
-    if settings.dispatcher is not DispatcherKind.EMBEDDED:
-        raise ConfigError("DISPATCHER=celery: the celery dispatcher is not part of this build yet")
-    dispatcher = EmbeddedDispatcher(runs, engine, settings.max_concurrent_runs)
+    dispatcher: Dispatcher
+    if settings.dispatcher is DispatcherKind.CELERY:
+        from fastflow.dispatch.celery_dispatcher import CeleryDispatcher  # celery only if used
+
+        dispatcher = CeleryDispatcher(settings, runs, catalog, engine, fanout)
+    else:
+        dispatcher = EmbeddedDispatcher(runs, engine, settings.max_concurrent_runs)
+    worker_token = settings.worker_token or load_or_create(
+        settings.data_dir / "worker_token", TokenIssuer.generate_key, "worker token"
+    )
     secret_key = settings.secret_key or load_or_create(
         settings.data_dir / "secret_key", TokenIssuer.generate_key, "token signing key"
     )
@@ -251,6 +262,7 @@ def build_services(settings: Settings) -> Services:
         cleanup=cleanup,
         cleanup_loop=CleanupLoop(cleanup, settings.cleanup_interval, monitoring.health),
         monitoring=monitoring,
+        worker_token=worker_token,
     )
 
 

@@ -95,6 +95,20 @@ class Settings(BaseSettings):
         default=DispatcherKind.EMBEDDED, validation_alias="DISPATCHER"
     )
     redis_url: str = Field(default="redis://127.0.0.1:6379/0", validation_alias="REDIS_URL")
+    celery_broker_url: str | None = Field(default=None, validation_alias="CELERY_BROKER_URL")
+    redis_prefix: str = Field(
+        default="fastflow", min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$",
+        validation_alias="FASTFLOW_REDIS_PREFIX",
+    )  # fmt: skip
+    default_queue: str = Field(default="fastflow", min_length=1, validation_alias="CELERY_QUEUE")
+    celery_visibility_timeout: float = Field(
+        default=3600.0, gt=0, validation_alias="CELERY_VISIBILITY_TIMEOUT"
+    )
+    worker_token: str | None = Field(default=None, validation_alias="FASTFLOW_WORKER_TOKEN")
+    server_url: str | None = Field(default=None, validation_alias="FASTFLOW_URL")
+    worker_name: str | None = Field(default=None, validation_alias="FASTFLOW_WORKER_NAME")
+    worker_heartbeat: float = Field(default=5.0, gt=0, validation_alias="WORKER_HEARTBEAT")
+    worker_lost_after: float = Field(default=30.0, gt=0, validation_alias="WORKER_LOST_AFTER")
     queue_full_policy: QueueFullPolicy = Field(
         default=QueueFullPolicy.QUEUE, validation_alias="QUEUE_FULL_POLICY"
     )
@@ -187,6 +201,16 @@ class Settings(BaseSettings):
     def sqlalchemy_url(self) -> str:
         """The database URL, SQLite under DATA_DIR unless DATABASE_URL says otherwise."""
         return self.database_url or f"sqlite:///{self.data_dir / 'fastflow.db'}"
+
+    @property
+    def broker_url(self) -> str:
+        """Celery's broker: CELERY_BROKER_URL, else REDIS_URL."""
+        return self.celery_broker_url or self.redis_url
+
+    @property
+    def bundles_dir(self) -> Path:
+        """Content-addressed pipeline bundles (built on the server, cached on workers)."""
+        return self.data_dir / "bundles"
 
     @property
     def resolved_uv_cache_dir(self) -> Path:

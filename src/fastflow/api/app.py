@@ -28,6 +28,7 @@ from fastflow.api.routes import (
     sync,
     users,
     webhooks,
+    workers,
 )
 from fastflow.api.streaming import Encoder
 from fastflow.services import Services, build_services
@@ -76,6 +77,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         artifacts.router,
         builds.router,
         metrics.router,
+        workers.router,
     )
     for router in routers:
         app.include_router(router)

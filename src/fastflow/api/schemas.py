@@ -150,6 +150,7 @@ class RunOut(BaseModel):
     schedule_id: str | None
     triggered_by: str | None
     executor: str
+    worker: str | None  # who executed it: the server (embedded) or a `fastflow worker` id
     parameters: dict[str, Any]
     env_vars: dict[str, Any]
     exit_code: int | None
@@ -173,7 +174,7 @@ class RunOut(BaseModel):
         duration = None
         if run.started_at and run.finished_at:
             duration = round((run.finished_at - run.started_at).total_seconds(), 3)
-        fields = run.model_dump(exclude={"pid", "worker", "log_file", "metrics_file", "last_seq"})
+        fields = run.model_dump(exclude={"pid", "log_file", "metrics_file", "last_seq"})
         return cls(
             **fields,
             duration_seconds=duration,
@@ -293,3 +294,17 @@ class HealthOut(BaseModel):
     version: str
     database: str
     running_runs: int
+    redis: str | None = None  # "ok" or why not, with DISPATCHER=celery; None otherwise
+
+
+class WorkerOut(BaseModel):
+    """A `fastflow worker` process, from its last heartbeat."""
+
+    id: str
+    host: str
+    pid: int
+    queues: list[str]
+    concurrency: int
+    running_runs: list[str]
+    started_at: float
+    last_heartbeat: float

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 class Dispatcher(Protocol):
@@ -25,4 +25,18 @@ class Dispatcher(Protocol):
     @property
     def running(self) -> int:
         """Runs executing now."""
+        ...
+
+
+@runtime_checkable
+class RemoteWorkers(Protocol):
+    """A dispatcher that hands runs to workers in other processes (e.g. Celery)."""
+
+    def list_workers(self) -> list[dict[str, Any]]:
+        """Live workers' heartbeat records; raises redis errors when Redis is unreachable."""
+        ...
+
+    @property
+    def redis_error(self) -> str | None:
+        """Why the broker cannot be used right now, or None."""
         ...

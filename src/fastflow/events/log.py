@@ -47,6 +47,21 @@ class RunLogWriter:
             self.bytes_written += len(data)
         return events
 
+    def append_numbered(self, events: list[Event]) -> list[Event]:
+        """Persist events numbered elsewhere (a worker); those at or below `seq` are skipped.
+
+        Skipping makes ingesting idempotent: replaying a stream after a restart never
+        writes an event twice.
+        """
+        fresh = [e for e in events if int(e["seq"]) > self.seq]
+        if fresh:
+            data = b"".join(orjson.dumps(e) + b"\n" for e in fresh)
+            self._file.write(data)
+            self._file.flush()
+            self.bytes_written += len(data)
+            self.seq = int(fresh[-1]["seq"])
+        return fresh
+
     def close(self) -> None:
         # No fsync: a crashed process loses nothing the kernel already has; fsync per run
         # would cost milliseconds on every trivial run for protection against power loss only.

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from fastflow.events import types as ev
 from fastflow.events.fanout import EventFanout
@@ -27,6 +27,26 @@ FragmentFilter = Callable[[str, str, bool], str]
 EventListener = Callable[[list[ev.Event]], None]
 
 
+class EventWriter(Protocol):
+    """Where a recorder persists events: numbers them (`seq`) and stores them in order."""
+
+    @property
+    def seq(self) -> int:
+        """The seq of the last event written (0 before the first)."""
+        ...
+
+    @property
+    def bytes_written(self) -> int:
+        """Bytes persisted so far (LOG_MAX_SIZE_MB caps a run's log by it)."""
+        ...
+
+    def append(self, events: list[dict[str, Any]]) -> list[ev.Event]:
+        """Number and persist one batch; returns the events with `seq` set."""
+        ...
+
+    def close(self) -> None: ...
+
+
 class RunRecorder:
     """Appends a run's events to its log file and publishes them live."""
 
@@ -37,10 +57,12 @@ class RunRecorder:
         fanout: EventFanout | None = None,
         line_filter: LineFilter | None = None,
         max_log_bytes: int | None = None,
+        writer: EventWriter | None = None,
     ) -> None:
         self.run_id = run_id
         self.log_path = log_path
-        self._writer = RunLogWriter(log_path)
+        # The file writer by default; a worker passes a Redis stream writer instead.
+        self._writer: EventWriter = writer if writer is not None else RunLogWriter(log_path)
         self._fanout = fanout
         self._line_filter = line_filter
         self._fragment_filter: FragmentFilter | None = None

@@ -320,23 +320,39 @@ class RunEngine:
             return
         if run.pid is not None:
             _kill_orphan(run.pid, run.started_at.timestamp() if run.started_at else None)
-        message = (
+        self.settle_failed(
+            run,
             "the server stopped while this run was running; its process was stopped and "
-            "its output after that point is lost"
+            "its output after that point is lost",
         )
-        recorder = RunRecorder(run.id, path, self.fanout)
+
+    def settle_failed(self, run: Run, message: str, kind: FailureKind = FailureKind.LOST) -> None:
+        """End a run that no executor will finish: error + `complete` in its log, then the DB.
+
+        Retried per its policy like any failure (a LOST remote run gets a linked attempt).
+        """
+        recorder = RunRecorder(run.id, self.log_path(run.id), self.fanout)
         recorder.error(message)
         complete = {
             "status": RunStatus.FAILED.value,
             "success": False,
             "exit_code": None,
-            "failure_kind": FailureKind.LOST.value,
+            "failure_kind": kind.value,
             "error": message,
             "artifacts": [],
         }
         recorder.complete(**complete)
         recorder.close()
         self._settle(run, RunStatus.FAILED, complete)
+
+    def settle_remote(self, run: Run, complete: dict[str, Any]) -> None:
+        """Record the outcome of a run a worker executed; its `complete` is in the log already."""
+        result = ExecutionResult(
+            RunStatus(complete["status"]),
+            uv_version=complete.get("uv_version"),
+            setup_duration=complete.get("setup_duration"),
+        )
+        self._settle(run, result.status, complete, result)
 
 
 def _complete_fields(result: ExecutionResult, message: str | None) -> dict[str, Any]:

@@ -106,6 +106,8 @@ class RunService:
                 artifacts=[],
             )
             recorder.close()
+            # A task message may be queued for it already: its worker must drop it.
+            self.dispatcher.cancel(run_id)
             self.engine.notify_finished(run_id)
             return self.runs.get(run_id)
         self.runs.update(run_id, cancel_requested=True)

@@ -108,6 +108,28 @@ class RunStore:
         by_id = {r.id: r for r in runs}
         return [by_id[i] for i in claimed]
 
+    def mark_started(self, run_id: str, worker: str | None) -> bool:
+        """A remote worker began the run: PENDING → RUNNING; False when it is not PENDING."""
+        with self._db.session() as s:
+            res = s.execute(
+                sa.update(Run)
+                .where(col(Run.id) == run_id, col(Run.status) == RunStatus.PENDING.value)
+                .values(status=RunStatus.RUNNING.value, started_at=utcnow(), worker=worker)
+            )
+            s.commit()
+            return bool(res.rowcount == 1)  # type: ignore[attr-defined]
+
+    def active(self) -> list[Run]:
+        """PENDING and RUNNING runs, oldest first."""
+        with self._db.session() as s:
+            return list(
+                s.exec(
+                    select(Run)
+                    .where(col(Run.status).in_(_ACTIVE))
+                    .order_by(col(Run.created_at), col(Run.id))
+                ).all()
+            )
+
     def finish(self, run_id: str, status: RunStatus, **fields: Any) -> Run | None:
         """Record a terminal state and count it in the pipeline's stats, in one transaction.
 

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from fastflow import __version__
 from fastflow.api.deps import ServicesDep
 from fastflow.api.schemas import HealthOut
+from fastflow.dispatch.base import RemoteWorkers
 
 router = APIRouter(tags=["health"])
 
@@ -23,10 +24,17 @@ def health(services: ServicesDep) -> JSONResponse:
         database = "ok"
     except Exception:
         database = "unreachable"
+    redis_state = None
+    dispatcher = services.dispatcher
+    if isinstance(dispatcher, RemoteWorkers):
+        error = dispatcher.redis_error
+        redis_state = "ok" if error is None else f"unreachable: {error}"
+    # Redis trouble degrades the server but it keeps serving (200): runs wait as PENDING.
     body = HealthOut(
-        status="ok" if database == "ok" else "degraded",
+        status="ok" if database == "ok" and redis_state in (None, "ok") else "degraded",
         version=__version__,
         database=database,
         running_runs=services.dispatcher.running,
+        redis=redis_state,
     )
     return JSONResponse(body.model_dump(), status_code=200 if database == "ok" else 503)

@@ -1,0 +1,165 @@
+"""Scale-out: 100 trivial runs at once through DISPATCHER=celery with two workers.
+
+Next to it: plain Celery running the same script as a task on two workers (the floor for this
+design: broker round trip + process start), and the embedded dispatcher with the same number
+of slots. Prints total wall time and per-run latency (accepted → finished). Needs Redis
+(BENCH_REDIS_URL, default redis://127.0.0.1:6379/8).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from bench.common import FASTFLOW, ROOT, BenchServer, ms
+
+TRIVIAL = 'print("hello from a trivial pipeline")\n'
+RUNS = int(os.environ.get("BENCH_RUNS", "100"))
+WORKERS, SLOTS = 2, 2  # two workers with two slots each; embedded gets the same four
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8")
+
+
+def _latencies(runs: list[dict[str, Any]]) -> list[float]:
+    return [
+        (
+            datetime.fromisoformat(r["finished_at"]) - datetime.fromisoformat(r["created_at"])
+        ).total_seconds()
+        for r in runs
+    ]
+
+
+def _burst(server: BenchServer) -> tuple[float, list[float]]:
+    server.wait(server.start_run("trivial"))  # warm: environment and bundle cache
+    t = time.perf_counter()
+    ids = [server.start_run("trivial") for _ in range(RUNS)]
+    runs = [server.wait(i, poll=0.02) for i in ids]
+    total = time.perf_counter() - t
+    assert all(r["status"] == "SUCCESS" for r in runs), [r["status"] for r in runs]
+    return total, _latencies(runs)
+
+
+def _report(name: str, total: float, latencies: list[float]) -> None:
+    print(f"  {name:<22} total {total:6.2f} s ({total / RUNS * 1000:6.1f} ms/run)  "
+          f"latency {ms(latencies)}")  # fmt: skip
+
+
+def _workers(
+    cmds: list[list[str]], env: dict[str, str], tmp: Path
+) -> list[subprocess.Popen[bytes]]:
+    procs = []
+    for i, cmd in enumerate(cmds):
+        log = (tmp / f"worker{i}.log").open("wb")
+        procs.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                      start_new_session=True))  # fmt: skip
+    for i in range(len(cmds)):
+        deadline = time.monotonic() + 60
+        while "ready." not in (tmp / f"worker{i}.log").read_text(errors="replace"):
+            if time.monotonic() > deadline:
+                raise RuntimeError((tmp / f"worker{i}.log").read_text())
+            time.sleep(0.1)
+    return procs
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        os.killpg(p.pid, signal.SIGTERM)
+    for p in procs:
+        p.wait(timeout=60)
+
+
+def _clear(prefix: str) -> None:
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+def bench_fastflow_celery(tmp: Path) -> None:
+    prefix = f"ffbench-{uuid.uuid4().hex[:8]}"
+    token = uuid.uuid4().hex
+    common = {"REDIS_URL": REDIS_URL, "FASTFLOW_REDIS_PREFIX": prefix,
+              "FASTFLOW_WORKER_TOKEN": token}  # fmt: skip
+    server = BenchServer({"trivial": TRIVIAL}, DISPATCHER="celery", **common)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("FASTFLOW_")}, **common,
+           "FASTFLOW_URL": server.url}  # fmt: skip
+    cmds = []
+    for i in range(WORKERS):
+        wenv_dir = tmp / f"ff-worker{i}"
+        cmds.append([FASTFLOW, "worker", f"--concurrency={SLOTS}"])
+        wenv_dir.mkdir()
+    procs = []
+    try:
+        for i, cmd in enumerate(cmds):
+            wenv = {**env, "DATA_DIR": str(tmp / f"ff-worker{i}"), "FASTFLOW_WORKER_NAME": f"b{i}"}
+            procs += _workers([cmd], wenv, tmp / f"ff-worker{i}")
+        total, lat = _burst(server)
+        _report("fastflow celery", total, lat)
+    finally:
+        _stop(procs)
+        server.close()
+        _clear(prefix)
+
+
+def bench_plain_celery(tmp: Path) -> None:
+    prefix = f"plainbench-{uuid.uuid4().hex[:8]}:"
+    script = tmp / "trivial.py"
+    script.write_text(TRIVIAL)
+    env = {**os.environ, "BENCH_REDIS_URL": REDIS_URL, "BENCH_PREFIX": prefix,
+           "PYTHONPATH": str(ROOT)}  # fmt: skip
+    celery_bin = str(Path(sys.executable).parent / "celery")
+    cmds = [[celery_bin, "-A", "bench.plain_celery_app", "worker", "--pool=threads",
+             f"--concurrency={SLOTS}", f"--hostname=plain{i}@%h", "--without-gossip",
+             "--without-mingle", "--loglevel=INFO"] for i in range(WORKERS)]  # fmt: skip
+    procs = _workers(cmds, env, tmp)
+    os.environ["BENCH_PREFIX"] = prefix
+    from bench.plain_celery_app import app, run_script
+
+    app.conf.broker_transport_options = {"global_keyprefix": prefix}
+    app.conf.result_backend_transport_options = {"global_keyprefix": prefix}
+    try:
+        run_script.delay(str(script)).get(timeout=60)
+        t = time.perf_counter()
+        sent = []
+        for _ in range(RUNS):
+            sent.append((time.time(), run_script.delay(str(script))))
+        finished = [(at, r.get(timeout=300)) for at, r in sent]
+        total = time.perf_counter() - t
+        _report("plain celery (floor)", total, [done - at for at, done in finished])
+    finally:
+        _stop(procs)
+        _clear(prefix)
+
+
+def bench_embedded() -> None:
+    server = BenchServer({"trivial": TRIVIAL}, MAX_CONCURRENT_RUNS=str(WORKERS * SLOTS))
+    try:
+        total, lat = _burst(server)
+        _report("fastflow embedded", total, lat)
+    finally:
+        server.close()
+
+
+def main() -> None:
+    print(f"== celery: {RUNS} trivial runs at once, {WORKERS} workers x {SLOTS} slots")
+    tmp = Path(tempfile.mkdtemp(prefix="fastflow-celery-bench-"))
+    try:
+        bench_plain_celery(tmp)
+        bench_fastflow_celery(tmp)
+        bench_embedded()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

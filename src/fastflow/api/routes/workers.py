@@ -1,0 +1,62 @@
+"""Remote workers: their list, and the pipeline bundles they download (worker token)."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated, Any
+
+import redis
+from fastapi import APIRouter, Depends
+from fastapi.responses import FileResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from fastflow.api.deps import ServicesDep, Viewer
+from fastflow.api.schemas import WorkerOut
+from fastflow.dispatch.base import RemoteWorkers
+from fastflow.errors import AuthError, FastflowError, NotFoundError
+from fastflow.pipelines.bundle import bundle_path
+
+router = APIRouter(tags=["workers"])
+
+_bearer = HTTPBearer(auto_error=False, description="FASTFLOW_WORKER_TOKEN")
+
+
+class UnavailableError(FastflowError):
+    status_code = 503
+
+
+def worker_auth(
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Admits `fastflow worker` processes: the bearer must be the server's worker token."""
+    given = credentials.credentials if credentials else ""
+    if not given or not hmac.compare_digest(given.encode(), services.worker_token.encode()):
+        raise AuthError("not authenticated: send 'Authorization: Bearer <worker token>'")
+
+
+WorkerAuth = Annotated[None, Depends(worker_auth)]
+
+
+@router.get("/api/bundles/{sha}", response_class=FileResponse)
+def get_bundle(sha: str, services: ServicesDep, _: WorkerAuth) -> FileResponse:
+    """A pipeline bundle (tar.gz) by its SHA-256, for workers on other machines."""
+    path = bundle_path(services.settings.bundles_dir, sha)
+    if path is None:
+        raise NotFoundError(f"no bundle {sha[:64]!r}")
+    return FileResponse(path, media_type="application/gzip")
+
+
+@router.get("/api/workers", response_model=list[WorkerOut])
+def list_workers(services: ServicesDep, _: Viewer) -> list[dict[str, Any]]:
+    """Workers alive now (host, queues, concurrency, last heartbeat, running runs).
+
+    Empty with DISPATCHER=embedded; 503 when Redis does not answer.
+    """
+    dispatcher = services.dispatcher
+    if not isinstance(dispatcher, RemoteWorkers):
+        return []
+    try:
+        return dispatcher.list_workers()
+    except redis.RedisError as exc:
+        raise UnavailableError(f"redis is unreachable: {exc}") from None

@@ -1,0 +1,176 @@
+"""Celery dispatcher: PENDING runs go to `fastflow worker` processes through a Redis broker.
+
+The server keeps every run's log file and live fan-out; workers send events over Redis
+Streams (see `celery_ingest`). Sending is driven by the database, not by memory: a loop sends
+each PENDING run that has no `queued` marker in Redis. The marker and the broker's message
+live in the same Redis, so if Redis loses its data both vanish and the run is sent again;
+while Redis is unreachable runs simply stay PENDING and go out when it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+import orjson
+import redis
+import redis.asyncio as aredis
+
+from fastflow.dispatch.celery_ingest import StreamIngest
+from fastflow.dispatch.celery_messages import TASK_NAME, RunMessage
+from fastflow.dispatch.redis_keys import CANCEL_TTL, CLAIM_TTL, RedisKeys
+from fastflow.errors import FastflowError
+from fastflow.events.fanout import EventFanout
+from fastflow.models import FailureKind, RunStatus
+from fastflow.pipelines.bundle import build_bundle
+from fastflow.pipelines.discovery import PipelineCatalog
+from fastflow.runs.engine import RunEngine
+from fastflow.settings import Settings
+from fastflow.storage.run_store import RunStore
+from fastflow.storage.tables import Run
+from fastflow.worker.celery_app import make_celery
+
+log = logging.getLogger(__name__)
+
+_POLL_INTERVAL = 2.0
+
+
+class CeleryDispatcher:
+    """Sends PENDING runs to Celery and ingests their events; implements `Dispatcher`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        runs: RunStore,
+        catalog: PipelineCatalog,
+        engine: RunEngine,
+        fanout: EventFanout,
+    ) -> None:
+        self._settings = settings
+        self._runs = runs
+        self._catalog = catalog
+        self._engine = engine
+        self.keys = RedisKeys(settings.redis_prefix)
+        self.celery = make_celery(settings)
+        opts = {"socket_timeout": 5.0, "socket_connect_timeout": 3.0}
+        self.redis = redis.Redis.from_url(settings.redis_url, **opts)
+        self._aredis = aredis.Redis.from_url(settings.redis_url, **opts)  # type: ignore[arg-type]
+        self.ingest = StreamIngest(runs, engine, fanout, self.keys, self._aredis, self.redis)
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.send_error: str | None = None
+
+    @property
+    def running(self) -> int:
+        return self.ingest.running
+
+    @property
+    def redis_error(self) -> str | None:
+        """Why Redis cannot be used right now, or None."""
+        return self.send_error or self.ingest.error
+
+    def list_workers(self) -> list[dict[str, Any]]:
+        """Heartbeat records of the workers alive now, by id."""
+        keys = sorted(self.redis.scan_iter(match=self.keys.worker_pattern, count=500))
+        records = self.redis.mget(keys) if keys else []
+        return [orjson.loads(r) for r in records if r is not None]
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._engine.submit = self.submit
+        self._tasks = [
+            asyncio.create_task(self._send_forever(), name="fastflow-celery-send"),
+            asyncio.create_task(self.ingest.run_forever(), name="fastflow-celery-ingest"),
+        ]
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop sending and ingesting; remote runs keep running and are caught up on restart."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._aredis.aclose()
+        self.redis.close()
+
+    def submit(self, run_id: str) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return  # sent from the database when dispatching starts
+        self.ingest.poke()
+        loop.call_soon_threadsafe(self._wake.set)
+
+    def cancel(self, run_id: str) -> bool:
+        """Tell the worker running (or about to run) `run_id` to stop it."""
+        try:
+            self.redis.set(self.keys.cancel(run_id), "cancel requested", ex=CANCEL_TTL)
+        except redis.RedisError as exc:
+            log.error("run %s: cancel not delivered, redis unreachable: %s", run_id, exc)
+            return False
+        return True
+
+    async def _send_forever(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), _POLL_INTERVAL)
+            self._wake.clear()
+            try:
+                await asyncio.to_thread(self.send_pending)
+                if self.send_error is not None:
+                    log.warning("redis reachable again; sending pending runs")
+                self.send_error = None
+            except Exception as exc:
+                if self.send_error is None:
+                    log.error("cannot send runs to workers (they stay PENDING): %s", exc)
+                self.send_error = str(exc) or type(exc).__name__
+                await asyncio.sleep(1.0)
+
+    def send_pending(self) -> int:
+        """Send every PENDING run not sent yet; returns how many were sent."""
+        pending = [r for r in self._runs.active() if r.status == RunStatus.PENDING.value]
+        if not pending:
+            return 0
+        flags = self.redis.mget([self.keys.queued(r.id) for r in pending])
+        sent = 0
+        for run, flag in zip(pending, flags, strict=True):
+            if flag is None and self._send(run):
+                sent += 1
+        return sent
+
+    def _send(self, run: Run) -> bool:
+        try:
+            pipeline = self._catalog.get(run.pipeline_name)
+            if not pipeline.valid:
+                raise FastflowError(pipeline.error or "invalid pipeline")
+            bundle = build_bundle(pipeline, self._settings.bundles_dir)
+        except (FastflowError, OSError) as exc:
+            message = getattr(exc, "message", None) or str(exc)
+            self._engine.settle_failed(run, f"cannot dispatch: {message}", FailureKind.SETUP)
+            return False
+        message = RunMessage(
+            run_id=run.id,
+            pipeline=run.pipeline_name,
+            bundle=bundle,
+            attempt=run.attempt,
+            parameters=run.parameters,
+            timeout=pipeline.config.timeout or self._settings.container_timeout,
+            executor=run.executor,
+        )
+        queue = pipeline.config.queue or self._settings.default_queue
+        started = time.monotonic()
+        self.celery.send_task(
+            TASK_NAME,
+            kwargs={"message": message.model_dump()},
+            queue=queue,
+            retry=True,
+            retry_policy={"max_retries": 1, "interval_start": 0.2, "interval_step": 0.5},
+        )
+        # After sending: a crash in between sends twice, and the worker's claim drops the copy.
+        self.redis.set(self.keys.queued(run.id), queue, ex=CLAIM_TTL)
+        log.debug("run %s → queue %s (%.1f ms)", run.id, queue, (time.monotonic() - started) * 1e3)
+        return True

@@ -1,0 +1,247 @@
+"""StreamIngest: the server side of remote runs — Redis streams into log files, DB and fan-out.
+
+For every PENDING or RUNNING run it reads the run's stream (XREAD), appends the events to the
+run's log file keeping the worker's seq (events at or below the file's last seq are skipped,
+so replaying a stream after a server restart never duplicates a line), publishes them to the
+in-memory fan-out (live SSE/WebSocket viewers see remote runs exactly like local ones),
+mirrors start/progress into the database, and settles the run on `complete`. Persisted
+entries are trimmed from the stream. A server that was down starts reading each stream from
+its beginning and so catches up from where its log file ends.
+
+It also watches liveness: a run whose claiming worker stopped sending heartbeats for
+WORKER_LOST_AFTER seconds is settled as LOST (and retried per its policy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import redis
+import redis.asyncio as aredis
+
+from fastflow.dispatch.redis_keys import RedisKeys
+from fastflow.events import types as ev
+from fastflow.events.fanout import EventFanout
+from fastflow.events.log import RunLogWriter
+from fastflow.events.redis_sink import FIELD
+from fastflow.models import RunStatus
+from fastflow.runs.engine import RunEngine
+from fastflow.storage.run_store import RunStore
+from fastflow.storage.tables import Run
+
+log = logging.getLogger(__name__)
+
+_REFRESH = 2.0  # re-read active runs from the database at least this often (or when poked)
+_BLOCK_MS = 200  # XREAD wait: bounds how late a run submitted meanwhile is first read
+_MONITOR = 1.0  # how often claims and heartbeats are checked
+_PROGRESS_DB_INTERVAL = 0.5
+_BATCH = 1000
+
+
+@dataclass
+class _Tracked:
+    run: Run
+    cursor: str = "0-0"
+    writer: RunLogWriter | None = None
+    started: bool = False
+    progress_at: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class StreamIngest:
+    """Consumes the event streams of remote runs; one per server."""
+
+    def __init__(
+        self,
+        runs: RunStore,
+        engine: RunEngine,
+        fanout: EventFanout,
+        keys: RedisKeys,
+        client: aredis.Redis,
+        sync_client: redis.Redis,
+    ) -> None:
+        self._runs = runs
+        self._engine = engine
+        self._fanout = fanout
+        self._keys = keys
+        self._redis = client
+        self._sync = sync_client
+        self._tracked: dict[str, _Tracked] = {}
+        self._refreshed = 0.0
+        self._monitored = 0.0
+        self.error: str | None = None
+
+    def poke(self) -> None:
+        """A run was submitted: re-read the active runs on the next round."""
+        self._refreshed = 0.0
+
+    @property
+    def running(self) -> int:
+        """Remote runs the server knows are executing."""
+        return sum(1 for t in self._tracked.values() if t.started)
+
+    async def run_forever(self) -> None:
+        """Ingest until cancelled; Redis or database trouble is logged and retried."""
+        while True:
+            try:
+                await self.step()
+                if self.error is not None:
+                    log.warning("redis reachable again; ingesting remote runs")
+                self.error = None
+            except asyncio.CancelledError:
+                raise
+            except redis.RedisError as exc:
+                if self.error is None:
+                    log.error("redis unreachable, remote runs wait: %s", exc)
+                self.error = str(exc) or type(exc).__name__
+                await asyncio.sleep(1.0)
+            except Exception:
+                log.exception("ingesting remote run events failed; retrying")
+                await asyncio.sleep(1.0)
+
+    async def step(self) -> None:
+        """One round: refresh the active runs, read what is new, check liveness."""
+        now = time.monotonic()
+        if now - self._refreshed >= _REFRESH:
+            await asyncio.to_thread(self._refresh)
+            self._refreshed = now
+        if not self._tracked:
+            await asyncio.sleep(_BLOCK_MS / 1000)
+            return
+        streams = {self._keys.events(i): t.cursor for i, t in self._tracked.items()}
+        # decode_responses is off: keys come back as bytes.
+        found = await self._redis.xread(streams, count=_BATCH, block=_BLOCK_MS)  # type: ignore[arg-type]
+        for run_id, entries in _streams(found):
+            await self._ingest(run_id, entries)
+        if time.monotonic() - self._monitored >= _MONITOR:
+            await self._check_liveness()
+            self._monitored = time.monotonic()
+
+    def _refresh(self) -> None:
+        active = {r.id: r for r in self._runs.active()}
+        for run_id in list(self._tracked):
+            if run_id not in active:  # settled elsewhere (cancelled while PENDING, ...)
+                self._forget(run_id)
+        for run_id, run in active.items():
+            tracked = self._tracked.get(run_id)
+            if tracked is None:
+                self._tracked[run_id] = _Tracked(run, started=run.status == RunStatus.RUNNING)
+            else:
+                tracked.run = run
+
+    def _forget(self, run_id: str) -> None:
+        tracked = self._tracked.pop(run_id, None)
+        if tracked is not None and tracked.writer is not None:
+            tracked.writer.close()
+
+    async def _ingest(self, run_id: str, entries: Entries) -> None:
+        tracked = self._tracked.get(run_id)
+        if tracked is None or not entries:
+            return
+        events = []
+        for _entry_id, fields in entries:
+            try:
+                events.append(orjson.loads(fields[FIELD.encode()]))
+            except (KeyError, orjson.JSONDecodeError):
+                log.warning("run %s: skipped a malformed stream entry", run_id)
+        last_id = entries[-1][0].decode()
+        done = await asyncio.to_thread(self._persist, tracked, events)
+        tracked.cursor = last_id
+        key = self._keys.events(run_id)
+        if done:
+            self._forget(run_id)
+            await self._redis.delete(key)
+        else:
+            # Everything up to last_id is in the log file now; the stream keeps only the rest.
+            await self._redis.xtrim(key, minid=last_id)
+
+    def _persist(self, tracked: _Tracked, events: list[ev.Event]) -> bool:
+        """Append to the log, publish, mirror into the DB; True when the run completed."""
+        run = tracked.run
+        if tracked.writer is None:
+            tracked.writer = RunLogWriter(self._engine.log_path(run.id))
+        fresh = tracked.writer.append_numbered([e for e in events if "seq" in e])
+        if not fresh:
+            return False
+        if not tracked.started:
+            owner = self._sync.get(self._keys.claim(run.id))
+            worker = owner.decode() if isinstance(owner, bytes) else None
+            self._runs.mark_started(run.id, worker)
+            tracked.started = True
+        self._fanout.publish(run.id, fresh)
+        complete = next((e for e in fresh if e.get("type") == ev.COMPLETE), None)
+        if complete is not None:
+            tracked.writer.close()
+            tracked.writer = None
+            self._fanout.finish(run.id)
+            self._engine.settle_remote(run, complete)
+            return True
+        self._mirror_progress(tracked, fresh)
+        return False
+
+    def _mirror_progress(self, tracked: _Tracked, events: list[ev.Event]) -> None:
+        now = time.monotonic()
+        if now - tracked.progress_at < _PROGRESS_DB_INTERVAL:
+            return
+        for event in reversed(events):
+            if event.get("type") == ev.STATUS and "progress" in event:
+                tracked.progress_at = now
+                self._runs.update(
+                    tracked.run.id, progress=event["progress"], progress_text=event.get("text")
+                )
+                return
+
+    async def _check_liveness(self) -> None:
+        """Settle runs whose claiming worker stopped beating (after draining their stream)."""
+        ids = list(self._tracked)
+        if not ids:
+            return
+        owners = await self._redis.mget([self._keys.claim(i) for i in ids])
+        for run_id, raw_owner in zip(ids, owners, strict=True):
+            owner = raw_owner if isinstance(raw_owner, bytes) or raw_owner is None else b""
+            tracked = self._tracked.get(run_id)
+            if tracked is None:
+                continue
+            if owner is None:
+                if tracked.started:
+                    # RUNNING but no claim: Redis lost its data (restart without persistence).
+                    await self._lose(
+                        run_id, "Redis lost the run's state (restarted without its data)"
+                    )
+                continue
+            if not await self._redis.exists(self._keys.worker(owner.decode())):
+                await self._lose(
+                    run_id,
+                    f"worker {owner.decode()} stopped sending heartbeats while running this run; "
+                    "its output after that point is lost",
+                )
+
+    async def _lose(self, run_id: str, message: str) -> None:
+        key = self._keys.events(run_id)
+        tracked = self._tracked.get(run_id)
+        if tracked is None:
+            return
+        # Whatever the worker sent before it died goes into the log first.
+        found = await self._redis.xread({key: tracked.cursor}, count=100_000)
+        for _run_id, entries in _streams(found):
+            await self._ingest(run_id, entries)
+        tracked = self._tracked.get(run_id)
+        if tracked is None:
+            return  # it completed after all
+        log.warning("run %s: %s", run_id, message)
+        self._forget(run_id)
+        await asyncio.to_thread(self._engine.settle_failed, tracked.run, message)
+        await self._redis.delete(key)
+
+
+Entries = list[tuple[bytes, dict[bytes, bytes]]]
+
+
+def _streams(found: Any) -> list[tuple[str, Entries]]:
+    """XREAD's answer as (run id, entries); keys are `prefix:run:{id}:events` bytes."""
+    return [(key.decode().split(":")[-2], entries) for key, entries in found or []]

@@ -1,0 +1,28 @@
+"""The task message the server sends a worker: everything needed to run one run, no paths.
+
+Parameters travel in the message (they are not secret: they are shown in the UI). Secrets do
+not: when the secrets store lands, a worker fetches a run's secrets from the server over HTTPS
+with its worker token at start, so they never rest in the broker.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+TASK_NAME = "fastflow.run"
+
+
+class RunMessage(BaseModel):
+    """One run to execute remotely."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    run_id: str = Field(min_length=1, max_length=32, pattern=r"^[0-9a-f]+$")
+    pipeline: str = Field(min_length=1, max_length=200)
+    bundle: str = Field(pattern=r"^[0-9a-f]{64}$")
+    attempt: int = 1
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    timeout: float | None = None
+    executor: str = "local"

@@ -1,0 +1,1 @@
+"""`fastflow worker`: a Celery worker that executes runs the server dispatches."""

@@ -1,0 +1,146 @@
+"""Executing one dispatched run on a worker: claim, fetch code, run, stream events.
+
+The events a run emits go through the same `RunRecorder` as in embedded mode, with a
+`RedisStreamWriter` in place of the log file; the server turns the stream into the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from fastflow.dispatch.celery_messages import RunMessage
+from fastflow.events.recorder import RunRecorder
+from fastflow.events.redis_sink import RedisStreamWriter
+from fastflow.executors.base import ExecutionResult, Executor, RunControl, RunSpec
+from fastflow.executors.local import LocalExecutor
+from fastflow.executors.uv_env import EnvironmentCache
+from fastflow.models import FAILURE_MESSAGES, FailureKind, RunStatus
+from fastflow.pipelines.discovery import PipelineCatalog
+from fastflow.runs.environment import build_run_env
+from fastflow.worker.runtime import WorkerRuntime
+
+log = logging.getLogger(__name__)
+
+
+def run_task(runtime: WorkerRuntime, raw: dict[str, Any]) -> str:
+    """The body of the Celery task: 'done', or 'dropped' for a run claimed before."""
+    message = RunMessage.model_validate(raw)
+    if runtime.cancel_reason(message.run_id) is not None:
+        log.info("run %s: cancelled before it started, message dropped", message.run_id)
+        return "dropped"
+    if not runtime.claim(message.run_id):
+        # A redelivered message (worker lost, visibility timeout): never execute twice.
+        log.info("run %s: claimed before, message dropped", message.run_id)
+        return "dropped"
+    try:
+        asyncio.run(_execute(runtime, message))
+    finally:
+        runtime.detach(message.run_id)
+    return "done"
+
+
+def _executor(runtime: WorkerRuntime, name: str) -> Executor | None:
+    settings = runtime.settings
+    if name != "local":
+        return None
+    # One per run: its environment cache uses asyncio locks of the run's own event loop;
+    # builds of the same environment across runs are serialized by a file lock.
+    envs = EnvironmentCache(settings.envs_dir, settings.resolved_uv_cache_dir)
+    return LocalExecutor(
+        envs,
+        cancel_grace=settings.cancel_grace_seconds,
+        metrics_interval=settings.metrics_interval,
+        max_line_bytes=settings.max_line_bytes,
+    )
+
+
+async def _execute(runtime: WorkerRuntime, m: RunMessage) -> None:
+    writer = RedisStreamWriter(runtime.redis, runtime.keys.events(m.run_id))
+    recorder = RunRecorder(m.run_id, Path("/dev/null"), writer=writer)
+    control = RunControl()
+    runtime.attach(m.run_id, control)
+    work = runtime.settings.work_dir / m.run_id
+    try:
+        result = await _run(runtime, m, recorder, control, work)
+    except Exception as exc:
+        log.exception("run %s: executor failed", m.run_id)
+        result = ExecutionResult(
+            RunStatus.FAILED,
+            failure_kind=FailureKind.ENGINE_ERROR,
+            error=f"internal error on worker {runtime.id}: {exc}",
+        )
+    message = result.error
+    if result.failure_kind is not None and not message:
+        message = FAILURE_MESSAGES[result.failure_kind]
+    if message and result.status is not RunStatus.SUCCESS:
+        recorder.error(message)
+    artifacts = work / "artifacts"
+    recorder.complete(
+        status=result.status.value,
+        success=result.status is RunStatus.SUCCESS,
+        exit_code=result.exit_code,
+        failure_kind=result.failure_kind.value if result.failure_kind else None,
+        error=message if result.status is not RunStatus.SUCCESS else None,
+        artifacts=sorted(str(p.relative_to(artifacts)) for p in artifacts.rglob("*") if p.is_file())
+        if artifacts.is_dir()
+        else [],
+        worker=runtime.id,
+        uv_version=result.uv_version,
+        setup_duration=result.setup_duration,
+    )
+    await asyncio.to_thread(recorder.close)
+
+
+async def _run(
+    runtime: WorkerRuntime, m: RunMessage, recorder: RunRecorder, control: RunControl, work: Path
+) -> ExecutionResult:
+    recorder.status(RunStatus.RUNNING.value, progress=0, text=f"on worker {runtime.id}")
+    reason = await asyncio.to_thread(runtime.cancel_reason, m.run_id)
+    if reason is not None:
+        return ExecutionResult(RunStatus.CANCELLED, error="cancelled before start")
+    started = time.monotonic()
+    try:
+        root = await asyncio.to_thread(runtime.bundle, m.bundle)
+        pipeline = PipelineCatalog(root).get(m.pipeline)
+    except Exception as exc:
+        return ExecutionResult(
+            RunStatus.FAILED,
+            failure_kind=FailureKind.SETUP,
+            error=f"could not get the pipeline's code from the server: {exc}",
+        )
+    if not pipeline.valid:
+        return ExecutionResult(
+            RunStatus.FAILED, failure_kind=FailureKind.SETUP, error=pipeline.error
+        )
+    log.info(
+        "run %s: bundle %s ready in %.3fs", m.run_id, m.bundle[:12], time.monotonic() - started
+    )
+    executor = _executor(runtime, m.executor)
+    if executor is None:
+        return ExecutionResult(
+            RunStatus.FAILED,
+            failure_kind=FailureKind.ENGINE_ERROR,
+            error=f"executor {m.executor!r} is not available on worker {runtime.id}",
+        )
+    artifacts = work / "artifacts"
+    params = {k: str(v) for k, v in m.parameters.items()}
+    spec = RunSpec(
+        run_id=m.run_id,
+        pipeline=pipeline,
+        env=build_run_env(
+            run_id=m.run_id,
+            pipeline=m.pipeline,
+            attempt=m.attempt,
+            artifacts_dir=artifacts,
+            parameters=params,
+        ),
+        work_dir=work / "work",
+        artifacts_dir=artifacts,
+        metrics_path=work / "metrics.jsonl",
+        timeout=m.timeout,
+    )
+    return await executor.execute(spec, recorder, control)

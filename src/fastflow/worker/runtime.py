@@ -1,0 +1,183 @@
+"""A worker process's shared state: its identity, claims, heartbeat and control channel.
+
+One heartbeat thread per worker process does three things every WORKER_HEARTBEAT seconds:
+refreshes `fastflow:worker:{id}` (host, queues, concurrency, running runs) with a TTL of
+WORKER_LOST_AFTER — the server settles the runs of a worker whose record expired as LOST;
+looks for cancel requests of its runs (every 0.5 s; the server sets a key, and polling
+survives reconnects, unlike pub/sub); and checks it still holds each run's claim (if Redis
+lost it, the server has settled the run and this worker stops it, so a run never runs twice
+at once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import orjson
+import redis
+
+from fastflow.dispatch.redis_keys import CLAIM_TTL, RedisKeys
+from fastflow.executors.base import RunControl
+from fastflow.pipelines.bundle import extract_bundle
+from fastflow.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_CONTROL_POLL = 0.5
+_BUNDLE_PATIENCE = 120.0  # how long a run waits for an unreachable server to give its code
+
+
+@dataclass
+class _Active:
+    loop: asyncio.AbstractEventLoop
+    control: RunControl
+    started: float
+
+
+class WorkerRuntime:
+    """Everything the tasks of one `fastflow worker` process share."""
+
+    def __init__(self, settings: Settings, queues: list[str], concurrency: int) -> None:
+        if not settings.server_url:
+            raise ValueError("FASTFLOW_URL is not set: a worker fetches pipeline code from it")
+        if not settings.worker_token:
+            raise ValueError("FASTFLOW_WORKER_TOKEN is not set (see the server's DATA_DIR)")
+        self.settings = settings
+        self.queues = queues
+        self.concurrency = concurrency
+        self.keys = RedisKeys(settings.redis_prefix)
+        self.id = settings.worker_name or f"{socket.gethostname()}:{os.getpid()}"
+        self.redis = redis.Redis.from_url(
+            settings.redis_url, socket_timeout=5.0, socket_connect_timeout=3.0
+        )
+        self.cache_dir = settings.data_dir / "bundle-cache"
+        self._active: dict[str, _Active] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.started_at = time.time()
+
+    # -- claims --------------------------------------------------------------------------
+
+    def claim(self, run_id: str) -> bool:
+        """Take the run for this worker; False when any worker (this one too) took it before."""
+        return bool(self.redis.set(self.keys.claim(run_id), self.id, nx=True, ex=CLAIM_TTL))
+
+    def cancel_reason(self, run_id: str) -> str | None:
+        value = self.redis.get(self.keys.cancel(run_id))
+        return value.decode() if isinstance(value, bytes) else None
+
+    def attach(self, run_id: str, control: RunControl) -> None:
+        with self._lock:
+            self._active[run_id] = _Active(asyncio.get_running_loop(), control, time.time())
+        self.beat()
+
+    def detach(self, run_id: str) -> None:
+        with self._lock:
+            self._active.pop(run_id, None)
+
+    # -- bundles ---------------------------------------------------------------------------
+
+    def bundle(self, sha: str) -> Path:
+        """The extracted bundle `sha`, downloaded from the server once per hash."""
+        target = self.cache_dir / sha
+        if target.is_dir():
+            return target
+        url = f"{self.settings.server_url.rstrip('/')}/api/bundles/{sha}"  # type: ignore[union-attr]
+        headers = {"Authorization": f"Bearer {self.settings.worker_token}"}
+        response = httpx.get(url, headers=headers, timeout=60.0)
+        if response.status_code != 200:
+            detail = response.text[:200]
+            raise RuntimeError(
+                f"downloading bundle {sha[:12]}: HTTP {response.status_code} {detail}"
+            )
+        return extract_bundle(response.content, sha, self.cache_dir)
+
+    # -- heartbeat -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.beat()
+        self._thread = threading.Thread(target=self._beat_forever, name="fastflow-heartbeat")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with contextlib.suppress(redis.RedisError):
+            self.redis.delete(self.keys.worker(self.id))
+
+    def record(self) -> dict[str, object]:
+        with self._lock:
+            running = sorted(self._active)
+        return {
+            "id": self.id,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "queues": self.queues,
+            "concurrency": self.concurrency,
+            "running_runs": running,
+            "started_at": self.started_at,
+            "last_heartbeat": time.time(),
+        }
+
+    def beat(self) -> None:
+        """Refresh this worker's record; its TTL is how long the server waits before LOST."""
+        ttl_ms = int(self.settings.worker_lost_after * 1000)
+        self.redis.set(self.keys.worker(self.id), orjson.dumps(self.record()), px=ttl_ms)
+
+    def _beat_forever(self) -> None:
+        last_beat = time.monotonic()
+        # Cancel requests are looked for more often than heartbeats are sent.
+        while not self._stop.wait(min(_CONTROL_POLL, self.settings.worker_heartbeat)):
+            try:
+                if time.monotonic() - last_beat >= self.settings.worker_heartbeat:
+                    self.beat()
+                    last_beat = time.monotonic()
+                self._check_runs()
+            except redis.RedisError as exc:
+                log.warning("heartbeat failed (redis unreachable?): %s", exc)
+            except Exception:
+                log.exception("heartbeat failed")
+
+    def _check_runs(self) -> None:
+        with self._lock:
+            active = dict(self._active)
+        if not active:
+            return
+        ids = list(active)
+        pipe = self.redis.pipeline(transaction=False)
+        for run_id in ids:
+            pipe.get(self.keys.cancel(run_id))
+            pipe.get(self.keys.claim(run_id))
+        values = pipe.execute()
+        for i, run_id in enumerate(ids):
+            cancel, owner = values[2 * i], values[2 * i + 1]
+            reason = None
+            if cancel is not None:
+                reason = cancel.decode()
+            elif owner is None or owner.decode() != self.id:
+                reason = "this worker no longer holds the run's claim (the server settled it)"
+            if reason is not None:
+                self.request_cancel(run_id, reason)
+
+    def request_cancel(self, run_id: str, reason: str) -> None:
+        """Stop a run executing in this process (thread-safe)."""
+        with self._lock:
+            entry = self._active.get(run_id)
+        if entry is None or entry.control.cancel_requested.is_set():
+            return
+        entry.control.cancel_reason = reason
+
+        def _set() -> None:
+            entry.control.cancel_requested.set()
+
+        entry.loop.call_soon_threadsafe(_set)
