@@ -108,6 +108,7 @@ class Services:
                 log.warning("settled %d run(s) left RUNNING by a previous server", settled)
         await self.dispatcher.start()
         await self.scheduler.start()
+        self.monitoring.health.report("scheduler", ok=True)
         await self.cleanup_loop.start()
         if self.auto_sync is not None:
             await self.auto_sync.start()
@@ -117,6 +118,7 @@ class Services:
         if self.auto_sync is not None:
             await self.auto_sync.stop()
         await self.scheduler.stop()
+        self.monitoring.health.report("scheduler", ok=False, detail="stopped")
         await self.preheater.stop()
         await self.dispatcher.stop()
         await self.outbound.stop()
@@ -251,7 +253,7 @@ def build_services(settings: Settings) -> Services:
         outbound=outbound,
         preheater=preheater,
         sync=sync,
-        auto_sync=AutoSyncLoop(sync, settings.auto_sync_interval)
+        auto_sync=AutoSyncLoop(sync, settings.auto_sync_interval, monitoring.health)
         if settings.auto_sync_interval
         else None,
         objects=objects,

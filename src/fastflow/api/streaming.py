@@ -22,6 +22,7 @@ from fastflow.events import types as ev
 from fastflow.events.log import last_seq
 from fastflow.events.stream import Batch, Gap, RunEventStream, StreamItem
 from fastflow.models import RunStatus
+from fastflow.monitoring.counters import count_gap
 from fastflow.services import Services
 
 Message = tuple[str, int, bytes]
@@ -74,6 +75,7 @@ class Encoder:
         if item is None:
             return
         if isinstance(item, Gap):
+            count_gap(item.count)
             yield "gap", item.to_seq, orjson.dumps(gap_message(run_id, item))
             return
         yield from self._batch(run_id, item)
