@@ -13,6 +13,7 @@ from fastflow.errors import ConfigError
 from fastflow.events.fanout import EventFanout
 from fastflow.events.memory_fanout import MemoryFanout
 from fastflow.executors.base import Executor
+from fastflow.executors.docker import DockerExecutor
 from fastflow.executors.local import LocalExecutor
 from fastflow.executors.uv_env import EnvironmentCache
 from fastflow.keyfile import load_or_create
@@ -20,7 +21,7 @@ from fastflow.pipelines.discovery import PipelineCatalog
 from fastflow.pipelines.service import PipelineService
 from fastflow.runs.engine import RunEngine
 from fastflow.runs.service import RunService
-from fastflow.settings import DispatcherKind, ExecutorKind, Settings
+from fastflow.settings import DispatcherKind, Settings
 from fastflow.storage.database import Database
 from fastflow.storage.pipeline_store import PipelineStore
 from fastflow.storage.run_store import RunStore
@@ -48,13 +49,14 @@ class Services:
         """Migrate, settle what a previous server left running, then start dispatching."""
         self.db.migrate()
         self.auth.ensure_admin(self.settings.admin_user, self.settings.admin_password)
-        settled = self.engine.recover()
+        settled = await self.engine.recover()
         if settled:
             log.warning("settled %d run(s) left RUNNING by a previous server", settled)
         await self.dispatcher.start()
 
     async def stop(self) -> None:
         await self.dispatcher.stop()
+        await self.engine.stop()
         self.db.dispose()
 
 
@@ -66,10 +68,19 @@ def _executors(settings: Settings) -> dict[str, Executor]:
         metrics_interval=settings.metrics_interval,
         max_line_bytes=settings.max_line_bytes,
     )
-    executors: dict[str, Executor] = {"local": local}
-    if settings.executor is ExecutorKind.DOCKER:
-        raise ConfigError("EXECUTOR=docker: the docker executor is not part of this build yet")
-    return executors
+    # Always there, so a pipeline.json `"executor": "docker"` works under EXECUTOR=local too;
+    # it connects to the engine on first use, so an engine that is down fails runs
+    # (ENGINE_ERROR), never the server's start.
+    docker = DockerExecutor(
+        image=settings.worker_base_image,
+        uv_cache_dir=settings.resolved_uv_cache_dir,
+        base_url=settings.docker_host,
+        cancel_grace=settings.cancel_grace_seconds,
+        health_interval=settings.health_check_interval,
+        health_timeout=settings.health_timeout,
+        max_line_bytes=settings.max_line_bytes,
+    )
+    return {"local": local, "docker": docker}
 
 
 def build_services(settings: Settings) -> Services:

@@ -94,6 +94,13 @@ class Settings(BaseSettings):
     max_line_bytes: int = Field(
         default=1024 * 1024, ge=1024, validation_alias="FASTFLOW_MAX_LINE_BYTES"
     )
+    docker_host: str | None = Field(default=None, validation_alias="DOCKER_HOST")
+    health_check_interval: float = Field(
+        default=30.0, gt=0, validation_alias="FASTFLOW_HEALTH_CHECK_INTERVAL"
+    )
+    health_timeout: float | None = Field(
+        default=None, gt=0, validation_alias="FASTFLOW_HEALTH_TIMEOUT"
+    )
 
     @field_validator("pipelines_dir", "logs_dir", "data_dir", mode="after")
     @classmethod

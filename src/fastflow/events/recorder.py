@@ -56,15 +56,23 @@ class RunRecorder:
             listener(events)
         return events
 
-    def log_lines(self, stream: str, lines: list[tuple[str, bool]]) -> None:
-        """Record output lines; each item is (text, partial) — partial fragments continue."""
+    def log_lines(
+        self, stream: str, lines: list[tuple[str, bool]], extra: dict[str, Any] | None = None
+    ) -> None:
+        """Record output lines; each item is (text, partial) — partial fragments continue.
+
+        `extra` fields go into every event (e.g. the docker executor's position in the
+        container's own log, so a re-attached run knows which lines it already has).
+        """
         now = time.time()
         self.last_output_at = time.monotonic()
         flt = self._line_filter
+        tail = extra or {}
         self._emit(
             [
                 {"type": ev.LOG, "ts": now, "stream": stream, "line": flt(text) if flt else text}
                 | ({"partial": True} if partial else {})
+                | tail
                 for text, partial in lines
             ]
         )
@@ -73,8 +81,15 @@ class RunRecorder:
         """A line from fastflow itself about the run (shown in the log, stream `system`)."""
         self.log_lines("system", [(text, False)])
 
-    def status(self, status: str, progress: int | None = None, text: str | None = None) -> None:
+    def status(
+        self,
+        status: str,
+        progress: int | None = None,
+        text: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         event: dict[str, Any] = {"type": ev.STATUS, "ts": time.time(), "status": status}
+        event.update(extra or {})
         if progress is not None:
             event["progress"] = progress
             self.last_output_at = time.monotonic()
