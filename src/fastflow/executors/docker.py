@@ -127,8 +127,15 @@ class DockerExecutor:
             client, _ = await self.client()
 
             def ask() -> str | None:
-                out = client.containers.run(self.image, [self.uv_command, "--version"], remove=True)
-                parts = bytes(out).decode(errors="replace").split()
+                # create/start/remove by hand: `run(remove=True)` leaves the container behind
+                # when the start itself fails (e.g. no uv in the image).
+                box = client.containers.create(self.image, [self.uv_command, "--version"])
+                try:
+                    box.start()
+                    box.wait()
+                    parts = bytes(box.logs()).decode(errors="replace").split()
+                finally:
+                    box.remove(force=True)
                 return parts[1] if len(parts) > 1 else None
 
             try:
