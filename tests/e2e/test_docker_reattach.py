@@ -127,6 +127,19 @@ def _wait_for(client: httpx.Client, run_id: str, line: str) -> None:
 
 
 def test_kill9_restart_reattaches_with_complete_logs(server: ServerProcess, engine: Engine) -> None:
+    try:
+        _crash_and_restart(server, engine)
+    except (httpx.HTTPError, AssertionError) as exc:
+        code = server.proc.poll() if server.proc else None
+        tail = "\n".join(
+            line
+            for line in server.log.read_text(errors="replace").splitlines()
+            if "GET /api" not in line
+        )[-4000:]
+        raise AssertionError(f"{exc!r}; server exit code {code}; its log:\n{tail}") from exc
+
+
+def _crash_and_restart(server: ServerProcess, engine: Engine) -> None:
     server.start()
     with server.client() as c:
         long = _start(c, COUNT=80, INTERVAL=0.1)  # still running after the restart

@@ -98,7 +98,8 @@ def _utf8_boundary(data: bytes, limit: int) -> int:
     """A cut position <= limit that does not split a UTF-8 sequence (when avoidable)."""
     cut = limit
     for _ in range(3):
-        if cut > 0 and (data[cut] & 0xC0) == 0x80:
+        # cut == len(data): nothing follows yet to split (a pipe read may end exactly there).
+        if 0 < cut < len(data) and (data[cut] & 0xC0) == 0x80:
             cut -= 1
         else:
             break
