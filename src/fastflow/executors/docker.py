@@ -129,7 +129,9 @@ class DockerExecutor:
             def ask() -> str | None:
                 # create/start/remove by hand: `run(remove=True)` leaves the container behind
                 # when the start itself fails (e.g. no uv in the image).
-                box = client.containers.create(self.image, [self.uv_command, "--version"])
+                box = client.containers.create(
+                    self.image, [self.uv_command, "--version"], labels={"fastflow-probe": "uv"}
+                )
                 try:
                     box.start()
                     box.wait()
