@@ -17,6 +17,7 @@ from fastflow.events.connections import StreamRegistry
 from fastflow.events.fanout import EventFanout
 from fastflow.events.memory_fanout import MemoryFanout
 from fastflow.executors.base import Executor
+from fastflow.executors.docker import DockerExecutor
 from fastflow.executors.local import LocalExecutor
 from fastflow.executors.uv_env import EnvironmentCache
 from fastflow.gitsync.github_app import GitHubAppAuth
@@ -35,7 +36,7 @@ from fastflow.scheduler.service import SchedulerService
 from fastflow.secrets.crypto import load_cipher
 from fastflow.secrets.service import SecretService
 from fastflow.secrets.store import SecretStore
-from fastflow.settings import DispatcherKind, ExecutorKind, Settings
+from fastflow.settings import DispatcherKind, Settings
 from fastflow.storage.artifact_store import ArtifactStore
 from fastflow.storage.database import Database
 from fastflow.storage.objects import ObjectStore, build_object_store
@@ -103,7 +104,7 @@ class Services:
         # Remote runs outlive a server restart (their workers keep going): only runs this
         # process executed itself can have been left behind.
         if self.settings.dispatcher is DispatcherKind.EMBEDDED:
-            settled = self.engine.recover()
+            settled = await self.engine.recover()
             if settled:
                 log.warning("settled %d run(s) left RUNNING by a previous server", settled)
         await self.dispatcher.start()
@@ -121,6 +122,7 @@ class Services:
         self.monitoring.health.report("scheduler", ok=False, detail="stopped")
         await self.preheater.stop()
         await self.dispatcher.stop()
+        await self.engine.stop()
         await self.outbound.stop()
         self.db.dispose()
 
@@ -132,10 +134,19 @@ def _executors(settings: Settings, envs: EnvironmentCache) -> dict[str, Executor
         metrics_interval=settings.metrics_interval,
         max_line_bytes=settings.max_line_bytes,
     )
-    executors: dict[str, Executor] = {"local": local}
-    if settings.executor is ExecutorKind.DOCKER:
-        raise ConfigError("EXECUTOR=docker: the docker executor is not part of this build yet")
-    return executors
+    # Always there, so a pipeline.json `"executor": "docker"` works under EXECUTOR=local too;
+    # it connects to the engine on first use, so an engine that is down fails runs
+    # (ENGINE_ERROR), never the server's start.
+    docker = DockerExecutor(
+        image=settings.worker_base_image,
+        uv_cache_dir=settings.resolved_uv_cache_dir,
+        base_url=settings.docker_host,
+        cancel_grace=settings.cancel_grace_seconds,
+        health_interval=settings.health_check_interval,
+        health_timeout=settings.health_timeout,
+        max_line_bytes=settings.max_line_bytes,
+    )
+    return {"local": local, "docker": docker}
 
 
 def build_services(settings: Settings) -> Services:

@@ -55,7 +55,10 @@ class EmbeddedDispatcher:
 
     def cancel(self, run_id: str) -> bool:
         loop = self._loop
-        if loop is None or run_id not in self._tasks:
+        # Runs the engine re-attached after a restart are not this dispatcher's tasks.
+        if loop is None or (
+            run_id not in self._tasks and run_id not in self._engine.active_run_ids
+        ):
             return False
         loop.call_soon_threadsafe(self._engine.request_cancel, run_id, "cancel requested")
         return True

@@ -132,11 +132,18 @@ class RunRecorder:
             count_dropped_log_events(dropped)
         return kept
 
-    def log_lines(self, stream: str, lines: list[tuple[str, bool]]) -> None:
-        """Record output lines; each item is (text, partial) — partial fragments continue."""
+    def log_lines(
+        self, stream: str, lines: list[tuple[str, bool]], extra: dict[str, Any] | None = None
+    ) -> None:
+        """Record output lines; each item is (text, partial) — partial fragments continue.
+
+        `extra` fields go into every event (e.g. the docker executor's position in the
+        container's own log, so a re-attached run knows which lines it already has).
+        """
         now = time.time()
         self.last_output_at = time.monotonic()
         frag = self._fragment_filter
+        tail = extra or {}
         self._emit(
             [
                 {
@@ -146,6 +153,7 @@ class RunRecorder:
                     "line": frag(stream, text, partial) if frag else self.filter_text(text),
                 }
                 | ({"partial": True} if partial else {})
+                | tail
                 for text, partial in lines
             ]
         )
@@ -154,8 +162,15 @@ class RunRecorder:
         """A line from fastflow itself about the run (shown in the log, stream `system`)."""
         self.log_lines("system", [(text, False)])
 
-    def status(self, status: str, progress: int | None = None, text: str | None = None) -> None:
+    def status(
+        self,
+        status: str,
+        progress: int | None = None,
+        text: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         event: dict[str, Any] = {"type": ev.STATUS, "ts": time.time(), "status": status}
+        event.update(extra or {})
         if progress is not None:
             event["progress"] = progress
             self.last_output_at = time.monotonic()

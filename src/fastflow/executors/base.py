@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from fastflow.events.recorder import RunRecorder
 from fastflow.models import FailureKind, RunStatus
@@ -56,3 +56,30 @@ class Executor(Protocol):
     async def execute(
         self, spec: RunSpec, recorder: RunRecorder, control: RunControl
     ) -> ExecutionResult: ...
+
+
+@runtime_checkable
+class Reattaching(Protocol):
+    """An executor whose runs outlive the server (containers) and can be picked up again."""
+
+    async def reattachable(self, run_ids: Collection[str]) -> dict[str, str] | None:
+        """Handles of still-present executions for `run_ids` (None: cannot tell, engine down).
+
+        Executions the executor finds that belong to none of `run_ids` are reported (logged).
+        """
+        ...
+
+    async def reattach(
+        self, handle: str, spec: RunSpec, recorder: RunRecorder, control: RunControl
+    ) -> ExecutionResult:
+        """Continue supervising an execution started by a previous server, to its end."""
+        ...
+
+
+@runtime_checkable
+class HealthReporting(Protocol):
+    """An executor that checks its runs' health and can say how a run is doing."""
+
+    async def health(self, run_id: str) -> dict[str, Any] | None:
+        """Check a run executing here now (None when it does not execute here)."""
+        ...

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from fastflow.events.recorder import RunRecorder
 
@@ -34,20 +35,25 @@ def parse_progress(line: str) -> ProgressUpdate | None:
 class StreamCapture:
     """Line assembly for one stream (stdout or stderr) of one run."""
 
-    def __init__(self, stream: str, recorder: RunRecorder, max_line_bytes: int) -> None:
+    def __init__(
+        self, stream: str, recorder: RunRecorder, max_line_bytes: int, continuing: bool = False
+    ) -> None:
         self.stream = stream
         self._recorder = recorder
         self._max = max_line_bytes
         self._pending = b""
-        self._continuing = False  # the last thing recorded was a partial fragment
+        # The last thing recorded was a partial fragment (a resumed capture may start so).
+        self._continuing = continuing
+        self._extra: dict[str, Any] | None = None
 
     @staticmethod
     def decode(raw: bytes) -> str:
         """Bytes as text; invalid UTF-8 stays visible as backslash escapes."""
         return raw.decode("utf-8", errors="backslashreplace")
 
-    def feed(self, data: bytes) -> None:
-        """Process one chunk read from the pipe."""
+    def feed(self, data: bytes, extra: dict[str, Any] | None = None) -> None:
+        """Process one chunk read from the pipe; `extra` goes into the events it completes."""
+        self._extra = extra
         buf = self._pending + data if self._pending else data
         parts = buf.split(b"\n")
         self._pending = parts.pop()
@@ -60,7 +66,12 @@ class StreamCapture:
                 progress = parse_progress(text)
                 if progress is not None:
                     self._flush(lines)
-                    self._recorder.status("RUNNING", progress.percent, progress.text)
+                    self._recorder.status(
+                        "RUNNING",
+                        progress.percent,
+                        progress.text,
+                        extra={"stream": self.stream, **extra} if extra else None,
+                    )
                     continue
             self._continuing = False
             lines.append((text, False))
@@ -73,7 +84,7 @@ class StreamCapture:
 
     def _flush(self, lines: list[tuple[str, bool]]) -> None:
         if lines:
-            self._recorder.log_lines(self.stream, lines)
+            self._recorder.log_lines(self.stream, lines, self._extra)
             lines.clear()
 
     def close(self) -> None:
@@ -90,7 +101,8 @@ def _utf8_boundary(data: bytes, limit: int) -> int:
         return len(data)  # the whole buffer is exactly one fragment: nothing to split
     cut = limit
     for _ in range(3):
-        if cut > 0 and (data[cut] & 0xC0) == 0x80:
+        # cut == len(data): nothing follows yet to split (a pipe read may end exactly there).
+        if 0 < cut < len(data) and (data[cut] & 0xC0) == 0x80:
             cut -= 1
         else:
             break

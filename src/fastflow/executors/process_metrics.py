@@ -74,20 +74,28 @@ class ProcessTreeSampler:
         return self._format(round(cpu_percent, 1), round(ram_mb, 1))
 
     def _format(self, cpu_percent: float, ram_mb: float) -> dict[str, Any]:
-        lim = self.limits
-        cpu_soft = lim.cpu_soft is not None and cpu_percent > lim.cpu_soft * 100
-        mem_soft = lim.mem_soft_bytes is not None and ram_mb * _MB > lim.mem_soft_bytes
-        return {
-            "timestamp": datetime.now(UTC).isoformat(),
-            "cpu_percent": cpu_percent,
-            "ram_mb": ram_mb,
-            "ram_limit_mb": round(lim.mem_hard_bytes / _MB, 1) if lim.mem_hard_bytes else None,
-            "cpu_limit": lim.cpu_hard,
-            "soft_limit_exceeded": bool(cpu_soft or mem_soft),
-            "cpu_soft_limit_exceeded": bool(cpu_soft),
-            "ram_soft_limit_exceeded": bool(mem_soft),
-        }
+        return format_sample(self.limits, cpu_percent, ram_mb)
 
     def over_memory_limit(self, sample: dict[str, Any]) -> bool:
         hard = self.limits.mem_hard_bytes
         return hard is not None and sample["ram_mb"] * _MB > hard
+
+
+def format_sample(
+    lim: Limits, cpu_percent: float, ram_mb: float, ram_limit_mb: float | None = None
+) -> dict[str, Any]:
+    """One metrics sample in seed 001 §5.4's format, with the soft-limit flags."""
+    cpu_soft = lim.cpu_soft is not None and cpu_percent > lim.cpu_soft * 100
+    mem_soft = lim.mem_soft_bytes is not None and ram_mb * _MB > lim.mem_soft_bytes
+    if ram_limit_mb is None and lim.mem_hard_bytes:
+        ram_limit_mb = round(lim.mem_hard_bytes / _MB, 1)
+    return {
+        "timestamp": datetime.now(UTC).isoformat(),
+        "cpu_percent": cpu_percent,
+        "ram_mb": ram_mb,
+        "ram_limit_mb": ram_limit_mb,
+        "cpu_limit": lim.cpu_hard,
+        "soft_limit_exceeded": bool(cpu_soft or mem_soft),
+        "cpu_soft_limit_exceeded": bool(cpu_soft),
+        "ram_soft_limit_exceeded": bool(mem_soft),
+    }

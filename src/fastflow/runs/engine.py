@@ -25,7 +25,14 @@ from fastflow.events import types as ev
 from fastflow.events.fanout import EventFanout
 from fastflow.events.log import read_events
 from fastflow.events.recorder import RunRecorder
-from fastflow.executors.base import ExecutionResult, Executor, RunControl, RunSpec
+from fastflow.executors.base import (
+    ExecutionResult,
+    Executor,
+    HealthReporting,
+    Reattaching,
+    RunControl,
+    RunSpec,
+)
 from fastflow.models import FAILURE_MESSAGES, FailureKind, RunStatus, Trigger
 from fastflow.pipelines.discovery import PipelineCatalog, PipelineDefinition
 from fastflow.runs.environment import build_run_env
@@ -79,6 +86,7 @@ class RunEngine:
         )
         self.outputs: RunOutputs | None = None
         self._controls: dict[str, RunControl] = {}
+        self._resumed: dict[str, asyncio.Task[None]] = {}
 
     def log_path(self, run_id: str) -> Path:
         return self.settings.logs_dir / f"{run_id}.log"
@@ -157,9 +165,22 @@ class RunEngine:
         masker = run_secrets.masker()
         if masker:
             recorder.set_filters(masker, masker.fragment)
+        spec = self._spec(run, pipeline, run_secrets)
+        control.on_started = lambda pid: self._on_started(run.id, pid)
+        return await executor.execute(spec, recorder, control)
+
+    def _spec(
+        self,
+        run: Run,
+        pipeline: PipelineDefinition,
+        run_secrets: RunSecrets,
+        elapsed: float = 0.0,
+    ) -> RunSpec:
+        """What the executor needs for `run`; `elapsed` shortens the timeout of a resumed run."""
         work_dir = self.settings.work_dir / run.id
         artifacts = work_dir / "artifacts"
-        spec = RunSpec(
+        timeout = pipeline.config.timeout or self.settings.container_timeout
+        return RunSpec(
             run_id=run.id,
             pipeline=pipeline,
             env=build_run_env(
@@ -173,11 +194,20 @@ class RunEngine:
             work_dir=work_dir / "work",
             artifacts_dir=artifacts,
             metrics_path=self.metrics_path(run.id),
-            timeout=pipeline.config.timeout or self.settings.container_timeout,
+            timeout=None if timeout is None else max(0.0, timeout - elapsed),
             secret_values=run_secrets.secret_values,
         )
-        control.on_started = lambda pid: self._on_started(run.id, pid)
-        return await executor.execute(spec, recorder, control)
+
+    async def health(self, run_id: str) -> dict[str, Any] | None:
+        """A health check of a run executing here, by its executor (None: not here)."""
+        if run_id not in self._controls:
+            return None
+        for executor in self.executors.values():
+            if isinstance(executor, HealthReporting):
+                found = await executor.health(run_id)
+                if found is not None:
+                    return found
+        return {"healthy": None, "reason": "this executor does not run health checks"}
 
     def _secrets_for(self, run: Run, wanted: list[str] | None) -> RunSecrets:
         """The store's entries for this run; records the env it sees with secrets as `***`."""
@@ -301,15 +331,78 @@ class RunEngine:
         log.info("run %s: attempt %d failed, retrying as %s", run.id, run.attempt, follow.id)
         self.submit(follow.id)
 
-    def recover(self) -> int:
-        """Settle runs a previous server left RUNNING; returns how many were settled."""
-        count = 0
-        for run in self.runs.with_status(RunStatus.RUNNING):
-            if run.id in self._controls:
-                continue
-            self._recover_one(run)
-            count += 1
-        return count
+    async def recover(self) -> int:
+        """Settle runs a previous server left RUNNING: record those that finished, re-attach
+        those whose executor still has them (containers), mark the rest LOST.
+
+        Returns how many runs were settled or re-attached.
+        """
+        runs = await asyncio.to_thread(self.runs.with_status, RunStatus.RUNNING)
+        orphans = [r for r in runs if r.id not in self._controls and r.id not in self._resumed]
+        handles: dict[str, dict[str, str]] = {}
+        for name, executor in self.executors.items():
+            if isinstance(executor, Reattaching):
+                ids = [r.id for r in orphans if r.executor == name]
+                handles[name] = await executor.reattachable(ids) or {}
+        for run in orphans:
+            handle = handles.get(run.executor, {}).get(run.id)
+            if handle is not None and not await asyncio.to_thread(self._finished_in_log, run):
+                self._resume(run, handle)
+            else:
+                await asyncio.to_thread(self._recover_one, run)
+        return len(orphans)
+
+    def _finished_in_log(self, run: Run) -> bool:
+        path = self.log_path(run.id)
+        return next(iter(read_events(path, types=frozenset({ev.COMPLETE}))), None) is not None
+
+    def _resume(self, run: Run, handle: str) -> None:
+        control = RunControl()
+        self._controls[run.id] = control
+        task = asyncio.create_task(self._resume_run(run, handle, control), name=f"resume-{run.id}")
+        self._resumed[run.id] = task
+        task.add_done_callback(lambda _t: self._resumed.pop(run.id, None))
+
+    async def _resume_run(self, run: Run, handle: str, control: RunControl) -> None:
+        executor = self.executors[run.executor]
+        assert isinstance(executor, Reattaching)
+        recorder = await asyncio.to_thread(RunRecorder, run.id, self.log_path(run.id), self.fanout)
+        self._track_progress(run.id, recorder)
+        try:
+            try:
+                pipeline = await asyncio.to_thread(self.resolve, run)
+            except Exception:
+                # The pipeline's files are gone; supervise the container with default limits.
+                pipeline = PipelineDefinition(
+                    run.pipeline_name, "folder", Path(run.pipeline_name), Path("main.py")
+                )
+            # The container still holds the secrets it started with; the lines it prints
+            # from here on are masked like before the restart.
+            run_secrets = await asyncio.to_thread(self._secrets_for, run, pipeline.config.secrets)
+            masker = run_secrets.masker()
+            if masker:
+                recorder.set_filters(masker, masker.fragment)
+            started = run.started_at.timestamp() if run.started_at else time.time()
+            spec = self._spec(run, pipeline, run_secrets, elapsed=time.time() - started)
+            log.info("run %s: re-attaching to its container %s", run.id, handle[:12])
+            result = await executor.reattach(handle, spec, recorder, control)
+        except Exception as exc:
+            log.exception("run %s: re-attach failed", run.id)
+            result = ExecutionResult(
+                RunStatus.FAILED,
+                failure_kind=FailureKind.ENGINE_ERROR,
+                error=f"internal error while re-attaching the run: {exc}",
+            )
+        finally:
+            self._controls.pop(run.id, None)
+        await asyncio.to_thread(self._finish, run, recorder, result)
+
+    async def stop(self) -> None:
+        """Stop re-attached runs (the dispatcher stops the runs it started)."""
+        for run_id in list(self._resumed):
+            self.request_cancel(run_id, "the server shut down")
+        if self._resumed:
+            await asyncio.wait(list(self._resumed.values()), timeout=30)
 
     def _recover_one(self, run: Run) -> None:
         path = self.log_path(run.id)
@@ -323,7 +416,10 @@ class RunEngine:
         self.settle_failed(
             run,
             "the server stopped while this run was running; its process was stopped and "
-            "its output after that point is lost",
+            "its output after that point is lost"
+            if run.executor != "docker"
+            else "the server stopped while this run was running, and its container was not "
+            "found afterwards (or the container engine could not be reached)",
         )
 
     def settle_failed(self, run: Run, message: str, kind: FailureKind = FailureKind.LOST) -> None:

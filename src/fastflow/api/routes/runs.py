@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path as FsPath
@@ -106,6 +107,19 @@ def cancel_run(run_id: RunId, services: ServicesDep, _: Operator) -> RunOut:
 def retry_run(run_id: RunId, services: ServicesDep, user: Operator) -> RunOut:
     """Start a new attempt of a finished run with the same parameters."""
     return RunOut.of(services.run_service.retry(run_id, triggered_by=user.username))
+
+
+@router.get("/{run_id}/health")
+async def get_health(run_id: str, services: ServicesDep, _: Viewer) -> dict[str, Any]:
+    """Check a running run now: its container's state and how long it has been silent."""
+    run = await asyncio.to_thread(services.runs.get, run_id)
+    body: dict[str, Any] = {"run_id": run.id, "status": run.status, "executor": run.executor}
+    found = await services.engine.health(run.id)
+    if found is None:
+        finished = RunStatus(run.status).is_terminal
+        reason = "the run has finished" if finished else "the run is not executing on this server"
+        return body | {"checked": False, "healthy": None, "reason": reason}
+    return body | {"checked": True} | found
 
 
 def _log_path(services: Services, run_id: str) -> FsPath:

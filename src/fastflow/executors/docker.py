@@ -1,0 +1,290 @@
+"""Docker executor: each run in its own container from WORKER_BASE_IMAGE, via the docker SDK.
+
+Works against Docker and against Podman's Docker-compatible API (DOCKER_HOST). The pipeline
+is mounted read-only, the shared uv cache read-write, the run's work and artifacts folders
+read-write; `uv run` inside the container installs the requirements from that cache.
+Containers carry the label `fastflow-run-id`, so a restarted server finds and re-attaches
+them (`reattach`), and are removed once their exit code and output are recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any
+
+import docker
+from docker.errors import APIError, DockerException
+
+from fastflow.events.recorder import RunRecorder
+from fastflow.executors.base import ExecutionResult, RunControl, RunSpec
+from fastflow.executors.docker_errors import classify_start_error, describe_engine_error
+from fastflow.executors.docker_logs import resume_points
+from fastflow.executors.docker_supervise import STREAMS, ContainerSupervision, SupervisionConfig
+from fastflow.models import FailureKind, RunStatus
+from fastflow.pipelines.discovery import PipelineDefinition
+
+log = logging.getLogger(__name__)
+
+LABEL = "fastflow-run-id"
+APP_DIR = "/app"
+UV_CACHE = "/uv-cache"
+ARTIFACTS = "/artifacts"
+WORK = "/work"
+CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+# Host paths and identity mean nothing inside the container; the image has its own.
+_HOST_ONLY = frozenset(
+    {"PATH", "HOME", "TMPDIR", "USER", "LOGNAME", "SSL_CERT_FILE", "SSL_CERT_DIR",
+     "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"}
+)  # fmt: skip
+
+
+def container_command(pipeline: PipelineDefinition, uv: str = "uv") -> list[str]:
+    """`uv run` of the pipeline as mounted under /app (folder or single-file form)."""
+    if pipeline.kind == "file":
+        return [uv, "run", "--no-project", "--script", f"{APP_DIR}/{pipeline.name}.py"]
+    base = f"{APP_DIR}/{pipeline.name}"
+    cmd = [uv, "run", "--no-project"]
+    if pipeline.requirements_file is not None:
+        cmd += ["--with-requirements", f"{base}/requirements.txt"]
+    return [*cmd, f"{base}/main.py"]
+
+
+def container_env(spec: RunSpec) -> dict[str, str]:
+    """The run's environment, with container paths in place of the host's."""
+    env = {k: v for k, v in spec.env.items() if k not in _HOST_ONLY}
+    env.update(
+        {
+            "HOME": "/tmp",  # noqa: S108  (inside the container, which is the run's own)
+            "FASTFLOW_ARTIFACTS_DIR": ARTIFACTS,
+            "UV_CACHE_DIR": UV_CACHE,
+            # The package index may sit behind a proxy whose CA only the system bundle has.
+            "UV_SYSTEM_CERTS": "1",
+            "SSL_CERT_FILE": CA_BUNDLE,
+        }
+    )
+    return env
+
+
+class DockerExecutor:
+    """Runs each run in a container; connects to the engine on first use, not at start-up."""
+
+    name = "docker"
+
+    def __init__(
+        self,
+        *,
+        image: str,
+        uv_cache_dir: Path,
+        base_url: str | None = None,
+        cancel_grace: float = 10.0,
+        health_interval: float = 30.0,
+        health_timeout: float | None = None,
+        max_line_bytes: int = 1024 * 1024,
+        uv_command: str = "uv",
+    ) -> None:
+        self.image = image
+        self.uv_cache_dir = uv_cache_dir
+        self.base_url = base_url
+        self.uv_command = uv_command
+        self.cfg = SupervisionConfig(cancel_grace, health_interval, health_timeout, max_line_bytes)
+        self._client: Any = None
+        self._podman = False
+        self._uv_version: str | None = None
+        self._lock = asyncio.Lock()
+        self._active: dict[str, ContainerSupervision] = {}
+
+    # -- engine connection ------------------------------------------------------------
+
+    def _connect(self) -> tuple[Any, bool]:
+        url = self.base_url or os.environ.get("DOCKER_HOST")
+        client = (
+            docker.DockerClient(base_url=url, max_pool_size=200, timeout=60)
+            if url
+            else docker.from_env(max_pool_size=200, timeout=60)
+        )
+        try:
+            components = client.version().get("Components") or []
+        except DockerException:
+            client.close()
+            raise
+        podman = any("podman" in str(c.get("Name", "")).lower() for c in components)
+        return client, podman
+
+    async def client(self) -> tuple[Any, bool]:
+        """The SDK client and whether the engine is Podman; raises DockerException if down."""
+        async with self._lock:
+            if self._client is None:
+                self._client, self._podman = await asyncio.to_thread(self._connect)
+            return self._client, self._podman
+
+    async def uv_version(self) -> str | None:
+        """uv's version in the worker image, asked once (a tiny container)."""
+        if self._uv_version is None:
+            client, _ = await self.client()
+
+            def ask() -> str | None:
+                # create/start/remove by hand: `run(remove=True)` leaves the container behind
+                # when the start itself fails (e.g. no uv in the image).
+                box = client.containers.create(
+                    self.image, [self.uv_command, "--version"], labels={"fastflow-probe": "uv"}
+                )
+                try:
+                    box.start()
+                    box.wait()
+                    parts = bytes(box.logs()).decode(errors="replace").split()
+                finally:
+                    box.remove(force=True)
+                return parts[1] if len(parts) > 1 else None
+
+            try:
+                self._uv_version = await asyncio.to_thread(ask)
+            except DockerException as exc:
+                log.warning("could not read uv's version in %s: %s", self.image, exc)
+        return self._uv_version
+
+    def _engine_error(self, exc: BaseException) -> ExecutionResult:
+        message = describe_engine_error(exc, self.image, self.base_url)
+        return ExecutionResult(
+            RunStatus.FAILED, failure_kind=FailureKind.ENGINE_ERROR, error=message
+        )
+
+    # -- one run ----------------------------------------------------------------------
+
+    async def execute(
+        self, spec: RunSpec, recorder: RunRecorder, control: RunControl
+    ) -> ExecutionResult:
+        """Create, start and supervise the run's container; engine trouble → ENGINE_ERROR."""
+        try:
+            client, podman = await self.client()
+            uv_version = await self.uv_version()
+            await asyncio.to_thread(_prepare_dirs, spec)
+            container = await asyncio.to_thread(self._create, client, spec)
+        except DockerException as exc:
+            return self._engine_error(exc)
+        try:
+            await asyncio.to_thread(container.start)
+        except APIError as exc:
+            # Podman reports a missing command here instead of exiting 127.
+            await asyncio.to_thread(container.remove, force=True)
+            known = classify_start_error(exc)
+            if known is None:
+                return self._engine_error(exc)
+            kind, code = known
+            return ExecutionResult(
+                RunStatus.FAILED, code, kind, f"the container could not start: {exc.explanation}"
+            )
+        except DockerException as exc:
+            return self._engine_error(exc)
+        result = await self._supervise(client, podman, container, spec, recorder, control)
+        result.uv_version = uv_version
+        return result
+
+    def _create(self, client: Any, spec: RunSpec) -> Any:
+        pipeline = spec.pipeline
+        target = f"{APP_DIR}/{pipeline.name}" + (".py" if pipeline.kind == "file" else "")
+        self.uv_cache_dir.mkdir(parents=True, exist_ok=True)
+        volumes = {
+            str(pipeline.path): {"bind": target, "mode": "ro"},
+            str(self.uv_cache_dir): {"bind": UV_CACHE, "mode": "rw"},
+            str(spec.artifacts_dir): {"bind": ARTIFACTS, "mode": "rw"},
+            str(spec.work_dir): {"bind": WORK, "mode": "rw"},
+        }
+        limits: dict[str, Any] = {}
+        config = pipeline.config
+        if config.mem_hard_limit_bytes is not None:
+            # memswap = mem: the limit is a limit, not an invitation to swap.
+            limits["mem_limit"] = config.mem_hard_limit_bytes
+            limits["memswap_limit"] = config.mem_hard_limit_bytes
+        if config.cpu_hard_limit is not None:
+            limits["nano_cpus"] = int(config.cpu_hard_limit * 1e9)
+        return client.containers.create(
+            self.image,
+            container_command(pipeline, self.uv_command),
+            name=f"fastflow-{spec.run_id}",
+            labels={LABEL: spec.run_id, "fastflow-pipeline": pipeline.name},
+            environment=container_env(spec),
+            volumes=volumes,
+            working_dir=WORK,
+            user=f"{os.getuid()}:{os.getgid()}",
+            auto_remove=False,
+            detach=True,
+            **limits,
+        )
+
+    async def _supervise(
+        self,
+        client: Any,
+        podman: bool,
+        container: Any,
+        spec: RunSpec,
+        recorder: RunRecorder,
+        control: RunControl,
+        resume: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        run = ContainerSupervision(
+            self.cfg, client, podman, container, spec, recorder, control, resume
+        )
+        self._active[spec.run_id] = run
+        try:
+            return await run.run()
+        finally:
+            self._active.pop(spec.run_id, None)
+
+    # -- after a restart --------------------------------------------------------------
+
+    async def reattachable(self, run_ids: Collection[str]) -> dict[str, str] | None:
+        """Containers labelled with one of `run_ids` (id per run); reports the others."""
+        try:
+            client, _ = await self.client()
+            found = await asyncio.to_thread(
+                client.containers.list, all=True, filters={"label": LABEL}
+            )
+        except DockerException as exc:
+            log.warning("cannot reach the container engine to re-attach runs: %s", exc)
+            return None
+        wanted = set(run_ids)
+        handles: dict[str, str] = {}
+        for container in found:
+            run_id = container.labels.get(LABEL, "")
+            if run_id in wanted:
+                handles[run_id] = container.id
+            elif run_id not in self._active:
+                log.warning(
+                    "container %s (%s) carries %s=%s but no run of this server is RUNNING "
+                    "with that id; it is left alone",
+                    container.short_id,
+                    container.status,
+                    LABEL,
+                    run_id,
+                )
+        return handles
+
+    async def reattach(
+        self, handle: str, spec: RunSpec, recorder: RunRecorder, control: RunControl
+    ) -> ExecutionResult:
+        """Continue a run whose container outlived the previous server."""
+        try:
+            client, podman = await self.client()
+            container = await asyncio.to_thread(client.containers.get, handle)
+        except DockerException as exc:
+            return self._engine_error(exc)
+        resume = await asyncio.to_thread(resume_points, recorder.log_path, STREAMS)
+        recorder.system(f"re-attached to container {container.short_id} after a server restart")
+        return await self._supervise(client, podman, container, spec, recorder, control, resume)
+
+    async def health(self, run_id: str) -> dict[str, Any] | None:
+        """Check a run's container now (the periodic check acts on problems; this reports)."""
+        run = self._active.get(run_id)
+        if run is None:
+            return None
+        await run.check_health()
+        return dict(run.last_health)
+
+
+def _prepare_dirs(spec: RunSpec) -> None:
+    spec.work_dir.mkdir(parents=True, exist_ok=True)
+    spec.artifacts_dir.mkdir(parents=True, exist_ok=True)
