@@ -10,7 +10,11 @@ from fastapi import FastAPI
 from fastflow import __version__
 from fastflow.api import log_redaction
 from fastflow.api.errors import install_error_handlers
-from fastflow.api.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
+from fastflow.api.middleware import (
+    BodySizeLimitMiddleware,
+    PathGuardMiddleware,
+    SecurityHeadersMiddleware,
+)
 from fastflow.api.routes import (
     artifacts,
     auth,
@@ -58,8 +62,16 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.state.stream_encoder = Encoder()  # shared: many viewers of a run reuse one encoding
     install_error_handlers(app)
     log_redaction.install()
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    upload_bytes = int(settings.upload_max_size_mb * 1024 * 1024)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_request_bytes,
+        # Uploads: the builds route gives the precise answer; this only stops absurd bodies
+        # (the slack covers multipart framing and form fields).
+        per_path={"/api/builds": upload_bytes + 1024 * 1024},
+    )
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(PathGuardMiddleware)
     routers = (
         health.router,
         auth.router,

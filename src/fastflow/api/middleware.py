@@ -50,13 +50,23 @@ class SecurityHeadersMiddleware:
 class BodySizeLimitMiddleware:
     """Answers 413 for bodies over `max_bytes`, by Content-Length or while reading chunks."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, per_path: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # Routes that take larger bodies on purpose (uploads) and check them themselves.
+        self.per_path = per_path or {}
 
-    async def _reject(self, send: Send) -> None:
+    def _limit(self, path: str) -> int:
+        for prefix, limit in self.per_path.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                return limit
+        return self.max_bytes
+
+    async def _reject(self, send: Send, limit: int) -> None:
         body = json.dumps(
-            {"detail": f"request body too large: at most {self.max_bytes} bytes are accepted"}
+            {"detail": f"request body too large: over the limit of {limit} bytes"}
         ).encode()
         await send(
             {
@@ -75,14 +85,15 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self._limit(scope.get("path", ""))
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
-                    too_big = int(value) > self.max_bytes
+                    too_big = int(value) > limit
                 except ValueError:
                     too_big = False
                 if too_big:
-                    await self._reject(send)
+                    await self._reject(send, limit)
                     return
         seen = 0
         started = False
@@ -93,11 +104,11 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes and not started:
+                if seen > limit and not started:
                     # The framework turns exceptions while reading into 400s: answer 413 here
                     # and tell the app the client went away; its own answer is dropped.
                     rejected = True
-                    await self._reject(send)
+                    await self._reject(send, limit)
                     return {"type": "http.disconnect"}
             return message
 
@@ -110,3 +121,31 @@ class BodySizeLimitMiddleware:
             await send(message)
 
         await self.app(scope, limited_receive, tracking_send)
+
+
+class PathGuardMiddleware:
+    """400 for a URL path holding a NUL byte: no path parameter may carry one, and some
+    databases (PostgreSQL) refuse it outright, which must not surface as a 500."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and "\x00" in scope.get("path", ""):
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008, "reason": "invalid path"})
+                return
+            body = json.dumps({"detail": "invalid URL path: NUL bytes are not allowed"}).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 400,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +17,7 @@ from fastflow.storage.database import Database
 from fastflow.storage.pipeline_store import count_finished_run
 from fastflow.storage.tables import Run, utcnow
 
+_RUN_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 _ACTIVE = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
 _TERMINAL = tuple(s.value for s in TERMINAL_STATUSES)
 
@@ -42,6 +44,10 @@ class RunStore:
             return run
 
     def get(self, run_id: str) -> Run:
+        """The run, or NotFoundError — also for ids that cannot exist (NUL, slashes, …),
+        so no caller ever hands such a string to the database or the file system."""
+        if not _RUN_ID.fullmatch(run_id):
+            raise NotFoundError(f"run {run_id!r} not found")
         with self._db.session() as s:
             run = s.get(Run, run_id)
         if run is None:

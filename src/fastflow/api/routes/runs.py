@@ -110,7 +110,7 @@ def retry_run(run_id: RunId, services: ServicesDep, user: Operator) -> RunOut:
 
 
 @router.get("/{run_id}/health")
-async def get_health(run_id: str, services: ServicesDep, _: Viewer) -> dict[str, Any]:
+async def get_health(run_id: RunId, services: ServicesDep, _: Viewer) -> dict[str, Any]:
     """Check a running run now: its container's state and how long it has been silent."""
     run = await asyncio.to_thread(services.runs.get, run_id)
     body: dict[str, Any] = {"run_id": run.id, "status": run.status, "executor": run.executor}
