@@ -75,6 +75,14 @@ class BenchServer:
         r.raise_for_status()
         return str(r.json()["id"])
 
+    def follow(self, run_id: str) -> dict[str, Any]:
+        """Wait for the run's end the way a client does: its SSE stream until `complete`."""
+        with self.client.stream("GET", f"/api/runs/{run_id}/events") as r:
+            for line in r.iter_lines():
+                if line.startswith("event: complete"):
+                    break
+        return dict(self.client.get(f"/api/runs/{run_id}").json())
+
     def wait(self, run_id: str, poll: float = 0.001) -> dict[str, Any]:
         while True:
             run: dict[str, Any] = self.client.get(f"/api/runs/{run_id}").json()

@@ -274,7 +274,8 @@ def main() -> None:
         kids.join()
         stop.set()
         sampler.join()
-        log = client.get(f"/api/runs/{run['id']}/logs", params={"tail": 5}).text
+        # stderr is captured apart from stdout, so its last line may precede stdout's tail.
+        log = client.get(f"/api/runs/{run['id']}/logs", params={"tail": 50000}).text
         captured = float(log.split("ELAPSED")[1].split()[0])
         print(
             f"run {done['status']}: pipeline wall time under capture {captured:.3f}s "
