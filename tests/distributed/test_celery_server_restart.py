@@ -15,29 +15,20 @@ import pytest
 import redis
 
 from fastflow.settings import Settings
-from tests.support.server import ADMIN_PASSWORD, ADMIN_USER, free_port, wait_for_run
-from tests.support.workers import ROOT, Worker, celery_overrides, clear_prefix
+from tests.support.server import (
+    ADMIN_PASSWORD,
+    ADMIN_USER,
+    free_port,
+    serve_process,
+    wait_for_run,
+)
+from tests.support.workers import Worker, celery_overrides, clear_prefix
 
 
 def _serve(settings: Settings, port: int, log: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FASTFLOW_", "DATABASE"))}
     env.update({k: str(v) for k, v in _env_of(settings).items()})
-    proc = subprocess.Popen(
-        [str(ROOT / ".venv/bin/fastflow"), "serve", "--port", str(port)],
-        env=env,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
-                return proc
-        except httpx.TransportError:
-            pass
-        assert proc.poll() is None, log.read_text()
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.1)
+    return serve_process(port, env, log)
 
 
 def _env_of(s: Settings) -> dict[str, object]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.server import free_port, wait_for_run
+from tests.support.server import free_port, serve_process, wait_for_run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,23 +40,7 @@ class Served:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tmp_path / f"serve-{self.port}.log"
-        self.proc = subprocess.Popen(
-            _fastflow("serve", "--port", str(self.port)),
-            env=env,
-            cwd=tmp_path,
-            stdout=self.log.open("wb"),
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{self.url}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert self.proc.poll() is None, self.log.read_text()
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.1)
+        self.proc = serve_process(self.port, env, self.log, cwd=tmp_path)
 
     def output(self) -> str:
         return self.log.read_text()

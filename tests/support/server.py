@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -84,3 +87,39 @@ def wait_for_run(
         if time.monotonic() > deadline:
             raise AssertionError(f"run {run_id} still {run['status']} after {timeout}s")
         time.sleep(0.05)
+
+
+FASTFLOW_BIN = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "fastflow"
+
+
+def outside_env(**values: str) -> dict[str, str]:
+    """This process's environment without fastflow's own settings, plus `values`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FASTFLOW_", "DATABASE"))}
+    env.update(values)
+    return env
+
+
+def serve_process(
+    port: int, env: dict[str, str], log: Path, cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """`fastflow serve` as a real process; returns once /health answers, fails otherwise."""
+    proc = subprocess.Popen(
+        [str(FASTFLOW_BIN), "serve", "--port", str(port)],
+        env=env,
+        cwd=cwd,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                return proc
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(
+                f"fastflow serve did not start:\n{log.read_text(errors='replace')}"
+            )
+        time.sleep(0.1)

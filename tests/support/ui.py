@@ -10,13 +10,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.support.server import ADMIN_PASSWORD, ADMIN_USER, free_port
+from tests.support.server import ADMIN_PASSWORD, ADMIN_USER, free_port, serve_process
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("FASTFLOW_CHROMIUM", "/usr/bin/chromium")
@@ -55,23 +54,7 @@ class UiServer:
         )
         if database_url:
             env["DATABASE_URL"] = database_url
-        self.proc = subprocess.Popen(
-            [str(ROOT / ".venv" / "bin" / "fastflow"), "serve", "--port", str(self.port)],
-            env=env,
-            cwd=folder,
-            stdout=self.log.open("wb"),
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{self.url}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"UI server did not start:\n{self.output()}")
-            time.sleep(0.1)
+        self.proc = serve_process(self.port, env, self.log, cwd=folder)
         token = httpx.post(
             f"{self.url}/api/auth/login", json={"username": ADMIN_USER, "password": ADMIN_PASSWORD}
         ).json()["access_token"]
