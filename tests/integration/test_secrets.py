@@ -100,7 +100,12 @@ def test_run_output_masks_secret_everywhere(
             events = client.get(f"/api/runs/{run['id']}/events/history").text
             download = client.get(f"/api/runs/{run['id']}/logs/download").text
             detail = client.get(f"/api/runs/{run['id']}").text
+            sse = _read_sse(client, run["id"])
+            ws = _read_ws(live, run["id"])
+            assert "whole: ***" in sse and "whole: ***" in ws
             for where, body in (
+                ("sse", sse),
+                ("websocket", ws),
                 ("file", raw_file),
                 ("logs", text),
                 ("events", events),
@@ -126,6 +131,29 @@ def test_run_output_masks_secret_everywhere(
             assert env["REGION"] == "eu-central-1"
     finally:
         live.stop()
+
+
+def _read_sse(client: httpx.Client, run_id: str) -> str:
+    """The whole SSE replay of a finished run (it ends after `complete`)."""
+    with client.stream("GET", f"/api/runs/{run_id}/events") as r:
+        assert r.status_code == 200
+        return "".join(r.iter_text())
+
+
+def _read_ws(live: LiveServer, run_id: str) -> str:
+    """Every WebSocket message of a finished run's replay, until the server closes."""
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    url = live.url.replace("http://", "ws://") + f"/ws/runs/{run_id}?token={live.login()}"
+    messages = []
+    with connect(url) as ws:
+        try:
+            while True:
+                messages.append(str(ws.recv(timeout=30)))
+        except ConnectionClosed:
+            pass
+    return "\n".join(messages)
 
 
 def test_pipeline_json_narrows_secrets(client: httpx.Client) -> None:
