@@ -239,8 +239,15 @@ def build_services(settings: Settings) -> Services:
         runs.count_by_status, fanout.subscriber_counts, lambda: dispatcher.running
     )
     engine.on_finished.append(monitoring.observe_finished)
+    docker_executor = engine.executors["docker"]
+    assert isinstance(docker_executor, DockerExecutor)
     cleanup = CleanupService(
-        settings, RetentionStore(db), objects, engine.log_path, engine.metrics_path
+        settings,
+        RetentionStore(db),
+        objects,
+        engine.log_path,
+        engine.metrics_path,
+        containers=docker_executor.sweep_containers,
     )
     return Services(
         settings=settings,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -230,3 +231,43 @@ def test_command_missing_in_the_image(settings: Settings, engine: Engine, tmp_pa
     assert "could not start" in (result.error or "")
     left = engine.client.containers.list(all=True, filters={"label": f"{LABEL}={spec.run_id}"})
     assert left == []
+
+
+def test_cleanup_removes_leftover_containers_of_finished_runs_only(
+    docker_server: LiveServer, engine: Engine
+) -> None:
+    from fastflow.storage.tables import Run
+
+    services = docker_server.services
+    finished = Run(pipeline_name="hello", status="SUCCESS", executor="docker")
+    running = Run(pipeline_name="hello", status="RUNNING", executor="docker")
+    for run in (finished, running):
+        services.runs.create(run)
+    gone = "0" * 32  # a run the database no longer knows
+    made = {}
+    for run_id in (finished.id, running.id, gone):
+        c = engine.client.containers.create(
+            engine.image, ["true"], labels={"fastflow-run-id": run_id}
+        )
+        made[run_id] = c.name
+    try:
+        # Other tests' leftovers may be swept too: check ours, not the whole list.
+        dry = services.cleanup.run_once(dry_run=True)
+        assert {made[finished.id], made[gone]} <= set(dry.containers)
+        assert made[running.id] not in dry.containers
+        assert made[finished.id] in {
+            c.name for c in engine.client.containers.list(all=True)
+        }  # a dry run removes nothing
+        report = services.cleanup.run_once()
+        assert {made[finished.id], made[gone]} <= set(report.containers)
+        assert made[running.id] not in report.containers
+        left = {
+            c.name
+            for c in engine.client.containers.list(all=True, filters={"label": "fastflow-run-id"})
+        }
+        assert made[running.id] in left  # an active run's container is never touched
+        assert made[finished.id] not in left and made[gone] not in left
+    finally:
+        for name in made.values():
+            with contextlib.suppress(Exception):
+                engine.client.containers.get(name).remove(force=True)

@@ -10,9 +10,10 @@ them (`reattach`), and are removed once their exit code and output are recorded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from fastflow.pipelines.discovery import PipelineDefinition
 log = logging.getLogger(__name__)
 
 LABEL = "fastflow-run-id"
+_ACTIVE_STATES = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
 APP_DIR = "/app"
 UV_CACHE = "/uv-cache"
 ARTIFACTS = "/artifacts"
@@ -235,6 +237,37 @@ class DockerExecutor:
             self._active.pop(spec.run_id, None)
 
     # -- after a restart --------------------------------------------------------------
+
+    def sweep_containers(
+        self, statuses: Callable[[Collection[str]], dict[str, str]], dry_run: bool
+    ) -> list[str]:
+        """Remove stopped fastflow containers whose run is finished or gone (retention).
+
+        A container is left when its run is PENDING/RUNNING or supervised here, and every
+        running container is left: re-attach after a restart needs them. Engine down: [].
+        """
+        try:
+            client = self._client if self._client is not None else self._connect()[0]
+            found = client.containers.list(all=True, filters={"label": LABEL})
+        except DockerException as exc:
+            log.warning("cleanup: container engine not reachable: %s", exc)
+            return []
+        stopped = {
+            c.labels.get(LABEL, ""): c
+            for c in found
+            if c.status in ("exited", "created", "dead") and c.labels.get(LABEL)
+        }
+        known = statuses(list(stopped))
+        removed = []
+        for run_id, container in stopped.items():
+            status = known.get(run_id)
+            if run_id in self._active or (status is not None and status in _ACTIVE_STATES):
+                continue
+            removed.append(container.name)
+            if not dry_run:
+                with contextlib.suppress(DockerException):
+                    container.remove(force=True)
+        return removed
 
     async def reattachable(self, run_ids: Collection[str]) -> dict[str, str] | None:
         """Containers labelled with one of `run_ids` (id per run); reports the others."""

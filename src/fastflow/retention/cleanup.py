@@ -12,7 +12,7 @@ import asyncio
 import logging
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +28,8 @@ from fastflow.storage.retention_store import RetentionStore
 log = logging.getLogger(__name__)
 
 _BATCH = 500
+# (statuses of run ids, dry_run) -> names of containers removed (or that would be).
+ContainerSweep = Callable[[Callable[[Collection[str]], dict[str, str]], bool], list[str]]
 # A file of an unknown run younger than this may belong to a run being created right now.
 _ORPHAN_GRACE_SECONDS = 300.0
 _LOG_SUFFIXES = ("_metrics.jsonl", ".log")
@@ -42,13 +44,15 @@ class CleanupReport:
     bytes: int = 0
     objects: int = 0
     leftover_paths: list[str] = field(default_factory=list)
+    containers: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         verb = "would remove" if self.dry_run else "removed"
         return (
             f"{verb} {len(self.runs)} run(s), {self.files} file(s) / "
             f"{self.bytes / 1024 / 1024:.1f} MB, {self.objects} stored object(s), "
-            f"{len(self.leftover_paths)} leftover path(s) — policy: {self.policy}"
+            f"{len(self.leftover_paths)} leftover path(s), {len(self.containers)} leftover "
+            f"container(s) — policy: {self.policy}"
         )
 
 
@@ -61,6 +65,7 @@ class CleanupService:
         log_path: Callable[[str], Path],
         metrics_path: Callable[[str], Path],
         policy: RetentionPolicy | None = None,
+        containers: ContainerSweep | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -68,6 +73,7 @@ class CleanupService:
         self.log_path = log_path
         self.metrics_path = metrics_path
         self.policy = policy or RetentionPolicy.from_settings(settings)
+        self.containers = containers
 
     def run_once(self, dry_run: bool = False) -> CleanupReport:
         report = CleanupReport(dry_run, self.policy.describe())
@@ -85,7 +91,9 @@ class CleanupService:
                     if len(deleted) < len(batch):
                         break  # some became unselectable meanwhile; next round takes them
         self._sweep(report, dry_run)
-        if report.runs or report.leftover_paths:
+        if self.containers is not None:
+            report.containers = self.containers(self.store.statuses, dry_run)
+        if report.runs or report.leftover_paths or report.containers:
             log.info("cleanup: %s", report.summary())
         return report
 
