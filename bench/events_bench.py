@@ -90,11 +90,12 @@ async def sse_client(base: str, token: str, run_id: str, out: dict[str, float]) 
         httpx.AsyncClient(timeout=None) as client,
         client.stream("GET", f"{base}/api/runs/{run_id}/events", params={"token": token}) as r,
     ):
-        async for chunk in r.aiter_bytes():
+        # Whole lines: a marker split across two network chunks must still count once.
+        async for line in r.aiter_lines():
             if not first:
                 first = time.monotonic()
-            count += chunk.count(b'"line":')
-            if b"event: complete" in chunk:
+            count += line.count('"line":')
+            if line.startswith("event: complete"):
                 break
     out.update(lines=count, seconds=time.monotonic() - first)
 
