@@ -3,7 +3,6 @@ WebSocket, several viewers of one live run, hang-ups with resume, gaps filled ov
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -15,18 +14,8 @@ import pytest
 
 from tests.support.server import LiveServer
 from tests.support.services import service_missing
-
-CHROMIUM = os.environ.get("FASTFLOW_TEST_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.support.ui import CHROMIUM
+from tests.support.ui import CHROMIUM_ARGS as ARGS
 
 FOLLOW_JS = """
 async ({runId, token, transport, dropAfter}) => new Promise((resolve, reject) => {
