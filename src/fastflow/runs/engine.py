@@ -107,18 +107,21 @@ class RunEngine:
     def active_run_ids(self) -> list[str]:
         return list(self._controls)
 
+    def open_recorder(self, run_id: str) -> RunRecorder:
+        """The recorder of a run executing here: its log file, the fan-out, LOG_MAX_SIZE_MB."""
+        max_mb = self.settings.log_max_size_mb
+        return RunRecorder(
+            run_id,
+            self.log_path(run_id),
+            self.fanout,
+            max_log_bytes=int(max_mb * 1024 * 1024) if max_mb else None,
+        )
+
     async def execute(self, run: Run) -> None:
         """Execute one claimed (RUNNING) run to its end; never raises."""
         control = RunControl()
         self._controls[run.id] = control
-        max_mb = self.settings.log_max_size_mb
-        recorder = await asyncio.to_thread(
-            RunRecorder,
-            run.id,
-            self.log_path(run.id),
-            self.fanout,
-            max_log_bytes=int(max_mb * 1024 * 1024) if max_mb else None,
-        )
+        recorder = await asyncio.to_thread(self.open_recorder, run.id)
         try:
             result = await self._execute(run, recorder, control)
         except Exception as exc:
@@ -366,7 +369,7 @@ class RunEngine:
     async def _resume_run(self, run: Run, handle: str, control: RunControl) -> None:
         executor = self.executors[run.executor]
         assert isinstance(executor, Reattaching)
-        recorder = await asyncio.to_thread(RunRecorder, run.id, self.log_path(run.id), self.fanout)
+        recorder = await asyncio.to_thread(self.open_recorder, run.id)
         self._track_progress(run.id, recorder)
         try:
             try:
