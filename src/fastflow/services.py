@@ -133,6 +133,7 @@ def _executors(settings: Settings, envs: EnvironmentCache) -> dict[str, Executor
         cancel_grace=settings.cancel_grace_seconds,
         metrics_interval=settings.metrics_interval,
         max_line_bytes=settings.max_line_bytes,
+        supervise_in=settings.work_dir,
     )
     # Always there, so a pipeline.json `"executor": "docker"` works under EXECUTOR=local too;
     # it connects to the engine on first use, so an engine that is down fails runs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -123,3 +124,25 @@ def serve_process(
                 f"fastflow serve did not start:\n{log.read_text(errors='replace')}"
             )
         time.sleep(0.1)
+
+
+class Served:
+    """`fastflow serve` as a real process on a free port, logging to a file in `folder`."""
+
+    def __init__(self, folder: Path, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = folder / f"serve-{self.port}.log"
+        self.proc = serve_process(self.port, env, self.log, cwd=folder)
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def kill9(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=60)

@@ -70,12 +70,47 @@ class RunRecorder:
         self._lock = threading.Lock()
         self._max_log_bytes = max_log_bytes
         self.log_capped = False
+        self._handed_over = False
         self.dropped_events = 0
         self.last_output_at = time.monotonic()
 
     @property
     def seq(self) -> int:
         return self._writer.seq
+
+    @property
+    def max_log_bytes(self) -> int | None:
+        """LOG_MAX_SIZE_MB in bytes (None: no cap)."""
+        return self._max_log_bytes
+
+    def handover(self) -> int:
+        """Another process (the run's supervisor) appends to the log from now on.
+
+        Closes this recorder's file; returns the byte offset where the other writer's events
+        will start. Until `take_back`, recording here is an error; `relay` publishes what the
+        other writer persisted.
+        """
+        with self._lock:
+            self._writer.close()
+            self._handed_over = True
+            return self._writer.bytes_written
+
+    def take_back(self) -> None:
+        """The other writer is done: continue the file after its last seq."""
+        with self._lock:
+            self._writer = RunLogWriter(self.log_path)
+            self._handed_over = False
+            if self._max_log_bytes is not None:
+                # The other writer already wrote the size-limit marker if it was reached.
+                self.log_capped = self._writer.bytes_written >= self._max_log_bytes
+
+    def relay(self, events: list[ev.Event]) -> None:
+        """Publish events another process numbered and persisted (see `handover`)."""
+        with self._lock:
+            if self._fanout is not None:
+                self._fanout.publish(self.run_id, events)
+            for listener in self._listeners:
+                listener(events)
 
     def set_filters(
         self, line_filter: LineFilter | None, fragment_filter: FragmentFilter | None = None
@@ -100,6 +135,8 @@ class RunRecorder:
         # stdout and stderr are captured by threads of their own: numbering, writing and
         # publishing happen under one lock, so live order is always seq order.
         with self._lock:
+            if self._handed_over:
+                raise RuntimeError(f"run {self.run_id}: another process writes its log now")
             self._writer.append(events)
             if self._fanout is not None:
                 self._fanout.publish(self.run_id, events)

@@ -1,0 +1,263 @@
+"""One child process, supervised by threads: output, metrics, memory limit, timeout, cancel.
+
+No asyncio and nothing heavy at import: this runs inside the per-run supervisor process, where
+start-up time is part of every run's latency, and in a worker thread of `fastflow worker`.
+psutil is imported by the metrics thread once the child is already running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastflow.events.recorder import RunRecorder
+from fastflow.executors.capture import StreamCapture
+from fastflow.executors.metrics_file import MetricsFile
+from fastflow.executors.pipe_reader import drain_in_thread, make_pipe
+
+log = logging.getLogger(__name__)
+
+# Outcome vocabulary (values of fastflow.models.RunStatus / FailureKind, kept as plain strings
+# so this module does not import the models into the supervisor's start-up).
+SUCCESS, FAILED, CANCELLED, TIMED_OUT = "SUCCESS", "FAILED", "CANCELLED", "TIMED_OUT"
+OOM, NOT_EXECUTABLE, COMMAND_NOT_FOUND = "OOM", "NOT_EXECUTABLE", "COMMAND_NOT_FOUND"
+EXIT_NONZERO = "EXIT_NONZERO"
+
+
+@dataclass(frozen=True)
+class ProcessJob:
+    """Everything needed to start and watch one run's process; JSON-serializable."""
+
+    run_id: str
+    argv: list[str]
+    cwd: str
+    env: dict[str, str]
+    metrics_path: str
+    timeout: float | None = None
+    cpu_hard: float | None = None
+    cpu_soft: float | None = None
+    mem_hard_bytes: int | None = None
+    mem_soft_bytes: int | None = None
+    cancel_grace: float = 10.0
+    metrics_interval: float = 1.0
+    max_line_bytes: int = 1024 * 1024
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ProcessJob:
+        return cls(**data)
+
+
+@dataclass
+class ProcessOutcome:
+    """How the process ended: a RunStatus value, its exit code, a FailureKind value, why."""
+
+    status: str
+    exit_code: int | None = None
+    failure_kind: str | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Stop:
+    """Why fastflow stopped the process (the first reason wins)."""
+
+    reason: str | None = None
+    detail: str = ""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def claim(self, reason: str, detail: str = "") -> bool:
+        with self.lock:
+            if self.reason is not None:
+                return False
+            self.reason, self.detail = reason, detail
+            return True
+
+
+class ProcessRun:
+    """Starts `job.argv` in its own session and process group and watches it to its end."""
+
+    def __init__(
+        self,
+        job: ProcessJob,
+        recorder: RunRecorder,
+        on_started: Callable[[int], None] | None = None,
+    ) -> None:
+        self.job = job
+        self.recorder = recorder
+        self.on_started = on_started
+        self._wake = threading.Event()
+        self._exited = threading.Event()
+        self._cancel: str | None = None
+        self._stop = _Stop()
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def cancel(self, reason: str) -> None:
+        """Stop the run (SIGTERM, SIGKILL after the grace time); safe from any thread."""
+        self._cancel = reason
+        self._wake.set()
+
+    def run(self) -> ProcessOutcome:
+        """Start the process and block until it and its output are done."""
+        out_r, out_w = make_pipe()
+        err_r, err_w = make_pipe()
+        try:
+            proc = subprocess.Popen(
+                self.job.argv,
+                cwd=self.job.cwd,
+                env=self.job.env,
+                stdin=subprocess.DEVNULL,
+                stdout=out_w,
+                stderr=err_w,
+                start_new_session=True,  # own process group: signals reach the whole tree
+            )
+        except (FileNotFoundError, PermissionError) as exc:
+            for fd in (out_r, err_r):
+                os.close(fd)
+            kind = COMMAND_NOT_FOUND if isinstance(exc, FileNotFoundError) else NOT_EXECUTABLE
+            return ProcessOutcome(FAILED, failure_kind=kind, error=str(exc))
+        finally:
+            os.close(out_w)  # the child holds its own copies; EOF comes when it is done
+            os.close(err_w)
+        self._proc = proc
+        if self.on_started is not None:
+            self.on_started(proc.pid)
+        readers = [self._reader(out_r, "stdout"), self._reader(err_r, "stderr")]
+        threading.Thread(target=self._wait_exit, name="fastflow-wait", daemon=True).start()
+        metrics = threading.Thread(target=self._watch_metrics, name="fastflow-metrics", daemon=True)
+        metrics.start()
+        self._supervise()
+        code = proc.wait()
+        # A grandchild may keep the pipes open after the main process ended; the run is over,
+        # so its process group goes too.
+        if not _join_all(readers, 2.0):
+            signal_group(proc.pid, signal.SIGKILL)
+            _join_all(readers, 2.0)
+        metrics.join(timeout=5.0)
+        return self._classify(code)
+
+    def _wait_exit(self) -> None:
+        assert self._proc is not None
+        self._proc.wait()
+        self._exited.set()
+        self._wake.set()
+
+    def _supervise(self) -> None:
+        """Wait for the end, a cancel, the timeout or a limit kill (whichever comes first)."""
+        timeout = self.job.timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._exited.is_set():
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                self._terminate(TIMED_OUT, f"timeout of {timeout:g}s")
+                return
+            self._wake.wait(left)
+            self._wake.clear()
+            if self._cancel is not None and not self._exited.is_set():
+                self._terminate(CANCELLED, self._cancel)
+                return
+
+    def _terminate(self, reason: str, why: str) -> None:
+        """SIGTERM to the group, SIGKILL after the grace time."""
+        assert self._proc is not None
+        if self._stop.claim(reason, why):
+            self.recorder.system(f"stopping the run ({why}): SIGTERM to its process group")
+        signal_group(self._proc.pid, signal.SIGTERM)
+        if not self._exited.wait(self.job.cancel_grace):
+            self.recorder.system(f"still running after {self.job.cancel_grace:g}s: SIGKILL")
+            signal_group(self._proc.pid, signal.SIGKILL)
+        self._exited.wait()
+        # Leftover children of a process that exited on SIGTERM go too.
+        signal_group(self._proc.pid, signal.SIGKILL)
+
+    def _reader(self, fd: int, name: str) -> threading.Thread:
+        capture = StreamCapture(name, self.recorder, self.job.max_line_bytes)
+
+        def feed(chunk: bytes) -> None:
+            try:
+                capture.feed(chunk)
+            except Exception as exc:
+                # Never stop draining the pipe: a blocked child would hang the run forever.
+                log.exception("run %s: capturing %s failed", self.job.run_id, name)
+                self.recorder.error(f"fastflow could not process {name} output: {exc}")
+                self.recorder.log_lines(name, [(StreamCapture.decode(chunk), True)])
+
+        return drain_in_thread(fd, f"{self.job.run_id[:8]}-{name}", feed, capture.close)
+
+    def _watch_metrics(self) -> None:
+        from fastflow.executors.process_metrics import Limits, ProcessTreeSampler
+
+        assert self._proc is not None
+        job = self.job
+        sampler = ProcessTreeSampler(
+            self._proc.pid,
+            Limits(job.cpu_hard, job.cpu_soft, job.mem_hard_bytes, job.mem_soft_bytes),
+        )
+        metrics = MetricsFile(Path(job.metrics_path))
+        try:
+            while not self._exited.is_set():
+                sample = sampler.sample()
+                if sample is None:
+                    return
+                metrics.append(sample)
+                self.recorder.metrics(sample)
+                if sampler.over_memory_limit(sample):
+                    self._stop.claim(OOM)
+                    signal_group(self._proc.pid, signal.SIGKILL)
+                    self.recorder.error(
+                        f"memory limit exceeded: {sample['ram_mb']:.0f} MB used, "
+                        f"limit {sample['ram_limit_mb']:.0f} MB"
+                    )
+                    return
+                self._exited.wait(job.metrics_interval)
+        except Exception:
+            log.exception("run %s: metrics sampling failed", job.run_id)
+        finally:
+            metrics.close()
+
+    def _classify(self, code: int) -> ProcessOutcome:
+        exit_code = 128 - code if code < 0 else code  # -9 → 137, as a shell reports it
+        reason = self._stop.reason
+        if reason == OOM:
+            return ProcessOutcome(FAILED, exit_code, OOM, "memory hard limit exceeded")
+        if reason == CANCELLED:
+            return ProcessOutcome(CANCELLED, exit_code, error=f"cancelled: {self._stop.detail}")
+        if reason == TIMED_OUT:
+            return ProcessOutcome(
+                TIMED_OUT, exit_code, error=f"timed out after {self.job.timeout:g}s"
+            )
+        if exit_code == 0:
+            return ProcessOutcome(SUCCESS, 0)
+        if exit_code == 137:
+            # SIGKILL that fastflow did not send: on Linux almost always the kernel OOM killer.
+            return ProcessOutcome(FAILED, exit_code, OOM, "killed (SIGKILL), likely out of memory")
+        kinds = {126: NOT_EXECUTABLE, 127: COMMAND_NOT_FOUND}
+        kind = kinds.get(exit_code, EXIT_NONZERO)
+        return ProcessOutcome(FAILED, exit_code, kind, f"exited with code {exit_code}")
+
+
+def _join_all(threads: list[threading.Thread], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return not any(t.is_alive() for t in threads)
+
+
+def signal_group(pid: int, sig: signal.Signals) -> None:
+    """Send `sig` to the process group led by `pid` (gone or not ours: nothing happens)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)

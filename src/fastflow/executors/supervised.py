@@ -1,0 +1,246 @@
+"""The server's side of a run's supervisor process: start it, follow it, cancel it, find it again.
+
+While a supervisor runs, it alone writes the run's log; the server's recorder is handed over
+(`RunRecorder.handover`) and only relays what the supervisor appended to live viewers. When
+the supervisor has exited the recorder takes the file back and the engine appends `complete`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+import psutil
+
+from fastflow.events.log_tail import LogTail
+from fastflow.events.recorder import RunRecorder
+from fastflow.executors.base import RunControl
+from fastflow.executors.process_run import FAILED, ProcessJob, ProcessOutcome, signal_group
+from fastflow.executors.supervisor import (
+    CANCEL_FILE,
+    CHILD_PID_FILE,
+    INFO_FILE,
+    LOG_FILE,
+    RESULT_FILE,
+    read_result,
+)
+
+log = logging.getLogger(__name__)
+
+_EXIT_POLL = 0.2
+# What the supervisor itself needs of the server's environment; the run's own environment
+# travels in the job. Nothing else (database URLs, keys) reaches it.
+_SUPERVISOR_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "PYTHONPATH")
+
+
+class SupervisorHandle:
+    """One run's supervisor process, started by this server or found after a restart."""
+
+    def __init__(
+        self,
+        control_dir: Path,
+        pid: int,
+        create_time: float,
+        log_path: Path,
+        proc: asyncio.subprocess.Process | None = None,
+        wake_fd: int | None = None,
+        offset: int | None = None,
+    ) -> None:
+        self.control_dir = control_dir
+        self.pid = pid
+        self.create_time = create_time
+        self.log_path = log_path
+        self.child_pid: int | None = None
+        self._proc = proc
+        self._wake_fd = wake_fd
+        self._offset = offset
+
+    def alive(self) -> bool:
+        return _alive(self.pid, self.create_time)
+
+    async def wait(self, recorder: RunRecorder, control: RunControl) -> ProcessOutcome:
+        """Relay the run's events until the supervisor exits; then its outcome."""
+        offset = self._offset if self._offset is not None else recorder.handover()
+        loop = asyncio.get_running_loop()
+        ready = asyncio.Event()
+        if self._proc is None:
+            ready.set()  # a supervisor from before the restart is long past its start-up
+
+        def started(pid: int) -> None:
+            self.child_pid = pid
+            ready.set()
+            if control.on_started is not None:
+                control.on_started(pid)
+
+        def on_message(message: dict[str, Any]) -> None:
+            if isinstance(message.get("pid"), int):
+                loop.call_soon_threadsafe(started, message["pid"])
+
+        tail = LogTail(
+            self.log_path, offset, recorder.relay, wake_fd=self._wake_fd, on_message=on_message
+        )
+        tail_done = tail.start()
+        canceller = asyncio.create_task(self._forward_cancel(control, ready))
+        try:
+            code = await self._wait_exit()
+            ready.set()
+            tail.stop()
+            try:
+                await asyncio.wait_for(asyncio.shield(tail_done), 30)
+            except TimeoutError:
+                log.error("run %s: the log tail did not finish", recorder.run_id)
+        finally:
+            canceller.cancel()
+            recorder.take_back()
+        outcome = await asyncio.to_thread(read_result, self.control_dir)
+        if outcome is None:
+            outcome = await asyncio.to_thread(self._died, code)
+        return outcome
+
+    async def _wait_exit(self) -> int | None:
+        if self._proc is not None:
+            return await self._proc.wait()
+        # Not our child (started by the previous server): its exit can only be polled.
+        while await asyncio.to_thread(self.alive):  # noqa: ASYNC110
+            await asyncio.sleep(_EXIT_POLL)
+        return None
+
+    async def _forward_cancel(self, control: RunControl, ready: asyncio.Event) -> None:
+        await control.cancel_requested.wait()
+        # Before its `pid` message the supervisor may not have its signal handlers yet.
+        await ready.wait()
+        await asyncio.to_thread(self._send_cancel, control.cancel_reason)
+
+    def _send_cancel(self, reason: str) -> None:
+        (self.control_dir / CANCEL_FILE).write_text(reason, encoding="utf-8")
+        if self._proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                self._proc.send_signal(signal.SIGUSR1)
+        elif self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGUSR1)
+
+    def _died(self, code: int | None) -> ProcessOutcome:
+        """The supervisor ended without a result (killed): stop what it left running."""
+        child = self.child_pid or _read_int(self.control_dir / CHILD_PID_FILE)
+        if child is not None:
+            signal_group(child, signal.SIGKILL)
+        how = f"exit code {code}" if code is not None else "it is gone"
+        return ProcessOutcome(
+            FAILED,
+            failure_kind="LOST",
+            error=f"the run's supervisor process ended unexpectedly ({how}); the run's "
+            f"process group was stopped (see {self.control_dir / LOG_FILE})",
+        )
+
+
+async def start_supervisor(
+    control_dir: Path,
+    job: ProcessJob,
+    recorder: RunRecorder,
+    secrets: tuple[str, ...],
+    control: RunControl,
+) -> SupervisorHandle:
+    """Start a run's supervisor; from here on it writes the run's log."""
+    errors = await asyncio.to_thread(_prepare, control_dir)
+    offset = recorder.handover()
+    wake_r, wake_w = os.pipe()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "fastflow.executors.supervisor",
+            str(control_dir),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=wake_w,
+            stderr=errors,
+            cwd=control_dir,
+            env={k: os.environ[k] for k in _SUPERVISOR_ENV if k in os.environ},
+            start_new_session=True,  # outlives the server; Ctrl-C on its terminal is not for it
+        )
+    except BaseException:
+        os.close(wake_r)
+        recorder.take_back()
+        raise
+    finally:
+        os.close(wake_w)
+        errors.close()
+    create_time = await asyncio.to_thread(_create_time, proc.pid)
+    await asyncio.to_thread(
+        _write_info,
+        control_dir,
+        {"pid": proc.pid, "create_time": create_time, "log_path": str(recorder.log_path)},
+    )
+    payload = {
+        "process": job.to_dict(),
+        "log_path": str(recorder.log_path),
+        "max_log_bytes": recorder.max_log_bytes,
+        "secrets": list(secrets),
+    }
+    assert proc.stdin is not None
+    with contextlib.suppress(ConnectionError):  # it died at once: wait() reports that
+        proc.stdin.write(orjson.dumps(payload))
+        await proc.stdin.drain()
+        proc.stdin.close()
+    return SupervisorHandle(
+        control_dir, proc.pid, create_time, recorder.log_path, proc, wake_r, offset
+    )
+
+
+def find_supervisor(control_dir: Path) -> SupervisorHandle | None:
+    """The supervisor of a run, if it still runs or left a result nobody has read yet."""
+    try:
+        info = json.loads((control_dir / INFO_FILE).read_text(encoding="utf-8"))
+        pid, create_time = int(info["pid"]), float(info["create_time"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not (control_dir / RESULT_FILE).exists() and not _alive(pid, create_time):
+        return None
+    log_path = Path(info.get("log_path", ""))
+    return SupervisorHandle(control_dir, pid, create_time, log_path)
+
+
+def _prepare(control_dir: Path) -> BinaryIO:
+    control_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for stale in (CANCEL_FILE, RESULT_FILE, INFO_FILE, CHILD_PID_FILE):
+        (control_dir / stale).unlink(missing_ok=True)
+    return open(control_dir / LOG_FILE, "ab")
+
+
+def _write_info(control_dir: Path, info: dict[str, Any]) -> None:
+    tmp = control_dir / (INFO_FILE + ".tmp")
+    tmp.write_text(json.dumps(info), encoding="utf-8")
+    os.replace(tmp, control_dir / INFO_FILE)
+
+
+def _create_time(pid: int) -> float:
+    try:
+        return float(psutil.Process(pid).create_time())
+    except psutil.Error:
+        return 0.0
+
+
+def _alive(pid: int, create_time: float) -> bool:
+    try:
+        proc = psutil.Process(pid)
+        # A recycled pid belongs to someone else.
+        if abs(proc.create_time() - create_time) > 1.0:
+            return False
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(path.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        return None

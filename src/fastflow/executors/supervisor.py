@@ -1,0 +1,167 @@
+"""The per-run supervisor process: `python -m fastflow.executors.supervisor CONTROL_DIR`.
+
+The server starts one for each local run, in a session of its own, so that the run outlives
+the server (a crash, an upgrade), the way a container outlives it under a container engine's
+monitor. The supervisor starts the run's process, captures its output into the run's log file
+(numbered, masked, capped), samples metrics, enforces the timeout and the memory limit, and
+writes the outcome to CONTROL_DIR/result.json. Capture runs here, not in the web server, so
+a server busy with many viewers never slows a run down.
+
+Talking to the server:
+- stdin: one JSON job: ``{"process": ProcessJob, "log_path", "max_log_bytes", "secrets"}``
+  (secrets travel here, never on disk or on a command line);
+- stdout: JSON lines for the server that started it: ``{"pid": N}`` once the run's process
+  is up, then an empty line after each batch appended to the log (a wake-up for the server's
+  tailer; dropped when the pipe is full, ignored when the server is gone);
+- SIGUSR1 or SIGTERM: cancel the run, with the reason read from CONTROL_DIR/cancel;
+- CONTROL_DIR/result.json: the ProcessOutcome, written atomically as the last thing.
+
+Only light modules are imported: start-up time is part of every run's latency.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from fastflow.events.recorder import RunRecorder
+from fastflow.executors.process_run import FAILED, ProcessJob, ProcessOutcome, ProcessRun
+from fastflow.secrets.masking import Masker
+
+log = logging.getLogger("fastflow.supervisor")
+
+CANCEL_FILE = "cancel"
+RESULT_FILE = "result.json"
+INFO_FILE = "supervisor.json"
+LOG_FILE = "supervisor.log"
+CHILD_PID_FILE = "child.pid"
+DEFAULT_CANCEL_REASON = "cancel requested"
+
+
+class ServerPipe:
+    """The stdout pipe to the server: never blocks the run, never fails it."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._open = True
+        os.set_blocking(fd, False)
+
+    def send(self, data: bytes) -> bool:
+        if not self._open:
+            return False
+        try:
+            os.write(self._fd, data)
+            return True
+        except BlockingIOError:
+            return False  # the server has wake-ups pending already
+        except OSError as exc:
+            if exc.errno in (errno.EPIPE, errno.EBADF):
+                self._open = False  # the server is gone; the run goes on
+                return False
+            raise
+
+    def wake(self, _events: list[Any]) -> None:
+        self.send(b"\n")
+
+    def started(self, pid: int) -> None:
+        # The pipe is empty this early, so this small write is never dropped.
+        self.send(json.dumps({"pid": pid}).encode() + b"\n")
+
+
+def read_cancel_reason(control_dir: Path) -> str:
+    try:
+        return (control_dir / CANCEL_FILE).read_text(encoding="utf-8").strip()[:500] or (
+            DEFAULT_CANCEL_REASON
+        )
+    except OSError:
+        return DEFAULT_CANCEL_REASON
+
+
+def write_result(control_dir: Path, outcome: ProcessOutcome) -> None:
+    """result.json, atomically: a reader sees the whole outcome or none."""
+    tmp = control_dir / (RESULT_FILE + ".tmp")
+    tmp.write_text(json.dumps(outcome.to_dict()), encoding="utf-8")
+    os.replace(tmp, control_dir / RESULT_FILE)
+
+
+def read_result(control_dir: Path) -> ProcessOutcome | None:
+    try:
+        data = json.loads((control_dir / RESULT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return ProcessOutcome(**data)
+
+
+class _Cancel:
+    """Signals arrive before the run exists or while it runs; either way they are kept."""
+
+    def __init__(self, control_dir: Path) -> None:
+        self.control_dir = control_dir
+        self.reason: str | None = None
+        self.run: ProcessRun | None = None
+
+    def handle(self, _signum: int, _frame: FrameType | None) -> None:
+        self.reason = read_cancel_reason(self.control_dir)
+        if self.run is not None:
+            # Not from the handler itself: it may interrupt code holding the run's locks.
+            threading.Thread(target=self.run.cancel, args=(self.reason,), daemon=True).start()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m fastflow.executors.supervisor CONTROL_DIR", file=sys.stderr)
+        return 2
+    control_dir = Path(args[0])
+    cancel = _Cancel(control_dir)
+    signal.signal(signal.SIGUSR1, cancel.handle)
+    signal.signal(signal.SIGTERM, cancel.handle)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C on the server's terminal is not ours
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
+    )
+    job = json.loads(sys.stdin.buffer.read())
+    sys.stdin.close()
+    process = ProcessJob.from_dict(job["process"])
+    recorder = RunRecorder(
+        process.run_id, Path(job["log_path"]), max_log_bytes=job.get("max_log_bytes")
+    )
+    masker = Masker(job.get("secrets") or ())
+    if masker:
+        recorder.set_filters(masker, masker.fragment)
+    server = ServerPipe(sys.stdout.fileno())
+    recorder.add_listener(server.wake)
+
+    def started(pid: int) -> None:
+        # For a server that re-attaches: what to stop should this supervisor be killed.
+        (control_dir / CHILD_PID_FILE).write_text(str(pid), encoding="utf-8")
+        server.started(pid)
+
+    run = ProcessRun(process, recorder, on_started=started)
+    cancel.run = run
+    if cancel.reason is not None:
+        run.cancel(cancel.reason)
+    try:
+        outcome = run.run()
+    except Exception as exc:
+        log.exception("run %s: supervising the process failed", process.run_id)
+        outcome = ProcessOutcome(
+            FAILED, failure_kind="ENGINE_ERROR", error=f"the run's supervisor failed: {exc}"
+        )
+    finally:
+        recorder.close()
+    write_result(control_dir, outcome)
+    log.info("run %s: %s (exit code %s)", process.run_id, outcome.status, outcome.exit_code)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
