@@ -243,17 +243,36 @@ def main() -> None:
         client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"})
         proc = psutil.Process(server.pid)
         peak = [proc.memory_info().rss]
+        supervisor_peak = [0]
         stop = threading.Event()
 
         def sample() -> None:
             while not stop.is_set():
                 peak.append(proc.memory_info().rss)
+                for kid in proc.children():
+                    try:
+                        if "fastflow.executors.supervisor" in " ".join(kid.cmdline()):
+                            supervisor_peak.append(kid.memory_info().rss)
+                    except psutil.Error:
+                        continue
                 time.sleep(0.1)
 
         # Warm up the pipeline's environment once (uv), so the run below measures capture.
         warm = client.post("/api/pipelines/bench_lines/run", json={"parameters": {"LINES": 1}})
         wait_done(client, warm.json()["id"])
         rss_idle = proc.memory_info().rss
+
+        # The same run with nobody watching: what capture alone costs.
+        alone = client.post(
+            "/api/pipelines/bench_lines/run", json={"parameters": {"LINES": args.lines}}
+        ).json()
+        wait_done(client, alone["id"])
+        text = client.get(f"/api/runs/{alone['id']}/logs", params={"tail": 50000}).text
+        unwatched = float(text.split("ELAPSED")[1].split()[0])
+        print(
+            f"run with no viewers: pipeline wall time under capture {unwatched:.3f}s "
+            f"(+{(unwatched / unbuf - 1) * 100:.1f}% vs unbuffered /dev/null)"
+        )
 
         gate = tmp / "gate"
         run = client.post(
@@ -293,7 +312,8 @@ def main() -> None:
         log_mb = (tmp / "logs" / f"{run['id']}.log").stat().st_size / 2**20
         print(
             f"server RSS: idle {rss_idle / 2**20:.0f} MB, peak {max(peak) / 2**20:.0f} MB "
-            f"during the run; log file {log_mb:.0f} MB"
+            f"during the run; log file {log_mb:.0f} MB; the run's supervisor process peak "
+            f"{max(supervisor_peak) / 2**20:.0f} MB"
         )
 
         gate2 = tmp / "gate2"

@@ -63,13 +63,15 @@ class Encoder:
     """Turns stream items into wire messages; log batches are encoded once for all viewers.
 
     Many viewers of one run receive the same runs of lines; a line group is identified by
-    (run, first seq, last seq), so its encoding is cached and shared.
+    (run, first seq, last seq), so its encoding is cached and shared. The cache is bounded by
+    bytes, so the server's memory does not grow with the size of the logs it streams.
     """
 
-    max_cached: int = 512
+    max_cached_bytes: int = 16 * 1024 * 1024
 
     def __post_init__(self) -> None:
         self._cache: OrderedDict[tuple[str, int, int], bytes] = OrderedDict()
+        self._cached_bytes = 0
 
     def messages(self, run_id: str, item: StreamItem) -> Iterator[Message]:
         if item is None:
@@ -100,8 +102,10 @@ class Encoder:
         if payload is None:
             payload = orjson.dumps({"type": ev.LOG, "seq": last, "lines": lines})
             self._cache[key] = payload
-            if len(self._cache) > self.max_cached:
-                self._cache.popitem(last=False)
+            self._cached_bytes += len(payload)
+            while self._cached_bytes > self.max_cached_bytes and len(self._cache) > 1:
+                _, dropped = self._cache.popitem(last=False)
+                self._cached_bytes -= len(dropped)
         return ev.LOG, last, payload
 
 

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -50,7 +51,7 @@ class SupervisorHandle:
         pid: int,
         create_time: float,
         log_path: Path,
-        proc: asyncio.subprocess.Process | None = None,
+        proc: subprocess.Popen[bytes] | None = None,
         wake_fd: int | None = None,
         offset: int | None = None,
     ) -> None:
@@ -90,14 +91,9 @@ class SupervisorHandle:
         tail_done = tail.start()
         canceller = asyncio.create_task(self._forward_cancel(control, ready))
         try:
-            code = await self._wait_exit()
-            ready.set()
-            tail.stop()
-            try:
-                await asyncio.wait_for(asyncio.shield(tail_done), 30)
-            except TimeoutError:
-                log.error("run %s: the log tail did not finish", recorder.run_id)
+            code = await self._wait_exit(tail, tail_done)
         finally:
+            ready.set()
             canceller.cancel()
             recorder.take_back()
         outcome = await asyncio.to_thread(read_result, self.control_dir)
@@ -105,12 +101,20 @@ class SupervisorHandle:
             outcome = await asyncio.to_thread(self._died, code)
         return outcome
 
-    async def _wait_exit(self) -> int | None:
+    async def _wait_exit(self, tail: LogTail, tail_done: asyncio.Future[None]) -> int | None:
+        """Wait until the supervisor has exited and the tail has read everything it wrote."""
         if self._proc is not None:
-            return await self._proc.wait()
+            # The wake-up pipe reaches end-of-file when the supervisor exits.
+            await asyncio.shield(tail_done)
+            return await asyncio.to_thread(self._proc.wait)
         # Not our child (started by the previous server): its exit can only be polled.
         while await asyncio.to_thread(self.alive):  # noqa: ASYNC110
             await asyncio.sleep(_EXIT_POLL)
+        tail.stop()
+        try:
+            await asyncio.wait_for(asyncio.shield(tail_done), 30)
+        except TimeoutError:
+            log.error("run %s: following its log did not finish", self.control_dir.parent.name)
         return None
 
     async def _forward_cancel(self, control: RunControl, ready: asyncio.Event) -> None:
@@ -153,13 +157,13 @@ async def start_supervisor(
     errors = await asyncio.to_thread(_prepare, control_dir)
     offset = recorder.handover()
     wake_r, wake_w = os.pipe()
+    # A plain Popen, not an asyncio subprocess: asyncio kills a child whose transport is
+    # closed, and the supervisor must outlive this server's event loop.
     try:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "fastflow.executors.supervisor",
-            str(control_dir),
-            stdin=asyncio.subprocess.PIPE,
+        proc = await asyncio.to_thread(
+            subprocess.Popen,
+            [sys.executable, "-m", "fastflow.executors.supervisor", str(control_dir)],
+            stdin=subprocess.PIPE,
             stdout=wake_w,
             stderr=errors,
             cwd=control_dir,
@@ -174,22 +178,14 @@ async def start_supervisor(
         os.close(wake_w)
         errors.close()
     create_time = await asyncio.to_thread(_create_time, proc.pid)
-    await asyncio.to_thread(
-        _write_info,
-        control_dir,
-        {"pid": proc.pid, "create_time": create_time, "log_path": str(recorder.log_path)},
-    )
     payload = {
         "process": job.to_dict(),
         "log_path": str(recorder.log_path),
         "max_log_bytes": recorder.max_log_bytes,
         "secrets": list(secrets),
     }
-    assert proc.stdin is not None
-    with contextlib.suppress(ConnectionError):  # it died at once: wait() reports that
-        proc.stdin.write(orjson.dumps(payload))
-        await proc.stdin.drain()
-        proc.stdin.close()
+    info = {"pid": proc.pid, "create_time": create_time, "log_path": str(recorder.log_path)}
+    await asyncio.to_thread(_send_job, proc, orjson.dumps(payload), control_dir, info)
     return SupervisorHandle(
         control_dir, proc.pid, create_time, recorder.log_path, proc, wake_r, offset
     )
@@ -213,6 +209,17 @@ def _prepare(control_dir: Path) -> BinaryIO:
     for stale in (CANCEL_FILE, RESULT_FILE, INFO_FILE, CHILD_PID_FILE):
         (control_dir / stale).unlink(missing_ok=True)
     return open(control_dir / LOG_FILE, "ab")
+
+
+def _send_job(
+    proc: subprocess.Popen[bytes], job: bytes, control_dir: Path, info: dict[str, Any]
+) -> None:
+    _write_info(control_dir, info)
+    assert proc.stdin is not None
+    with contextlib.suppress(BrokenPipeError):  # it died at once: wait() reports that
+        proc.stdin.write(job)
+    with contextlib.suppress(BrokenPipeError):
+        proc.stdin.close()
 
 
 def _write_info(control_dir: Path, info: dict[str, Any]) -> None:
