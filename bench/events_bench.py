@@ -81,6 +81,22 @@ def baseline(script: Path, lines: int, unbuffered: bool) -> float:
     return float(done.stderr.split("ELAPSED")[1])
 
 
+def pipe_floor(script: Path, lines: int) -> float:
+    """The same script writing into a pipe that `cat` drains: what any pipe capture costs."""
+    env = {**os.environ, "LINES": str(lines), "PYTHONUNBUFFERED": "1"}
+    env.pop("GATE", None)
+    with open(os.devnull, "w") as null:
+        child = subprocess.Popen(
+            [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+        )
+        cat = subprocess.Popen(["cat"], stdin=child.stdout, stdout=null)
+        assert child.stdout is not None
+        child.stdout.close()
+        _, err = child.communicate()
+        cat.wait()
+    return float(err.decode().split("ELAPSED")[1])
+
+
 # ---- clients (in a child process) --------------------------------------------------------
 
 
@@ -210,6 +226,8 @@ def main() -> None:
     plain = baseline(pipes / "bench_lines.py", args.lines, unbuffered=False)
     unbuf = baseline(pipes / "bench_lines.py", args.lines, unbuffered=True)
     print(f"pipeline alone → /dev/null: {plain:.3f}s buffered, {unbuf:.3f}s PYTHONUNBUFFERED=1")
+    piped = pipe_floor(pipes / "bench_lines.py", args.lines)
+    print(f"pipeline alone → pipe drained by cat: {piped:.3f}s (the floor of pipe capture)")
 
     port = free_port()
     env = {
@@ -271,7 +289,8 @@ def main() -> None:
         unwatched = float(text.split("ELAPSED")[1].split()[0])
         print(
             f"run with no viewers: pipeline wall time under capture {unwatched:.3f}s "
-            f"(+{(unwatched / unbuf - 1) * 100:.1f}% vs unbuffered /dev/null)"
+            f"(+{(unwatched / unbuf - 1) * 100:.1f}% vs unbuffered /dev/null, "
+            f"{(unwatched / piped - 1) * 100:+.1f}% vs the cat pipe)"
         )
 
         gate = tmp / "gate"
@@ -300,7 +319,9 @@ def main() -> None:
         print(
             f"run {done['status']}: pipeline wall time under capture {captured:.3f}s "
             f"(+{(captured / unbuf - 1) * 100:.1f}% vs unbuffered /dev/null, "
-            f"+{(captured / plain - 1) * 100:.1f}% vs buffered); gate → SUCCESS {run_wall:.2f}s"
+            f"+{(captured / plain - 1) * 100:.1f}% vs buffered, "
+            f"{(captured / piped - 1) * 100:+.1f}% vs the cat pipe); "
+            f"gate → SUCCESS {run_wall:.2f}s"
         )
         full = sum(1 for r in results if r["lines"] >= args.lines)  # with gaps: fewer
         rates = [r["lines"] / r["seconds"] for r in results if r.get("seconds")]

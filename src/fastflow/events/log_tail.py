@@ -25,6 +25,7 @@ from fastflow.events.types import Event
 log = logging.getLogger(__name__)
 
 _READ = 1024 * 1024
+_STATUS = b'"type":"status"'
 
 Relay = Callable[[list[Event]], None]
 MessageHandler = Callable[[dict[str, Any]], None]
@@ -42,13 +43,17 @@ class LogTail:
         wake_fd: int | None = None,
         on_message: MessageHandler | None = None,
         poll_interval: float = 0.05,
+        watched: Callable[[], bool] | None = None,
     ) -> None:
+        """`watched`: False while nobody views the run; then only status events are relayed
+        (they carry progress), and the other lines are not even parsed."""
         self.path = path
         self.offset = offset
         self._relay = relay
         self._wake_fd = wake_fd
         self._on_message = on_message
         self._poll = poll_interval
+        self._watched = watched
         self._stop = threading.Event()
         self._pending = b""
         self._messages = b""
@@ -114,7 +119,10 @@ class LogTail:
             end = data.rfind(b"\n") + 1
             self._pending = data[end:]
             events = []
-            for line in data[:end].splitlines():
+            lines = data[:end].splitlines()
+            if self._watched is not None and not self._watched():
+                lines = [line for line in lines if _STATUS in line]
+            for line in lines:
                 try:
                     events.append(orjson.loads(line))
                 except orjson.JSONDecodeError:

@@ -104,6 +104,10 @@ class RunRecorder:
                 # The other writer already wrote the size-limit marker if it was reached.
                 self.log_capped = self._writer.bytes_written >= self._max_log_bytes
 
+    def has_viewers(self) -> bool:
+        """Whether anyone follows this run live right now."""
+        return self._fanout is not None and self.run_id in self._fanout.subscriber_counts()
+
     def relay(self, events: list[ev.Event]) -> None:
         """Publish events another process numbered and persisted (see `handover`)."""
         with self._lock:

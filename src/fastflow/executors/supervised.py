@@ -86,7 +86,12 @@ class SupervisorHandle:
                 loop.call_soon_threadsafe(started, message["pid"])
 
         tail = LogTail(
-            self.log_path, offset, recorder.relay, wake_fd=self._wake_fd, on_message=on_message
+            self.log_path,
+            offset,
+            recorder.relay,
+            wake_fd=self._wake_fd,
+            on_message=on_message,
+            watched=recorder.has_viewers,
         )
         tail_done = tail.start()
         canceller = asyncio.create_task(self._forward_cancel(control, ready))
