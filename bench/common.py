@@ -81,7 +81,8 @@ class BenchServer:
             for line in r.iter_lines():
                 if line.startswith("event: complete"):
                     break
-        return dict(self.client.get(f"/api/runs/{run_id}").json())
+        # `complete` is in the log (and sent) just before the database records the end.
+        return self.wait(run_id)
 
     def wait(self, run_id: str, poll: float = 0.001) -> dict[str, Any]:
         while True:

@@ -8,7 +8,6 @@ psutil is imported by the metrics thread once the child is already running.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import signal
 import subprocess
@@ -23,8 +22,6 @@ from fastflow.events.recorder import RunRecorder
 from fastflow.executors.capture import StreamCapture
 from fastflow.executors.metrics_file import MetricsFile
 from fastflow.executors.pipe_reader import drain_in_thread, make_pipe
-
-log = logging.getLogger(__name__)
 
 # Outcome vocabulary (values of fastflow.models.RunStatus / FailureKind, kept as plain strings
 # so this module does not import the models into the supervisor's start-up).
@@ -192,7 +189,7 @@ class ProcessRun:
                 capture.feed(chunk)
             except Exception as exc:
                 # Never stop draining the pipe: a blocked child would hang the run forever.
-                log.exception("run %s: capturing %s failed", self.job.run_id, name)
+                log_exception("run %s: capturing %s failed", self.job.run_id, name)
                 self.recorder.error(f"fastflow could not process {name} output: {exc}")
                 self.recorder.log_lines(name, [(StreamCapture.decode(chunk), True)])
 
@@ -225,7 +222,7 @@ class ProcessRun:
                     return
                 self._exited.wait(job.metrics_interval)
         except Exception:
-            log.exception("run %s: metrics sampling failed", job.run_id)
+            log_exception("run %s: metrics sampling failed", job.run_id)
         finally:
             metrics.close()
 
@@ -255,6 +252,13 @@ def _join_all(threads: list[threading.Thread], timeout: float) -> bool:
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
     return not any(t.is_alive() for t in threads)
+
+
+def log_exception(message: str, *args: object) -> None:
+    """Log the exception being handled; `logging` is imported only when one happens."""
+    import logging
+
+    logging.getLogger(__name__).exception(message, *args)
 
 
 def signal_group(pid: int, sig: signal.Signals) -> None:

@@ -16,14 +16,13 @@ Talking to the server:
 - SIGUSR1 or SIGTERM: cancel the run, with the reason read from CONTROL_DIR/cancel;
 - CONTROL_DIR/result.json: the ProcessOutcome, written atomically as the last thing.
 
-Only light modules are imported: start-up time is part of every run's latency.
+Only light modules are imported (not even `logging` or `json` unless needed): start-up time
+is part of every run's latency.
 """
 
 from __future__ import annotations
 
 import errno
-import json
-import logging
 import os
 import signal
 import sys
@@ -32,11 +31,17 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from fastflow.events.recorder import RunRecorder
-from fastflow.executors.process_run import FAILED, ProcessJob, ProcessOutcome, ProcessRun
-from fastflow.secrets.masking import Masker
+import orjson
 
-log = logging.getLogger("fastflow.supervisor")
+from fastflow.events.recorder import RunRecorder
+from fastflow.executors.process_run import (
+    FAILED,
+    ProcessJob,
+    ProcessOutcome,
+    ProcessRun,
+    log_exception,
+)
+from fastflow.secrets.masking import Masker
 
 CANCEL_FILE = "cancel"
 RESULT_FILE = "result.json"
@@ -73,7 +78,7 @@ class ServerPipe:
 
     def started(self, pid: int) -> None:
         # The pipe is empty this early, so this small write is never dropped.
-        self.send(json.dumps({"pid": pid}).encode() + b"\n")
+        self.send(orjson.dumps({"pid": pid}) + b"\n")
 
 
 def read_cancel_reason(control_dir: Path) -> str:
@@ -88,14 +93,14 @@ def read_cancel_reason(control_dir: Path) -> str:
 def write_result(control_dir: Path, outcome: ProcessOutcome) -> None:
     """result.json, atomically: a reader sees the whole outcome or none."""
     tmp = control_dir / (RESULT_FILE + ".tmp")
-    tmp.write_text(json.dumps(outcome.to_dict()), encoding="utf-8")
+    tmp.write_bytes(orjson.dumps(outcome.to_dict()))
     os.replace(tmp, control_dir / RESULT_FILE)
 
 
 def read_result(control_dir: Path) -> ProcessOutcome | None:
     try:
-        data = json.loads((control_dir / RESULT_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = orjson.loads((control_dir / RESULT_FILE).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
         return None
     return ProcessOutcome(**data)
 
@@ -125,10 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGUSR1, cancel.handle)
     signal.signal(signal.SIGTERM, cancel.handle)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C on the server's terminal is not ours
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
-    )
-    job = json.loads(sys.stdin.buffer.read())
+    job = orjson.loads(sys.stdin.buffer.read())
     sys.stdin.close()
     process = ProcessJob.from_dict(job["process"])
     recorder = RunRecorder(
@@ -152,14 +154,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         outcome = run.run()
     except Exception as exc:
-        log.exception("run %s: supervising the process failed", process.run_id)
+        log_exception("run %s: supervising the process failed", process.run_id)
         outcome = ProcessOutcome(
             FAILED, failure_kind="ENGINE_ERROR", error=f"the run's supervisor failed: {exc}"
         )
     finally:
         recorder.close()
     write_result(control_dir, outcome)
-    log.info("run %s: %s (exit code %s)", process.run_id, outcome.status, outcome.exit_code)
+    sys.stderr.write(f"run {process.run_id}: {outcome.status} ({outcome.exit_code})\n")
     return 0
 
 
