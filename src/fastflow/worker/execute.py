@@ -22,7 +22,7 @@ from fastflow.executors.uv_env import EnvironmentCache
 from fastflow.models import FAILURE_MESSAGES, FailureKind, RunStatus
 from fastflow.pipelines.discovery import PipelineCatalog
 from fastflow.runs.spec import build_run_spec
-from fastflow.worker.runtime import WorkerRuntime
+from fastflow.worker.runtime import CLAIM_LOST, WorkerRuntime
 from fastflow.worker.server_api import ServerError
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,14 @@ async def _execute(runtime: WorkerRuntime, m: RunMessage) -> None:
             RunStatus.FAILED,
             failure_kind=FailureKind.ENGINE_ERROR,
             error=f"internal error on worker {runtime.id}: {exc}",
+        )
+    if control.cancel_requested.is_set() and control.cancel_reason == CLAIM_LOST:
+        # Nobody cancelled it: the server settles such a run as LOST, so say the same.
+        result = ExecutionResult(
+            RunStatus.FAILED,
+            exit_code=result.exit_code,
+            failure_kind=FailureKind.LOST,
+            error=CLAIM_LOST,
         )
     message = result.error
     if result.failure_kind is not None and not message:

@@ -33,6 +33,11 @@ from fastflow.worker.server_api import ServerApi
 log = logging.getLogger(__name__)
 
 _CONTROL_POLL = 0.5
+# Why a run is stopped when its claim vanished; the run then ends FAILED/LOST, not CANCELLED.
+CLAIM_LOST = (
+    "Redis lost the run's state (restarted without its data?): this worker no longer holds "
+    "the run's claim and stopped it"
+)
 _SERVER_PATIENCE = 120.0  # how long a call waits for a server that is restarting
 
 
@@ -160,7 +165,7 @@ class WorkerRuntime:
             if cancel is not None:
                 reason = cancel.decode()
             elif owner is None or owner.decode() != self.id:
-                reason = "this worker no longer holds the run's claim (the server settled it)"
+                reason = CLAIM_LOST
             if reason is not None:
                 self.request_cancel(run_id, reason)
 
