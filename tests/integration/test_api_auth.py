@@ -19,6 +19,7 @@ from tests.support.auth_table import (
     PUBLIC_ROUTES,
     ROLE_OVERRIDES,
     ROLES,
+    WORKER_ONLY,
     allows,
     routes_of,
 )
@@ -28,9 +29,6 @@ PASSWORD = "role-password-1"
 # Webhook callers (GitHub, CI) have no user login: these check their own per-hook secret
 # token or HMAC body signature instead (docs/automation.md) — tested below.
 HOOKS = {("POST", "/api/hooks/{pipeline}"), ("POST", "/api/sync/hook")}
-# Pipeline bundles are for `fastflow worker` only: the worker token, never a user's
-# (tests/distributed checks that user tokens get 401 there).
-WORKER_ONLY = {("GET", "/api/bundles/{sha}")}
 
 
 @pytest.fixture

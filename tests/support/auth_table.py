@@ -25,6 +25,14 @@ PUBLIC_ROUTES = {
     "the streams it opens need a token",
 }
 
+# Routes for `fastflow worker` only: the worker token, never a user's (tests/distributed
+# checks that user tokens get 401 there and that a worker reaches only the runs it claimed).
+WORKER_ONLY = {
+    ("GET", "/api/bundles/{sha}"),
+    ("GET", "/api/worker/runs/{run_id}/secrets"),
+    ("PUT", "/api/worker/runs/{run_id}/artifacts/{path}"),
+}
+
 # Exceptions to the default (GET → viewer, others → operator).
 ROLE_OVERRIDES: dict[tuple[str, str], str] = {
     ("POST", "/api/auth/logout"): "viewer",

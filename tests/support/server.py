@@ -56,11 +56,11 @@ class LiveServer:
         self.thread.join(timeout=60)
 
 
-def start_server(settings: Settings) -> LiveServer:
-    """Start the app under uvicorn in a thread; returns once it accepts connections."""
+def start_server(settings: Settings, host: str = "127.0.0.1") -> LiveServer:
+    """Start the app under uvicorn in a thread on `host`; returns once it accepts connections."""
     port = free_port()
     app = create_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True, name=f"fastflow-{port}")
     thread.start()
@@ -69,7 +69,7 @@ def start_server(settings: Settings) -> LiveServer:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("test server did not start")
         time.sleep(0.01)
-    return LiveServer(f"http://127.0.0.1:{port}", settings, server, thread)
+    return LiveServer(f"http://{host}:{port}", settings, server, thread)
 
 
 def wait_for_run(

@@ -60,6 +60,7 @@ class Worker:
         queues: str | None = None,
         prefix_cmd: list[str] | None = None,
         redis_url: str = TEST_REDIS_URL,
+        env_extra: dict[str, str] | None = None,
     ) -> None:
         self.name = name
         folder.mkdir(parents=True, exist_ok=True)
@@ -82,6 +83,7 @@ class Worker:
                 "FASTFLOW_METRICS_INTERVAL": "0.2",
             }
         )
+        env.update(env_extra or {})
         cmd = [str(ROOT / ".venv" / "bin" / "fastflow"), "worker", f"--concurrency={concurrency}"]
         if queues:
             cmd.append(f"--queues={queues}")

@@ -32,6 +32,7 @@ from fastflow.api.routes import (
     sync,
     users,
     webhooks,
+    worker_runs,
     workers,
 )
 from fastflow.api.streaming import Encoder
@@ -68,7 +69,11 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         max_bytes=settings.max_request_bytes,
         # Uploads: the builds route gives the precise answer; this only stops absurd bodies
         # (the slack covers multipart framing and form fields).
-        per_path={"/api/builds": upload_bytes + 1024 * 1024},
+        per_path={
+            "/api/builds": upload_bytes + 1024 * 1024,
+            # Artifacts of remote runs: the route checks each against ARTIFACTS_MAX_SIZE_MB.
+            "/api/worker/runs": int(settings.artifacts_max_size_mb * 1024 * 1024) + 1024,
+        },
     )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(PathGuardMiddleware)
@@ -90,6 +95,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         builds.router,
         metrics.router,
         workers.router,
+        worker_runs.router,
     )
     for router in routers:
         app.include_router(router)

@@ -40,3 +40,7 @@ class RemoteWorkers(Protocol):
     def redis_error(self) -> str | None:
         """Why the broker cannot be used right now, or None."""
         ...
+
+    def claim_owner(self, run_id: str) -> str | None:
+        """The id of the worker holding the run's claim, or None; raises redis errors."""
+        ...

@@ -79,6 +79,11 @@ class CeleryDispatcher:
         records = self.redis.mget(keys) if keys else []
         return [orjson.loads(r) for r in records if r is not None]
 
+    def claim_owner(self, run_id: str) -> str | None:
+        """The worker that claimed `run_id` (SET NX at its start), or None."""
+        owner = self.redis.get(self.keys.claim(run_id))
+        return owner.decode() if isinstance(owner, bytes) else None
+
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._engine.submit = self.submit

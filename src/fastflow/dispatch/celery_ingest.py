@@ -41,6 +41,7 @@ _BLOCK_MS = 200  # XREAD wait: bounds how late a run submitted meanwhile is firs
 _MONITOR = 1.0  # how often claims and heartbeats are checked
 _PROGRESS_DB_INTERVAL = 0.5
 _BATCH = 1000
+_NOT_SAMPLE = frozenset({"type", "ts", "seq"})  # event fields that are not the sample's
 
 
 @dataclass
@@ -174,6 +175,7 @@ class StreamIngest:
             self._runs.mark_started(run.id, worker)
             tracked.started = True
         self._fanout.publish(run.id, fresh)
+        self._write_metrics(run.id, fresh)
         complete = next((e for e in fresh if e.get("type") == ev.COMPLETE), None)
         if complete is not None:
             tracked.writer.close()
@@ -183,6 +185,25 @@ class StreamIngest:
             return True
         self._mirror_progress(tracked, fresh)
         return False
+
+    def _write_metrics(self, run_id: str, events: list[ev.Event]) -> None:
+        """Samples into the run's metrics file, as a local executor writes them.
+
+        The server writes the file from the stream (the worker's own copy stays on the worker),
+        so `/api/runs/{id}/metrics` works for remote runs and a replay adds nothing twice:
+        only events new to the log file arrive here.
+        """
+        samples = [
+            {k: v for k, v in e.items() if k not in _NOT_SAMPLE}
+            for e in events
+            if e.get("type") == ev.METRICS
+        ]
+        if not samples:
+            return
+        path = self._engine.metrics_path(run_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "ab") as f:
+            f.write(b"".join(orjson.dumps(sample) + b"\n" for sample in samples))
 
     def _mirror_progress(self, tracked: _Tracked, events: list[ev.Event]) -> None:
         now = time.monotonic()

@@ -1,8 +1,8 @@
 """The task message the server sends a worker: everything needed to run one run, no paths.
 
 Parameters travel in the message (they are not secret: they are shown in the UI). Secrets do
-not: when the secrets store lands, a worker fetches a run's secrets from the server over HTTPS
-with its worker token at start, so they never rest in the broker.
+not: the worker that claimed a run fetches its secrets from the server over HTTP(S) with its
+worker token at start (`dispatch/remote_runs.py`), so they never rest in the broker.
 """
 
 from __future__ import annotations

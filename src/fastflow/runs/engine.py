@@ -35,7 +35,7 @@ from fastflow.executors.base import (
 )
 from fastflow.models import FAILURE_MESSAGES, FailureKind, RunStatus, Trigger
 from fastflow.pipelines.discovery import PipelineCatalog, PipelineDefinition
-from fastflow.runs.environment import build_run_env
+from fastflow.runs.spec import build_run_spec, secrets_for_run
 from fastflow.secrets.service import RunSecrets, SecretService
 from fastflow.settings import Settings
 from fastflow.storage.pipeline_store import PipelineStore
@@ -180,25 +180,17 @@ class RunEngine:
         elapsed: float = 0.0,
     ) -> RunSpec:
         """What the executor needs for `run`; `elapsed` shortens the timeout of a resumed run."""
-        work_dir = self.settings.work_dir / run.id
-        artifacts = work_dir / "artifacts"
-        timeout = pipeline.config.timeout or self.settings.container_timeout
-        return RunSpec(
+        return build_run_spec(
             run_id=run.id,
             pipeline=pipeline,
-            env=build_run_env(
-                run_id=run.id,
-                pipeline=run.pipeline_name,
-                attempt=run.attempt,
-                artifacts_dir=artifacts,
-                parameters=run.parameters,
-                extra=run_secrets.env,
-            ),
-            work_dir=work_dir / "work",
-            artifacts_dir=artifacts,
+            pipeline_name=run.pipeline_name,
+            attempt=run.attempt,
+            parameters=run.parameters,
+            run_secrets=run_secrets,
+            work_root=self.settings.work_dir,
             metrics_path=self.metrics_path(run.id),
-            timeout=None if timeout is None else max(0.0, timeout - elapsed),
-            secret_values=run_secrets.secret_values,
+            timeout=pipeline.config.timeout or self.settings.container_timeout,
+            elapsed=elapsed,
         )
 
     async def health(self, run_id: str) -> dict[str, Any] | None:
@@ -214,16 +206,7 @@ class RunEngine:
 
     def _secrets_for(self, run: Run, wanted: list[str] | None) -> RunSecrets:
         """The store's entries for this run; records the env it sees with secrets as `***`."""
-        if self.secrets is None:
-            return RunSecrets()
-        found = self.secrets.for_run(wanted)
-        if found.env:
-            # A run's own parameter of the same name wins over the store (build_run_env order).
-            shown = found.masker().mask_mapping(
-                {**found.env, **run.parameters}, found.secret_keys - set(run.parameters)
-            )
-            self.runs.update(run.id, env_vars=shown)
-        return found
+        return secrets_for_run(self.secrets, self.runs, run, wanted)
 
     def _on_started(self, run_id: str, pid: int) -> None:
         loop = asyncio.get_running_loop()

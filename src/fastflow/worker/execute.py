@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -15,13 +16,14 @@ from typing import Any
 from fastflow.dispatch.celery_messages import RunMessage
 from fastflow.events.recorder import RunRecorder
 from fastflow.events.redis_sink import RedisStreamWriter
-from fastflow.executors.base import ExecutionResult, Executor, RunControl, RunSpec
+from fastflow.executors.base import ExecutionResult, Executor, RunControl
 from fastflow.executors.local import LocalExecutor
 from fastflow.executors.uv_env import EnvironmentCache
 from fastflow.models import FAILURE_MESSAGES, FailureKind, RunStatus
 from fastflow.pipelines.discovery import PipelineCatalog
-from fastflow.runs.environment import build_run_env
-from fastflow.worker.runtime import WorkerRuntime
+from fastflow.runs.spec import build_run_spec
+from fastflow.worker.runtime import CLAIM_LOST, WorkerRuntime
+from fastflow.worker.server_api import ServerError
 
 log = logging.getLogger(__name__)
 
@@ -73,21 +75,33 @@ async def _execute(runtime: WorkerRuntime, m: RunMessage) -> None:
             failure_kind=FailureKind.ENGINE_ERROR,
             error=f"internal error on worker {runtime.id}: {exc}",
         )
+    if control.cancel_requested.is_set() and control.cancel_reason == CLAIM_LOST:
+        # Nobody cancelled it: the server settles such a run as LOST, so say the same.
+        result = ExecutionResult(
+            RunStatus.FAILED,
+            exit_code=result.exit_code,
+            failure_kind=FailureKind.LOST,
+            error=CLAIM_LOST,
+        )
     message = result.error
     if result.failure_kind is not None and not message:
         message = FAILURE_MESSAGES[result.failure_kind]
     if message and result.status is not RunStatus.SUCCESS:
         recorder.error(message)
-    artifacts = work / "artifacts"
+    # The files go to the server before `complete`: once the run is settled there, the
+    # server takes nothing more for it.
+    kept = await asyncio.to_thread(
+        runtime.server.upload_artifacts, m.run_id, work / "artifacts", recorder
+    )
+    # Kept on the server now (or refused and reported): as in embedded mode, not here.
+    await asyncio.to_thread(shutil.rmtree, work / "artifacts", ignore_errors=True)
     recorder.complete(
         status=result.status.value,
         success=result.status is RunStatus.SUCCESS,
         exit_code=result.exit_code,
         failure_kind=result.failure_kind.value if result.failure_kind else None,
         error=message if result.status is not RunStatus.SUCCESS else None,
-        artifacts=sorted(str(p.relative_to(artifacts)) for p in artifacts.rglob("*") if p.is_file())
-        if artifacts.is_dir()
-        else [],
+        artifacts=kept,
         worker=runtime.id,
         uv_version=result.uv_version,
         setup_duration=result.setup_duration,
@@ -126,20 +140,28 @@ async def _run(
             failure_kind=FailureKind.ENGINE_ERROR,
             error=f"executor {m.executor!r} is not available on worker {runtime.id}",
         )
-    artifacts = work / "artifacts"
-    params = {k: str(v) for k, v in m.parameters.items()}
-    spec = RunSpec(
+    try:
+        # Fetched now, over HTTP from the server: secrets never travel in the task message.
+        run_secrets = await asyncio.to_thread(runtime.server.run_secrets, m.run_id)
+    except ServerError as exc:
+        return ExecutionResult(
+            RunStatus.FAILED,
+            failure_kind=FailureKind.SETUP,
+            error=f"could not get the run's secrets from the server: {exc}",
+        )
+    # From here on every line, status text and error of the run is masked before it is
+    # numbered and sent to Redis, exactly as the server's engine masks local runs.
+    masker = run_secrets.masker()
+    if masker:
+        recorder.set_filters(masker, masker.fragment)
+    spec = build_run_spec(
         run_id=m.run_id,
         pipeline=pipeline,
-        env=build_run_env(
-            run_id=m.run_id,
-            pipeline=m.pipeline,
-            attempt=m.attempt,
-            artifacts_dir=artifacts,
-            parameters=params,
-        ),
-        work_dir=work / "work",
-        artifacts_dir=artifacts,
+        pipeline_name=m.pipeline,
+        attempt=m.attempt,
+        parameters={k: str(v) for k, v in m.parameters.items()},
+        run_secrets=run_secrets,
+        work_root=runtime.settings.work_dir,
         metrics_path=work / "metrics.jsonl",
         timeout=m.timeout,
     )

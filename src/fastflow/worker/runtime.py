@@ -21,7 +21,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import orjson
 import redis
 
@@ -29,11 +28,17 @@ from fastflow.dispatch.redis_keys import CLAIM_TTL, RedisKeys
 from fastflow.executors.base import RunControl
 from fastflow.pipelines.bundle import extract_bundle
 from fastflow.settings import Settings
+from fastflow.worker.server_api import ServerApi
 
 log = logging.getLogger(__name__)
 
 _CONTROL_POLL = 0.5
-_BUNDLE_PATIENCE = 120.0  # how long a run waits for an unreachable server to give its code
+# Why a run is stopped when its claim vanished; the run then ends FAILED/LOST, not CANCELLED.
+CLAIM_LOST = (
+    "Redis lost the run's state (restarted without its data?): this worker no longer holds "
+    "the run's claim and stopped it"
+)
+_SERVER_PATIENCE = 120.0  # how long a call waits for a server that is restarting
 
 
 @dataclass
@@ -60,6 +65,9 @@ class WorkerRuntime:
             settings.redis_url, socket_timeout=5.0, socket_connect_timeout=3.0
         )
         self.cache_dir = settings.data_dir / "bundle-cache"
+        self.server = ServerApi(
+            settings.server_url, settings.worker_token, self.id, patience=_SERVER_PATIENCE
+        )
         self._active: dict[str, _Active] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -92,15 +100,7 @@ class WorkerRuntime:
         target = self.cache_dir / sha
         if target.is_dir():
             return target
-        url = f"{self.settings.server_url.rstrip('/')}/api/bundles/{sha}"  # type: ignore[union-attr]
-        headers = {"Authorization": f"Bearer {self.settings.worker_token}"}
-        response = httpx.get(url, headers=headers, timeout=60.0)
-        if response.status_code != 200:
-            detail = response.text[:200]
-            raise RuntimeError(
-                f"downloading bundle {sha[:12]}: HTTP {response.status_code} {detail}"
-            )
-        return extract_bundle(response.content, sha, self.cache_dir)
+        return extract_bundle(self.server.bundle(sha), sha, self.cache_dir)
 
     # -- heartbeat -------------------------------------------------------------------------
 
@@ -165,7 +165,7 @@ class WorkerRuntime:
             if cancel is not None:
                 reason = cancel.decode()
             elif owner is None or owner.decode() != self.id:
-                reason = "this worker no longer holds the run's claim (the server settled it)"
+                reason = CLAIM_LOST
             if reason is not None:
                 self.request_cancel(run_id, reason)
 
