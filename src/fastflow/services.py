@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -123,6 +124,9 @@ class Services:
         await self.preheater.stop()
         await self.dispatcher.stop()
         await self.engine.stop()
+        for executor in self.engine.executors.values():
+            if isinstance(executor, LocalExecutor):
+                await asyncio.to_thread(executor.close)
         await self.outbound.stop()
         self.db.dispose()
 

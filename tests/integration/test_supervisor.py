@@ -100,3 +100,29 @@ def test_secrets_reach_the_run_but_not_the_supervisors_environment_or_disk(
         assert secret.encode() not in path.read_bytes(), path
     client.post(f"/api/runs/{run['id']}/cancel")
     wait_for_run(client, run["id"])
+
+
+def test_supervisors_are_forked_by_a_launcher_that_comes_back_when_killed(
+    server: LiveServer, client: httpx.Client
+) -> None:
+    def launcher_of(run_id: str) -> psutil.Process:
+        control = _supervisor_dir(server, run_id)
+        _wait_for(lambda: (control / "supervisor.json").exists(), "the supervisor to start")
+        supervisor = psutil.Process(json.loads((control / "supervisor.json").read_text())["pid"])
+        parent = supervisor.parent()
+        assert parent is not None
+        return parent
+
+    first = client.post(
+        "/api/pipelines/sleeper/run", json={"parameters": {"SECONDS_TO_RUN": "30"}}
+    ).json()
+    launcher = launcher_of(first["id"])
+    assert "fastflow.executors.launcher" in " ".join(launcher.cmdline())
+    launcher.kill()
+    launcher.wait(10)
+    # The run it forked is not its child to lose: it goes on, and the next run gets a new one.
+    second = client.post("/api/pipelines/hello/run", json={}).json()
+    assert wait_for_run(client, second["id"])["status"] == "SUCCESS"
+    assert client.get(f"/api/runs/{first['id']}").json()["status"] == "RUNNING"
+    client.post(f"/api/runs/{first['id']}/cancel")
+    assert wait_for_run(client, first["id"])["status"] == "CANCELLED"

@@ -18,6 +18,7 @@ from pathlib import Path
 from fastflow.events.recorder import RunRecorder
 from fastflow.executors.base import ExecutionResult, RunControl, RunSpec
 from fastflow.executors.capture import StreamCapture
+from fastflow.executors.launcher_client import SupervisorLauncher
 from fastflow.executors.process_run import ProcessJob, ProcessOutcome, ProcessRun
 from fastflow.executors.supervised import find_supervisor, start_supervisor
 from fastflow.executors.uv_env import EnvironmentCache, SetupError
@@ -45,6 +46,7 @@ class LocalExecutor:
         self.metrics_interval = metrics_interval
         self.max_line_bytes = max_line_bytes
         self.supervise_in = supervise_in
+        self._launcher = SupervisorLauncher() if supervise_in is not None else None
 
     async def execute(
         self, spec: RunSpec, recorder: RunRecorder, control: RunControl
@@ -68,7 +70,7 @@ class LocalExecutor:
             outcome = await self._run_inline(job, recorder, control)
         else:
             handle = await start_supervisor(
-                self._control_dir(spec.run_id), job, recorder, spec.secret_values, control
+                self._control_dir(spec.run_id), job, recorder, spec.secret_values, self._launcher
             )
             outcome = await handle.wait(recorder, control)
         result = _result(outcome)
@@ -114,6 +116,11 @@ class LocalExecutor:
             return await asyncio.to_thread(run.run)
         finally:
             canceller.cancel()
+
+    def close(self) -> None:
+        """Stop the supervisor launcher; running supervisors are not affected."""
+        if self._launcher is not None:
+            self._launcher.close()
 
     def _control_dir(self, run_id: str) -> Path:
         assert self.supervise_in is not None

@@ -24,6 +24,7 @@ import psutil
 from fastflow.events.log_tail import LogTail
 from fastflow.events.recorder import RunRecorder
 from fastflow.executors.base import RunControl
+from fastflow.executors.launcher_client import SupervisorLauncher
 from fastflow.executors.process_run import FAILED, ProcessJob, ProcessOutcome, signal_group
 from fastflow.executors.supervisor import (
     CANCEL_FILE,
@@ -62,6 +63,7 @@ class SupervisorHandle:
         self.child_pid: int | None = None
         self._proc = proc
         self._wake_fd = wake_fd
+        self._piped = wake_fd is not None
         self._offset = offset
 
     def alive(self) -> bool:
@@ -72,7 +74,7 @@ class SupervisorHandle:
         offset = self._offset if self._offset is not None else recorder.handover()
         loop = asyncio.get_running_loop()
         ready = asyncio.Event()
-        if self._proc is None:
+        if not self._piped:
             ready.set()  # a supervisor from before the restart is long past its start-up
 
         def started(pid: int) -> None:
@@ -108,10 +110,10 @@ class SupervisorHandle:
 
     async def _wait_exit(self, tail: LogTail, tail_done: asyncio.Future[None]) -> int | None:
         """Wait until the supervisor has exited and the tail has read everything it wrote."""
-        if self._proc is not None:
+        if self._piped:
             # The wake-up pipe reaches end-of-file when the supervisor exits.
             await asyncio.shield(tail_done)
-            return await asyncio.to_thread(self._proc.wait)
+            return None if self._proc is None else await asyncio.to_thread(self._proc.wait)
         # Not our child (started by the previous server): its exit can only be polled.
         while await asyncio.to_thread(self.alive):  # noqa: ASYNC110
             await asyncio.sleep(_EXIT_POLL)
@@ -156,25 +158,28 @@ async def start_supervisor(
     job: ProcessJob,
     recorder: RunRecorder,
     secrets: tuple[str, ...],
-    control: RunControl,
+    launcher: SupervisorLauncher | None = None,
 ) -> SupervisorHandle:
-    """Start a run's supervisor; from here on it writes the run's log."""
+    """Start a run's supervisor (forked by `launcher` when it can); from here on it writes
+    the run's log."""
     errors = await asyncio.to_thread(_prepare, control_dir)
     offset = recorder.handover()
+    payload = {
+        "process": job.to_dict(),
+        "log_path": str(recorder.log_path),
+        "max_log_bytes": recorder.max_log_bytes,
+        "secrets": list(secrets),
+    }
     wake_r, wake_w = os.pipe()
-    # A plain Popen, not an asyncio subprocess: asyncio kills a child whose transport is
-    # closed, and the supervisor must outlive this server's event loop.
+    proc: subprocess.Popen[bytes] | None = None
     try:
-        proc = await asyncio.to_thread(
-            subprocess.Popen,
-            [sys.executable, "-m", "fastflow.executors.supervisor", str(control_dir)],
-            stdin=subprocess.PIPE,
-            stdout=wake_w,
-            stderr=errors,
-            cwd=control_dir,
-            env={k: os.environ[k] for k in _SUPERVISOR_ENV if k in os.environ},
-            start_new_session=True,  # outlives the server; Ctrl-C on its terminal is not for it
-        )
+        pid = None
+        if launcher is not None:
+            job_bytes = orjson.dumps({**payload, "control_dir": str(control_dir)})
+            pid = await launcher.spawn(job_bytes, wake_w, errors.fileno())
+        if pid is None:
+            proc = await asyncio.to_thread(_popen, control_dir, wake_w, errors)
+            pid = proc.pid
     except BaseException:
         os.close(wake_r)
         recorder.take_back()
@@ -182,17 +187,25 @@ async def start_supervisor(
     finally:
         os.close(wake_w)
         errors.close()
-    create_time = await asyncio.to_thread(_create_time, proc.pid)
-    payload = {
-        "process": job.to_dict(),
-        "log_path": str(recorder.log_path),
-        "max_log_bytes": recorder.max_log_bytes,
-        "secrets": list(secrets),
-    }
-    info = {"pid": proc.pid, "create_time": create_time, "log_path": str(recorder.log_path)}
-    await asyncio.to_thread(_send_job, proc, orjson.dumps(payload), control_dir, info)
-    return SupervisorHandle(
-        control_dir, proc.pid, create_time, recorder.log_path, proc, wake_r, offset
+    create_time = await asyncio.to_thread(_create_time, pid)
+    info = {"pid": pid, "create_time": create_time, "log_path": str(recorder.log_path)}
+    await asyncio.to_thread(_write_info, control_dir, info)
+    if proc is not None:
+        await asyncio.to_thread(_send_job, proc, orjson.dumps(payload))
+    return SupervisorHandle(control_dir, pid, create_time, recorder.log_path, proc, wake_r, offset)
+
+
+def _popen(control_dir: Path, wake_w: int, errors: BinaryIO) -> subprocess.Popen[bytes]:
+    # A plain Popen, not an asyncio subprocess: asyncio kills a child whose transport is
+    # closed, and the supervisor must outlive this server's event loop.
+    return subprocess.Popen(
+        [sys.executable, "-m", "fastflow.executors.supervisor", str(control_dir)],
+        stdin=subprocess.PIPE,
+        stdout=wake_w,
+        stderr=errors,
+        cwd=control_dir,
+        env={k: os.environ[k] for k in _SUPERVISOR_ENV if k in os.environ},
+        start_new_session=True,  # outlives the server; Ctrl-C on its terminal is not for it
     )
 
 
@@ -216,10 +229,7 @@ def _prepare(control_dir: Path) -> BinaryIO:
     return open(control_dir / LOG_FILE, "ab")
 
 
-def _send_job(
-    proc: subprocess.Popen[bytes], job: bytes, control_dir: Path, info: dict[str, Any]
-) -> None:
-    _write_info(control_dir, info)
+def _send_job(proc: subprocess.Popen[bytes], job: bytes) -> None:
     assert proc.stdin is not None
     with contextlib.suppress(BrokenPipeError):  # it died at once: wait() reports that
         proc.stdin.write(job)

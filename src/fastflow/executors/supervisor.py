@@ -120,18 +120,17 @@ class _Cancel:
             threading.Thread(target=self.run.cancel, args=(self.reason,), daemon=True).start()
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m fastflow.executors.supervisor CONTROL_DIR", file=sys.stderr)
-        return 2
-    control_dir = Path(args[0])
+def install_signals(control_dir: Path) -> _Cancel:
+    """Cancel on SIGUSR1/SIGTERM from now on; Ctrl-C on the server's terminal is not ours."""
     cancel = _Cancel(control_dir)
     signal.signal(signal.SIGUSR1, cancel.handle)
     signal.signal(signal.SIGTERM, cancel.handle)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C on the server's terminal is not ours
-    job = orjson.loads(sys.stdin.buffer.read())
-    sys.stdin.close()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return cancel
+
+
+def supervise(control_dir: Path, job: dict[str, Any], cancel: _Cancel) -> int:
+    """Run one job to its end; stdout (fd 1) is the pipe to the server."""
     process = ProcessJob.from_dict(job["process"])
     recorder = RunRecorder(
         process.run_id, Path(job["log_path"]), max_log_bytes=job.get("max_log_bytes")
@@ -139,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     masker = Masker(job.get("secrets") or ())
     if masker:
         recorder.set_filters(masker, masker.fragment)
-    server = ServerPipe(sys.stdout.fileno())
+    server = ServerPipe(1)
     recorder.add_listener(server.wake)
 
     def started(pid: int) -> None:
@@ -163,6 +162,18 @@ def main(argv: list[str] | None = None) -> int:
     write_result(control_dir, outcome)
     sys.stderr.write(f"run {process.run_id}: {outcome.status} ({outcome.exit_code})\n")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m fastflow.executors.supervisor CONTROL_DIR", file=sys.stderr)
+        return 2
+    control_dir = Path(args[0])
+    cancel = install_signals(control_dir)
+    job = orjson.loads(sys.stdin.buffer.read())
+    sys.stdin.close()
+    return supervise(control_dir, job, cancel)
 
 
 if __name__ == "__main__":

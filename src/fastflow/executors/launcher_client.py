@@ -1,0 +1,81 @@
+"""The server's side of the supervisor launcher (`executors/launcher.py`): ask it to fork one."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import subprocess
+import sys
+
+from fastflow.executors.launcher import MAX_JOB_BYTES, REPLY
+
+log = logging.getLogger(__name__)
+
+_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "PYTHONPATH")
+
+
+class SupervisorLauncher:
+    """Starts the launcher on first use (and again if it died); one request at a time."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._sock: socket.socket | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    async def spawn(self, job: bytes, wake_fd: int, errors_fd: int) -> int | None:
+        """Fork a supervisor for `job`; its pid, or None when the launcher cannot (start it
+        the plain way then)."""
+        if len(job) > MAX_JOB_BYTES:
+            return None
+        async with self._lock:
+            return await asyncio.to_thread(self._spawn, job, wake_fd, errors_fd)
+
+    def _spawn(self, job: bytes, wake_fd: int, errors_fd: int) -> int | None:
+        for attempt in (1, 2):
+            try:
+                sock = self._connect()
+                socket.send_fds(sock, [job], [wake_fd, errors_fd])
+                reply = sock.recv(REPLY.size)
+                if len(reply) == REPLY.size:
+                    pid = int(REPLY.unpack(reply)[0])
+                    return pid if pid > 0 else None
+            except OSError as exc:
+                log.warning("supervisor launcher: %s (attempt %d)", exc, attempt)
+            self._reset()  # died or answered nonsense: a fresh one for the next try
+        return None
+
+    def _connect(self) -> socket.socket:
+        if self._sock is not None and self._proc is not None and self._proc.poll() is None:
+            return self._sock
+        self._reset()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        with contextlib.suppress(OSError):
+            ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, MAX_JOB_BYTES)
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "fastflow.executors.launcher", str(theirs.fileno())],
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+                env={k: os.environ[k] for k in _ENV if k in os.environ},
+                start_new_session=True,  # a Ctrl-C for the server must not reach it
+            )
+        finally:
+            theirs.close()
+        self._sock = ours
+        return ours
+
+    def _reset(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        if self._proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout=5)  # closing our end ends it
+            self._proc = None
+
+    def close(self) -> None:
+        """Stop the launcher (the supervisors it forked go on)."""
+        self._reset()
