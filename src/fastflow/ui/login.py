@@ -45,9 +45,14 @@ def safe_next(target: str | None) -> str:
 
 def _same_origin(request: Request) -> bool:
     """A form from another site may not log the browser in (login CSRF)."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        # Browsers say where a request comes from; `Origin` may be "null" here because the
+        # server sends `Referrer-Policy: no-referrer`.
+        return site == "same-origin"
     origin = request.headers.get("origin")
-    if origin is None:
-        return True  # non-browser clients (and very old browsers) send no Origin
+    if origin is None or origin == "null":
+        return True  # non-browser clients (and old browsers) send neither
     return origin.split("://", 1)[-1] == request.headers.get("host", "")
 
 
@@ -82,10 +87,6 @@ def _hidden(name: str, value: str) -> None:
 
 
 def register() -> None:
-    app.add_api_route(
-        session.LOGIN_PATH, _login, methods=["POST"], include_in_schema=False, response_model=None
-    )
-
     @ui.page(session.LOGIN_PATH)
     async def login_page(next: str | None = None, error: str | None = None) -> Any:
         target = safe_next(next)
@@ -113,3 +114,8 @@ def register() -> None:
                     )
                 ui.button("Log in").props("type=submit").classes("w-full").props(tid("login"))
         return None
+
+    # After the page: NiceGUI's page decorator replaces every route of its path.
+    app.add_api_route(
+        session.LOGIN_PATH, _login, methods=["POST"], include_in_schema=False, response_model=None
+    )
