@@ -12,6 +12,7 @@ from fastflow.errors import ConfigError
 from fastflow.services import Services
 
 _mounted: list[FastAPI] = []
+_registered: list[bool] = []
 
 
 def mount_ui(app: FastAPI, services: Services) -> None:
@@ -43,10 +44,16 @@ def mount_ui(app: FastAPI, services: Services) -> None:
     # NiceGUI keeps its own state files here; under DATA_DIR, readable by the server's user.
     Storage.path = storage
     session.bind(services)
-    for page in (login, dashboard, pipelines, runs, run_detail, downloads):
-        page.register()
-    for page in (schedules, secrets, gitsync):
-        page.register()
+    if not _registered:
+        # Pages reach the server through `session.services()`: registered once per process.
+        for page in (login, dashboard, pipelines, runs, run_detail, downloads):
+            page.register()
+        for page in (schedules, secrets, gitsync):
+            page.register()
+        _registered.append(True)
+    # After `unmount_ui`: NiceGUI's app is built anew around the next server's middleware.
+    ui_app.middleware_stack = None
+    ui_app.user_middleware.clear()
     ui_app.add_middleware(session.LoginWall)
     # No storage_secret: the console keeps no session of its own; it uses the API's
     # session cookie (see session.py), so there is one login for both.
@@ -58,3 +65,9 @@ def mount_ui(app: FastAPI, services: Services) -> None:
         reconnect_timeout=10.0,
     )
     _mounted.append(app)
+
+
+def unmount_ui() -> None:
+    """Allow `mount_ui` again once the server it was mounted on has shut down (tests only:
+    the in-process NiceGUI tests build one app per database)."""
+    _mounted.clear()

@@ -40,7 +40,7 @@ async def perform(
     """Run one user action: re-check the role, call the service off the event loop, toast.
 
     `work` gets the acting user; a FastflowError (bad input, not allowed, conflict...) becomes
-    a red toast with its message (also given to `on_error`, e.g. to show it by a form) and
+    a red toast with its message — or goes to `on_error`, e.g. to show it by a form — and
     None. The success toast is `success`, or built from the answer.
     """
     return await perform_async(
@@ -60,9 +60,10 @@ async def perform_async(
         user = await session.acting_user(needs)
         value = await work(user)
     except FastflowError as exc:
-        toast_error(exc)
-        if on_error is not None:
-            on_error(exc.message)
+        if on_error is None:
+            toast_error(exc)
+        else:
+            on_error(exc.message)  # shown by the form; a toast on top would repeat it
         return None
     message = success if isinstance(success, str) else success(value)
     ui.notify(message, type=kind, position="top", multi_line=True)

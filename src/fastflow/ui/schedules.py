@@ -106,6 +106,7 @@ def _open_form(existing: Schedule | None, pipelines: list[str], after: Any) -> N
             .classes("w-full")
             .props("outlined dense " + tid("schedule-value"))
         )
+        value.mark("schedule-value")
         hint = ui.label().classes("text-xs text-grey-7 -mt-2")
 
         def show_hint() -> None:
@@ -151,6 +152,7 @@ def _open_form(existing: Schedule | None, pipelines: list[str], after: Any) -> N
             .props(tid("schedule-error") + ' role="alert"')
         )
         error.set_visibility(False)
+        error.mark("schedule-error")
 
         def failed(message: str) -> None:
             error.set_text(message)
@@ -185,6 +187,7 @@ def _open_form(existing: Schedule | None, pipelines: list[str], after: Any) -> N
         with ui.row().classes("w-full justify-end"):
             ui.button("Cancel", on_click=dialog.close).props("flat")
             button = ui.button("Save", icon="save", on_click=save).props(tid("schedule-save"))
+            button.mark("schedule-save")
     dialog.on("hide", dialog.delete)
     dialog.open()
 
@@ -311,6 +314,7 @@ def register() -> None:
                     on_click=lambda: _open_form(None, names, reload),
                 ).props(tid("schedule-new"))
                 new.set_enabled(operator and bool(names))
+                new.mark("schedule-new")
             items = await load()
             shown[0] = [(r.model_dump(), p) for r, p in items]
             with ui.column().classes("w-full gap-3").props(tid("schedules")):

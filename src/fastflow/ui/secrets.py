@@ -19,6 +19,7 @@ from fastflow.api.errors import describe_validation
 from fastflow.api.schemas import SecretCreate, SecretUpdate
 from fastflow.errors import ConflictError, InvalidInputError
 from fastflow.models import Role
+from fastflow.secrets.service import check_key
 from fastflow.ui import session
 from fastflow.ui.actions import perform
 from fastflow.ui.format import when
@@ -61,6 +62,7 @@ def _save(key: str | None, form: dict[str, Any]) -> str:
     """Create (key None) or change an entry; returns its key. Nothing is returned of a value."""
     secrets = session.services().secrets
     if key is None:
+        check_key(form["key"])  # its message says what a key may be; the pattern's does not
         body = _validated(SecretCreate, form)
         try:
             secrets.create(body.key, body.value, body.is_secret)
@@ -205,6 +207,7 @@ def register() -> None:
                     tid("secret-new")
                 )
                 new.set_enabled(admin)
+                new.mark("secret-new")
             ui.label(
                 "Every run receives these as environment variables (pipeline.json `secrets` "
                 "narrows the secrets a pipeline gets). Secret values are encrypted at rest and "
