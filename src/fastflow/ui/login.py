@@ -56,8 +56,9 @@ def _same_origin(request: Request) -> bool:
     return origin.split("://", 1)[-1] == request.headers.get("host", "")
 
 
-def _back(target: str, error: str) -> RedirectResponse:
-    query = f"next={quote(target, safe='')}&error={error}"
+def _back(target: str, error: str, username: str = "") -> RedirectResponse:
+    # The username comes back filled in (not the password): only the password is retyped.
+    query = f"next={quote(target, safe='')}&error={error}&username={quote(username[:150])}"
     return RedirectResponse(f"{session.LOGIN_PATH}?{query}", 303)
 
 
@@ -68,14 +69,15 @@ async def _login(request: Request) -> RedirectResponse:
         return _back(target, "origin")
     auth = session.services().auth
     address = request.client.host if request.client else None
+    username = str(form.get("username") or "")
     try:
         token, _ = await asyncio.to_thread(
-            auth.login, str(form.get("username") or ""), str(form.get("password") or ""), address
+            auth.login, username, str(form.get("password") or ""), address
         )
     except TooManyAttemptsError:
-        return _back(target, "throttled")
+        return _back(target, "throttled", username)
     except AuthError:
-        return _back(target, "invalid")
+        return _back(target, "invalid", username)
     response = RedirectResponse(target, 303)
     set_session_cookies(response, request, token, auth.tokens.verify(token))
     return response
@@ -88,7 +90,9 @@ def _hidden(name: str, value: str) -> None:
 
 def register() -> None:
     @ui.page(session.LOGIN_PATH)
-    async def login_page(next: str | None = None, error: str | None = None) -> Any:
+    async def login_page(
+        next: str | None = None, error: str | None = None, username: str = ""
+    ) -> Any:
         target = safe_next(next)
         request = ui.context.client.request
         if getattr(request.state, "fastflow_principal", None) is not None:
@@ -102,12 +106,14 @@ def register() -> None:
             with ui.element("form").classes("w-full flex flex-col gap-3") as form:
                 form.props.update({"method": "post", "action": session.LOGIN_PATH})
                 _hidden("next", target)
-                username = ui.input("Username").classes("w-full")
-                username.props("outlined autofocus name=username autocomplete=username")
-                username.props(tid("username"))
+                name = ui.input("Username", value=username[:150]).classes("w-full")
+                name.props("outlined name=username autocomplete=username")
+                name.props(tid("username") + ("" if username else " autofocus"))
                 password = ui.input("Password", password=True, password_toggle_button=True)
                 password.props("outlined name=password autocomplete=current-password")
                 password.classes("w-full").props(tid("password"))
+                if username:
+                    password.props("autofocus")
                 if error in ERRORS:
                     ui.label(ERRORS[error]).classes("text-negative text-sm").props(
                         tid("login-error") + ' role="alert"'
