@@ -105,6 +105,13 @@ async def test_schedule_form_shows_the_validation_message(app: FastAPI) -> None:
     await user.should_see("cron 0 6 * * 1-5")
     [row] = services(app).schedules.all()
     assert row.trigger_value == "0 6 * * 1-5" and row.enabled
+    # Edit: the same form, prefilled; the change goes through the same validation.
+    user.find(marker="schedule-edit").click()
+    user.find(marker="schedule-value").clear().type("30 7 * * *")
+    user.find(marker="schedule-save").click()
+    await user.should_see("cron 30 7 * * *")
+    [row] = services(app).schedules.all()
+    assert row.trigger_value == "30 7 * * *" and row.timezone == "UTC"
 
 
 async def test_secrets_page_never_holds_a_secret_value(app: FastAPI) -> None:

@@ -72,7 +72,13 @@ def _save(existing: Schedule | None, form: dict[str, Any]) -> Schedule:
         body = _validated(ScheduleIn, data)
         return scheduler.create(ScheduleSpec(**body.model_dump()))
     update = _validated(ScheduleUpdate, data)
-    return scheduler.update(existing.id, update.model_dump(exclude_unset=True))
+    # As PUT /api/schedules/{id}: null means "unchanged", but for overlap_policy "inherit".
+    changes = {
+        k: v
+        for k, v in update.model_dump(exclude_unset=True).items()
+        if v is not None or k == "overlap_policy"
+    }
+    return scheduler.update(existing.id, changes)
 
 
 def _open_form(existing: Schedule | None, pipelines: list[str], after: Any) -> None:
@@ -183,6 +189,9 @@ def _open_form(existing: Schedule | None, pipelines: list[str], after: Any) -> N
             if done is not None:
                 dialog.close()
                 await after()
+                # Not only on the browser's "hide": a closed form must not linger (and its
+                # Save button must not be found again by NiceGUI's User simulation).
+                dialog.delete()
 
         with ui.row().classes("w-full justify-end"):
             ui.button("Cancel", on_click=dialog.close).props("flat")
@@ -244,6 +253,7 @@ def _schedule_card(row: Schedule, problem: str | None, operator: bool, reload: A
                 on_click=lambda: _open_form(row, [row.pipeline_name], reload),
             ).props("flat dense " + tid("schedule-edit"))
             edit.set_enabled(operator)
+            edit.mark("schedule-edit")
 
             async def delete() -> None:
                 if await perform(

@@ -135,6 +135,7 @@ def _open_form(entry: Listed | None, after: Any) -> None:
                 value.set_value("")
                 dialog.close()
                 await after()
+                dialog.delete()  # as on the browser's "hide"; a closed form must not linger
 
         with ui.row().classes("w-full justify-end"):
             ui.button("Cancel", on_click=dialog.close).props("flat")
