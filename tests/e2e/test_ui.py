@@ -7,92 +7,28 @@ cookies) per test. Screenshots of the main pages go to test-output/screenshots/.
 from __future__ import annotations
 
 import re
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import EXAMPLES, TEST_PIPELINES
 from tests.integration.test_api_auth import assert_every_api_route_needs_auth
 from tests.support.server import ADMIN_PASSWORD, ADMIN_USER, wait_for_run
-from tests.support.services import PostgresTemplate, service_missing
-from tests.support.ui import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, UiServer
+from tests.support.ui import UiServer, login, no_horizontal_overflow, shoot
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-expect = playwright_api.expect
+expect = pytest.importorskip("playwright.sync_api").expect
 
-PAGES = ["/", "/runs", "/runs/0123abcd", "/pipelines", "/pipelines/hello", "/no-such-page"]
-WAIT = 30_000  # ms: how long the browser waits for something to appear before failing
-expect.set_options(timeout=WAIT)
-
-
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def ui_server(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    pg_template: PostgresTemplate | None,
-) -> Iterator[UiServer]:
-    folder = tmp_path_factory.mktemp(f"ui-{request.param}")
-    pipelines = folder / "pipelines"
-    shutil.copytree(EXAMPLES, pipelines)
-    for name in ("sleeper.py", "chatty.py"):
-        shutil.copy(TEST_PIPELINES / name, pipelines)
-    url = None
-    if request.param == "postgres":
-        if pg_template is None:
-            service_missing("PostgreSQL", "connection refused")
-            return
-        url = pg_template.clone()
-    server = UiServer(folder, pipelines, url)
-    try:
-        yield server
-    finally:
-        server.stop()
-        if url and pg_template:
-            pg_template.drop(url)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        service_missing("chromium", f"{CHROMIUM} missing; run scripts/browser.sh")
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser: Any, ui_server: UiServer) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=ui_server.url)
-    context.set_default_timeout(WAIT)
-    pg = context.new_page()
-    yield pg
-    context.close()
-
-
-def login(page: Any, next_path: str = "/") -> None:
-    page.goto(next_path)
-    expect(page).to_have_url(re.compile(r"/login\?next="))
-    page.get_by_label("Username").fill(ADMIN_USER)
-    page.get_by_label("Password").fill(ADMIN_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page).to_have_url(re.compile(re.escape(next_path) + "$"))
-
-
-def shoot(page: Any, server: UiServer, name: str, full_page: bool = True) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    db = "pg" if "postgres" in server.output() or "PostgresqlImpl" in server.output() else "sqlite"
-    page.screenshot(path=str(SCREENSHOTS / f"{name}-{db}.png"), full_page=full_page)
-
-
-def no_horizontal_overflow(page: Any) -> bool:
-    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"))
+PAGES = [
+    "/",
+    "/runs",
+    "/runs/0123abcd",
+    "/pipelines",
+    "/pipelines/hello",
+    "/schedules",
+    "/secrets",
+    "/sync",
+    "/no-such-page",
+]
 
 
 def test_login_wall_holds_for_every_page(ui_server: UiServer, page: Any) -> None:
@@ -101,7 +37,7 @@ def test_login_wall_holds_for_every_page(ui_server: UiServer, page: Any) -> None
         assert r.status_code == 303, (path, r.status_code)
         assert r.headers["location"].startswith("/login?next="), path
         # A forged session cookie does not get in either.
-        with httpx.Client(cookies={"fastflow_ui": "forged"}, follow_redirects=True) as forged:
+        with httpx.Client(cookies={"fastflow_session": "forged"}, follow_redirects=True) as forged:
             assert forged.get(ui_server.url + path).url.path == "/login", path
     for path in PAGES:
         page.goto(path)
@@ -136,7 +72,7 @@ def test_start_the_demo_pipeline_from_the_dashboard(ui_server: UiServer, page: A
     assert no_horizontal_overflow(page)
     card.get_by_role("button", name="Start").click()
     page.get_by_label("NAME").fill("Browser")
-    shoot(page, ui_server, "start-dialog", full_page=False)
+    shoot(page, ui_server, "start-dialog", full_page=False, dialog=True)
     page.get_by_test_id("start-confirm").click()
     expect(page).to_have_url(re.compile(r"/runs/[0-9a-f]{32}$"))
     log = page.get_by_test_id("log")

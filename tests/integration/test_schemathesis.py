@@ -40,6 +40,9 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
             UV_CACHE_DIR=str(root / "uv-cache"),
             FASTFLOW_ADMIN_USER=ADMIN_USER,
             FASTFLOW_ADMIN_PASSWORD=ADMIN_PASSWORD,
+            # As every in-process test server: NiceGUI is one per process, and the console
+            # tests (test_ui_user.py) mount it on their own apps.
+            FASTFLOW_UI=False,
         )
     )
     yield live

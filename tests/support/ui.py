@@ -8,6 +8,7 @@ the in-process test server. The browser is Debian's chromium driven by Playwrigh
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 from pathlib import Path
@@ -30,6 +31,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = ROOT / "test-output" / "screenshots"
+WAIT = 30_000  # ms: how long the browser waits for something to appear before failing
 
 
 class UiServer:
@@ -37,6 +39,7 @@ class UiServer:
 
     def __init__(self, folder: Path, pipelines: Path, database_url: str | None = None) -> None:
         self.port = free_port()
+        self.pipelines = pipelines
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = folder / f"serve-{self.port}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FASTFLOW_", "DATABASE"))}
@@ -79,3 +82,49 @@ class UiServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def git(cwd: Path, *args: str) -> str:
+    """git with a fixed identity and no user configuration."""
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.org",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.org",
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(cwd),
+    }
+    out = subprocess.run(
+        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True
+    )
+    return out.stdout.strip()
+
+
+def login(page: Any, next_path: str = "/", user: str = ADMIN_USER, password: str = "") -> None:
+    """Open `next_path`, get sent to the login page, log in, land back on `next_path`."""
+    from playwright.sync_api import expect
+
+    page.goto(next_path)
+    expect(page).to_have_url(re.compile(r"/login\?next="))
+    page.get_by_label("Username").fill(user)
+    page.get_by_label("Password").fill(password or ADMIN_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(re.compile(re.escape(next_path) + "$"))
+
+
+def shoot(
+    page: Any, server: UiServer, name: str, full_page: bool = True, dialog: bool = False
+) -> None:
+    """A screenshot under test-output/screenshots/, named by page and database."""
+    from playwright.sync_api import expect
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    if not dialog:
+        # Not in the middle of a dialog's closing animation.
+        expect(page.locator(".q-dialog__backdrop")).to_have_count(0)
+    db = "pg" if "postgres" in server.output() or "PostgresqlImpl" in server.output() else "sqlite"
+    page.screenshot(path=str(SCREENSHOTS / f"{name}-{db}.png"), full_page=full_page)
+
+
+def no_horizontal_overflow(page: Any) -> bool:
+    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"))

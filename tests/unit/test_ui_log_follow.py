@@ -9,7 +9,7 @@ from fastflow.events.memory_fanout import MemoryFanout
 from fastflow.events.recorder import RunRecorder
 from fastflow.ui.charts import ChartLimits, assess, chart_options, thin
 from fastflow.ui.log_follow import Drained, Gap, LogFollower
-from fastflow.ui.login import _safe_next
+from fastflow.ui.login import safe_next
 
 
 async def _drain_all(follower: LogFollower, per_tick: int = 10_000) -> list[object]:
@@ -114,6 +114,13 @@ def test_assess_flags_soft_hard_and_throttling() -> None:
 
 
 def test_login_only_redirects_to_local_paths() -> None:
-    assert _safe_next("/runs?pipeline=x") == "/runs?pipeline=x"
-    for bad in ("https://evil.example/", "//evil.example", "javascript:alert(1)", "", None):
-        assert _safe_next(bad) == "/"
+    assert safe_next("/runs?pipeline=x") == "/runs?pipeline=x"
+    for bad in (
+        "https://evil.example/",
+        "//evil.example",
+        "/\\evil.example",
+        "javascript:alert(1)",
+        "",
+        None,
+    ):
+        assert safe_next(bad) == "/"

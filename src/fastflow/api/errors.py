@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,6 +27,17 @@ def _where(loc: tuple[object, ...]) -> str:
     return ".".join(parts) or "request"
 
 
+def describe_validation(errors: Sequence[Any]) -> str:
+    """One sentence naming each invalid field, as 422 answers (and the console) show it."""
+    problems = []
+    for err in errors:
+        msg = err.get("msg", "invalid value")
+        if err.get("type") == "json_invalid":
+            msg = "the request body is not valid JSON"
+        problems.append(f"{_where(tuple(err.get('loc', ())))}: {msg}")
+    return "; ".join(problems) or "invalid request"
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(FastflowError)
     async def fastflow_error(_: Request, exc: FastflowError) -> JSONResponse:
@@ -35,15 +48,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = []
-        for err in exc.errors():
-            msg = err.get("msg", "invalid value")
-            if err.get("type") == "json_invalid":
-                msg = "the request body is not valid JSON"
-            problems.append(f"{_where(tuple(err.get('loc', ())))}: {msg}")
         return JSONResponse(
-            {"detail": "; ".join(problems) or "invalid request", "errors": _plain(exc.errors())},
-            422,
+            {"detail": describe_validation(exc.errors()), "errors": _plain(exc.errors())}, 422
         )
 
     @app.exception_handler(StarletteHTTPException)

@@ -11,9 +11,8 @@ from fastapi import FastAPI
 from fastflow.errors import ConfigError
 from fastflow.services import Services
 
-SESSION_COOKIE = "fastflow_ui"
-
 _mounted: list[FastAPI] = []
+_registered: list[bool] = []
 
 
 def mount_ui(app: FastAPI, services: Services) -> None:
@@ -27,24 +26,48 @@ def mount_ui(app: FastAPI, services: Services) -> None:
     from nicegui import ui
     from nicegui.storage import Storage
 
-    from fastflow.ui import dashboard, downloads, login, pipelines, run_detail, runs, session
+    from fastflow.ui import (
+        dashboard,
+        downloads,
+        gitsync,
+        login,
+        pipelines,
+        run_detail,
+        runs,
+        schedules,
+        secrets,
+        session,
+    )
 
     storage = services.settings.data_dir / "ui"
     storage.mkdir(parents=True, exist_ok=True, mode=0o700)
-    # Session files hold bearer tokens: under DATA_DIR, readable by the server's user only.
+    # NiceGUI keeps its own state files here; under DATA_DIR, readable by the server's user.
     Storage.path = storage
     session.bind(services)
-    for page in (login, dashboard, pipelines, runs, run_detail, downloads):
-        page.register()
-    # Added before run_with adds the session middleware, so the session wraps the wall.
+    if not _registered:
+        # Pages reach the server through `session.services()`: registered once per process.
+        for page in (login, dashboard, pipelines, runs, run_detail, downloads):
+            page.register()
+        for page in (schedules, secrets, gitsync):
+            page.register()
+        _registered.append(True)
+    # After `unmount_ui`: NiceGUI's app is built anew around the next server's middleware.
+    ui_app.middleware_stack = None
+    ui_app.user_middleware.clear()
     ui_app.add_middleware(session.LoginWall)
+    # No storage_secret: the console keeps no session of its own; it uses the API's
+    # session cookie (see session.py), so there is one login for both.
     ui.run_with(
         app,
         title="fastflow",
         mount_path="/",
-        storage_secret=services.auth.tokens.derive_key("ui-session-cookie"),
-        session_middleware_kwargs={"session_cookie": SESSION_COOKIE, "same_site": "lax"},
         show_welcome_message=False,
         reconnect_timeout=10.0,
     )
     _mounted.append(app)
+
+
+def unmount_ui() -> None:
+    """Allow `mount_ui` again once the server it was mounted on has shut down (tests only:
+    the in-process NiceGUI tests build one app per database)."""
+    _mounted.clear()

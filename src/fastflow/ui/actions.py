@@ -1,12 +1,13 @@
 """Actions shared by several pages: start a pipeline (with its parameter form), toggle it,
-cancel and retry runs. Each checks the acting user's role again, calls the same services as
-the API off the event loop, and answers with a toast."""
+cancel and retry runs. Each goes through `perform`: the acting user's role checked again, the
+same service call as the API off the event loop, and a toast either way."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
 
 from nicegui import ui
 
@@ -14,77 +15,119 @@ from fastflow.errors import FastflowError
 from fastflow.models import Role, Trigger
 from fastflow.pipelines.config import ParameterSpec
 from fastflow.pipelines.service import PipelineView
-from fastflow.storage.tables import Run
+from fastflow.storage.tables import Run, User
 from fastflow.ui import session
 from fastflow.ui.layout import tid, toast_error
 
+T = TypeVar("T")
+Kind = Literal["positive", "negative", "warning", "info"]
 
-async def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    return await asyncio.to_thread(fn, *args, **kwargs)
+
+@dataclass(frozen=True)
+class Done(Generic[T]):
+    """An action that went through, with what the service answered."""
+
+    value: T
+
+
+async def perform(
+    needs: Role,
+    work: Callable[[User], T],
+    success: str | Callable[[T], str],
+    kind: Kind = "positive",
+    on_error: Callable[[str], None] | None = None,
+) -> Done[T] | None:
+    """Run one user action: re-check the role, call the service off the event loop, toast.
+
+    `work` gets the acting user; a FastflowError (bad input, not allowed, conflict...) becomes
+    a red toast with its message — or goes to `on_error`, e.g. to show it by a form — and
+    None. The success toast is `success`, or built from the answer.
+    """
+    return await perform_async(
+        needs, lambda user: asyncio.to_thread(work, user), success, kind, on_error
+    )
+
+
+async def perform_async(
+    needs: Role,
+    work: Callable[[User], Awaitable[T]],
+    success: str | Callable[[T], str],
+    kind: Kind = "positive",
+    on_error: Callable[[str], None] | None = None,
+) -> Done[T] | None:
+    """`perform` for services that are coroutines themselves (git sync)."""
+    try:
+        user = await session.acting_user(needs)
+        value = await work(user)
+    except FastflowError as exc:
+        if on_error is None:
+            toast_error(exc)
+        else:
+            on_error(exc.message)  # shown by the form; a toast on top would repeat it
+        return None
+    message = success if isinstance(success, str) else success(value)
+    ui.notify(message, type=kind, position="top", multi_line=True)
+    return Done(value)
 
 
 async def start_run(name: str, parameters: dict[str, Any]) -> Run | None:
     """Start a run as the session's user; a toast either way; the run or None."""
-    try:
-        user = await session.acting_user(Role.OPERATOR)
-        run: Run = await _call(
-            session.services().run_service.start,
-            name,
-            parameters,
-            trigger=Trigger.MANUAL,
-            triggered_by=user.username,
-        )
-    except FastflowError as exc:
-        toast_error(exc)
-        return None
-    ui.notify(f"Started {name} (run {run.id[:8]})", type="positive", position="top")
-    return run
+    done = await perform(
+        Role.OPERATOR,
+        lambda user: session.services().run_service.start(
+            name, parameters, trigger=Trigger.MANUAL, triggered_by=user.username
+        ),
+        lambda run: f"Started {name} (run {run.id[:8]})",
+    )
+    return done.value if done else None
 
 
 async def cancel_run(run_id: str) -> bool:
-    try:
-        await session.acting_user(Role.OPERATOR)
-        await _call(session.services().run_service.cancel, run_id)
-    except FastflowError as exc:
-        toast_error(exc)
-        return False
-    ui.notify("Cancel requested", type="warning", position="top")
-    return True
+    """Ask a run to stop (operator)."""
+    done = await perform(
+        Role.OPERATOR,
+        lambda _: session.services().run_service.cancel(run_id),
+        "Cancel requested",
+        kind="warning",
+    )
+    return done is not None
 
 
 async def retry_run(run_id: str) -> Run | None:
-    try:
-        user = await session.acting_user(Role.OPERATOR)
-        run: Run = await _call(
-            session.services().run_service.retry, run_id, triggered_by=user.username
-        )
-    except FastflowError as exc:
-        toast_error(exc)
-        return None
-    ui.notify(f"Retry started (run {run.id[:8]})", type="positive", position="top")
-    return run
+    """Start a run again with the same parameters (operator); the new run or None."""
+    done = await perform(
+        Role.OPERATOR,
+        lambda user: session.services().run_service.retry(run_id, triggered_by=user.username),
+        lambda run: f"Retry started (run {run.id[:8]})",
+    )
+    return done.value if done else None
+
+
+def _toggle(name: str, enabled: bool) -> list[str]:
+    svc = session.services()
+    svc.pipeline_store.set_enabled(name, enabled)
+    # As the API's disable route: name the schedules that will now skip their ticks.
+    return [] if enabled else svc.scheduler.warnings_for(name)
 
 
 async def set_enabled(name: str, enabled: bool) -> bool:
-    try:
-        await session.acting_user(Role.OPERATOR)
-        await _call(session.services().pipeline_store.set_enabled, name, enabled)
-    except FastflowError as exc:
-        toast_error(exc)
-        return False
-    ui.notify(f"{name} {'enabled' if enabled else 'disabled'}", position="top")
-    return True
+    """Enable or disable a pipeline (operator); warns about schedules of a disabled one."""
+    done = await perform(
+        Role.OPERATOR,
+        lambda _: _toggle(name, enabled),
+        lambda warnings: " ".join([f"{name} {'enabled' if enabled else 'disabled'}.", *warnings]),
+    )
+    return done is not None
 
 
 async def reset_stats(name: str) -> bool:
-    try:
-        await session.acting_user(Role.OPERATOR)
-        await _call(session.services().pipeline_store.reset_stats, name)
-    except FastflowError as exc:
-        toast_error(exc)
-        return False
-    ui.notify(f"Statistics of {name} reset", type="positive", position="top")
-    return True
+    """Set a pipeline's run counters back to zero (operator)."""
+    done = await perform(
+        Role.OPERATOR,
+        lambda _: session.services().pipeline_store.reset_stats(name),
+        f"Statistics of {name} reset",
+    )
+    return done is not None
 
 
 def _field(name: str, spec: ParameterSpec) -> Callable[[], Any]:

@@ -11,11 +11,14 @@ from fastflow.models import RunStatus
 from fastflow.pipelines.service import PipelineView
 from fastflow.storage.run_store import RunFilter
 from fastflow.storage.tables import Run
-from fastflow.ui import actions, session
+from fastflow.ui import actions, gitsync, session
 from fastflow.ui.format import duration, rate, short_id, when
 from fastflow.ui.layout import frame, status_badge, tid
+from fastflow.ui.workers import WorkersState, load_workers, signature, workers_panel
 
 REFRESH_SECONDS = 3.0
+# `git status` and friends for the sync line: less often than the run list.
+SYNC_REFRESH_SECONDS = 30.0
 _ACTIVE = [RunStatus.RUNNING.value, RunStatus.PENDING.value]
 
 
@@ -103,6 +106,29 @@ def _active_runs(active: list[Run]) -> None:
                     )
 
 
+def _sync_card(operator: bool) -> None:
+    """The git sync line and button (seed 001 §13.2); details on the sync page."""
+    with ui.card().classes("ff-card w-full").props(tid("sync-card")):
+        with ui.row().classes("items-center gap-2 w-full"):
+            ui.label("Git sync").classes("text-lg font-bold")
+            ui.space()
+            ui.link("details", "/sync").classes("text-sm text-primary")
+
+        @ui.refreshable
+        def line(status: dict[str, object]) -> None:
+            ui.label(gitsync.summary(status)).classes("text-sm text-grey-9 break-all").props(
+                tid("sync-line")
+            )
+
+        async def reload() -> None:
+            line.refresh(await gitsync.load_status())
+
+        line({"is_git_checkout": True, "branch": "…"})
+        gitsync.sync_button(operator, reload).props("dense")
+        ui.timer(0.01, reload, once=True)
+        ui.timer(SYNC_REFRESH_SECONDS, reload)
+
+
 def _signature(views: list[PipelineView], active: list[Run]) -> object:
     return (
         [
@@ -129,6 +155,16 @@ def register() -> None:
         with frame("Dashboard") as user:
             operator = session.can_operate(user)
             views, active = await _load()
+            with ui.grid().classes("w-full gap-3 grid-cols-1 lg:grid-cols-2"):
+                _sync_card(operator)
+
+                @ui.refreshable
+                def workers(state: WorkersState) -> None:
+                    workers_panel(state)
+
+                state = await load_workers()
+                workers(state)
+            workers_shown = [signature(state)]
 
             @ui.refreshable
             def body(views: list[PipelineView], active: list[Run]) -> None:
@@ -149,6 +185,10 @@ def register() -> None:
             shown = [_signature(views, active)]
 
             async def refresh() -> None:
+                state = await load_workers()
+                if (wsig := signature(state)) != workers_shown[0]:
+                    workers_shown[0] = wsig
+                    workers.refresh(state)
                 views, active = await _load()
                 # Rebuilt only on change: no flicker, and a half-filled toggle is left alone.
                 if (sig := _signature(views, active)) != shown[0]:

@@ -1,12 +1,12 @@
 """The frame around every page: header with user and logout, navigation drawer, breadcrumbs.
 
 Pages call `frame(...)` first and build their content inside it, so navigation is the same
-everywhere and a later page (schedules, secrets, git sync) only adds a `NAV` entry.
+everywhere and a new page only adds a `NAV` entry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from nicegui import ui
@@ -15,11 +15,14 @@ from fastflow import __version__
 from fastflow.storage.tables import User
 from fastflow.ui import session
 
-# (label, icon, path). Schedules, secrets and git sync slot in here once their APIs land.
+# (label, icon, path): the drawer's links, in this order.
 NAV: list[tuple[str, str, str]] = [
     ("Dashboard", "dashboard", "/"),
     ("Pipelines", "account_tree", "/pipelines"),
     ("Runs", "list_alt", "/runs"),
+    ("Schedules", "event_repeat", "/schedules"),
+    ("Secrets", "key", "/secrets"),
+    ("Git sync", "sync", "/sync"),
 ]
 
 
@@ -42,8 +45,8 @@ body { background: #f5f7fa; }
 """
 
 
-def _logout() -> None:
-    session.logout()
+async def _logout() -> None:
+    await session.logout()
     ui.navigate.to(session.LOGIN_PATH)
 
 
@@ -100,3 +103,30 @@ def toast_error(exc: Exception) -> None:
     """Show what went wrong; fastflow's errors carry a message meant for people."""
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     ui.notify(message, type="negative", position="top", multi_line=True)
+
+
+def confirm(
+    title: str,
+    text: str,
+    action: str,
+    on_confirm: Callable[[], Awaitable[None]],
+    testid: str = "confirm",
+) -> None:
+    """Ask before something that cannot be undone; `on_confirm` runs only on the red button.
+
+    Opened in the page layout, not inside the clicked element: a live refresh of a list must
+    not take the open dialog with it.
+    """
+    with ui.context.client.layout, ui.dialog() as dialog, ui.card().classes("max-w-[92vw]"):
+        ui.label(title).classes("text-lg font-bold break-all")
+        ui.label(text).classes("text-sm text-grey-8")
+
+        async def go() -> None:
+            dialog.close()
+            await on_confirm()
+
+        with ui.row().classes("w-full justify-end"):
+            ui.button("Keep", on_click=dialog.close).props("flat").props(tid(f"{testid}-keep"))
+            ui.button(action, color="negative", on_click=go).props(tid(testid))
+    dialog.on("hide", dialog.delete)
+    dialog.open()

@@ -1,62 +1,127 @@
-"""The login page: the only UI page reachable without a session."""
+"""The login page: the only UI page reachable without a session.
+
+A plain HTML form posted to `/login`: the answer sets the same session cookies as
+`POST /api/auth/login` (through `AuthService.login`, with the same login throttle), so one
+login opens both the console and the API. A native form also lets password managers work and
+needs no script to log in.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import quote, urlsplit
 
-from nicegui import ui
+from nicegui import app, ui
+from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
+from fastflow.api.session_cookies import set_session_cookies
+from fastflow.auth.throttle import TooManyAttemptsError
 from fastflow.errors import AuthError
 from fastflow.ui import session
 from fastflow.ui.layout import tid
 
+# Failures are passed back to the page as a code, never as text: a link must not be able to
+# make the login page say something of the sender's choosing.
+ERRORS = {
+    "invalid": "invalid username or password",
+    "throttled": "too many failed logins; try again later",
+    "origin": "the login form was sent from another site; open the login page and try again",
+}
 
-def _safe_next(target: str | None) -> str:
+
+def safe_next(target: str | None) -> str:
     """Only a local path may follow login (no open redirect to another site)."""
     if not target:
         return "/"
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return "/"
+    if "\\" in target:
+        return "/"  # browsers read "/\evil.example" as "//evil.example"
     return target
+
+
+def _same_origin(request: Request) -> bool:
+    """A form from another site may not log the browser in (login CSRF)."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        # Browsers say where a request comes from; `Origin` may be "null" here because the
+        # server sends `Referrer-Policy: no-referrer`.
+        return site == "same-origin"
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return True  # non-browser clients (and old browsers) send neither
+    return origin.split("://", 1)[-1] == request.headers.get("host", "")
+
+
+def _back(target: str, error: str, username: str = "") -> RedirectResponse:
+    # The username comes back filled in (not the password): only the password is retyped.
+    query = f"next={quote(target, safe='')}&error={error}&username={quote(username[:150])}"
+    return RedirectResponse(f"{session.LOGIN_PATH}?{query}", 303)
+
+
+async def _login(request: Request) -> RedirectResponse:
+    form = await request.form()
+    target = safe_next(str(form.get("next") or "/"))
+    if not _same_origin(request):
+        return _back(target, "origin")
+    auth = session.services().auth
+    address = request.client.host if request.client else None
+    username = str(form.get("username") or "")
+    try:
+        token, _ = await asyncio.to_thread(
+            auth.login, username, str(form.get("password") or ""), address
+        )
+    except TooManyAttemptsError:
+        return _back(target, "throttled", username)
+    except AuthError:
+        return _back(target, "invalid", username)
+    response = RedirectResponse(target, 303)
+    set_session_cookies(response, request, token, auth.tokens.verify(token))
+    return response
+
+
+def _hidden(name: str, value: str) -> None:
+    field = ui.element("input")
+    field.props.update({"type": "hidden", "name": name, "value": value})
 
 
 def register() -> None:
     @ui.page(session.LOGIN_PATH)
-    async def login_page(next: str | None = None) -> RedirectResponse | None:
-        target = _safe_next(next)
-        if await session.session_user() is not None:
+    async def login_page(
+        next: str | None = None, error: str | None = None, username: str = ""
+    ) -> Any:
+        target = safe_next(next)
+        request = ui.context.client.request
+        if getattr(request.state, "fastflow_principal", None) is not None:
             return RedirectResponse(target, 303)
         ui.page_title("Log in · fastflow")
+        ui.colors(primary="#1e40af")
         ui.query("body").style("background: #f5f7fa")
-
-        async def submit() -> None:
-            button.props("loading")
-            try:
-                token, user = await asyncio.to_thread(
-                    session.services().auth.login, username.value or "", password.value or ""
-                )
-            except AuthError as exc:
-                error.set_text(exc.message)
-                error.set_visibility(True)
-                password.set_value("")
-                return
-            finally:
-                button.props(remove="loading")
-            session.remember(token, user)
-            ui.navigate.to(target)
-
-        with ui.card().classes("absolute-center w-80 max-w-[92vw] p-6 ff-card"):
+        with ui.card().classes("absolute-center w-80 max-w-[92vw] p-6 rounded-[10px]"):
             ui.label("fastflow").classes("text-2xl font-bold text-primary")
             ui.label("Log in to the console").classes("text-grey-8 mb-2")
-            username = ui.input("Username").props("outlined autofocus").classes("w-full")
-            username.props(tid("username"))
-            password = ui.input("Password", password=True, password_toggle_button=True)
-            password.props("outlined").classes("w-full").props(tid("password"))
-            password.on("keydown.enter", submit)
-            error = ui.label().classes("text-negative text-sm").props(tid("login-error"))
-            error.set_visibility(False)
-            button = ui.button("Log in", on_click=submit).classes("w-full").props(tid("login"))
+            with ui.element("form").classes("w-full flex flex-col gap-3") as form:
+                form.props.update({"method": "post", "action": session.LOGIN_PATH})
+                _hidden("next", target)
+                name = ui.input("Username", value=username[:150]).classes("w-full")
+                name.props("outlined name=username autocomplete=username")
+                name.props(tid("username") + ("" if username else " autofocus"))
+                password = ui.input("Password", password=True, password_toggle_button=True)
+                password.props("outlined name=password autocomplete=current-password")
+                password.classes("w-full").props(tid("password"))
+                if username:
+                    password.props("autofocus")
+                if error in ERRORS:
+                    ui.label(ERRORS[error]).classes("text-negative text-sm").props(
+                        tid("login-error") + ' role="alert"'
+                    )
+                ui.button("Log in").props("type=submit").classes("w-full").props(tid("login"))
         return None
+
+    # After the page: NiceGUI's page decorator replaces every route of its path.
+    app.add_api_route(
+        session.LOGIN_PATH, _login, methods=["POST"], include_in_schema=False, response_model=None
+    )

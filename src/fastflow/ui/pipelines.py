@@ -13,7 +13,7 @@ from fastflow.storage.run_store import RunFilter
 from fastflow.storage.tables import Run
 from fastflow.ui import actions, session
 from fastflow.ui.format import duration, rate, short_id, when
-from fastflow.ui.layout import frame, status_badge, tid
+from fastflow.ui.layout import confirm, frame, status_badge, tid
 
 RECENT_RUNS = 10
 
@@ -22,7 +22,7 @@ async def _open_run(run: Run) -> None:
     ui.navigate.to(f"/runs/{run.id}")
 
 
-def _facts(view: PipelineView, recent: list[Run]) -> list[tuple[str, str]]:
+def _facts(view: PipelineView, recent: list[Run], scheduled: int) -> list[tuple[str, str]]:
     d, row, cfg = view.definition, view.row, view.definition.config
     finished = [r for r in recent if r.started_at and r.finished_at]
     avg = "—"
@@ -48,27 +48,22 @@ def _facts(view: PipelineView, recent: list[Run]) -> list[tuple[str, str]]:
         ("RAM hard / soft", f"{cfg.mem_hard_limit or '—'} / {cfg.mem_soft_limit or '—'}"),
         ("Average duration", avg),
         ("Tags", ", ".join(cfg.tags) or "—"),
-        ("Scheduled jobs", "— (schedules arrive with their API)"),
+        ("Scheduled jobs", str(scheduled)),
     ]
 
 
 def _confirm_reset(name: str) -> None:
-    with ui.context.client.layout, ui.dialog() as dialog, ui.card():
-        ui.label(f"Reset the statistics of {name}?").classes("text-lg font-bold")
-        ui.label("Total, successful and failed counts go back to zero. Runs are kept.").classes(
-            "text-sm text-grey-8"
-        )
+    async def reset() -> None:
+        if await actions.reset_stats(name):
+            ui.navigate.reload()
 
-        async def confirm() -> None:
-            dialog.close()
-            if await actions.reset_stats(name):
-                ui.navigate.reload()
-
-        with ui.row().classes("w-full justify-end"):
-            ui.button("Keep", on_click=dialog.close).props("flat")
-            ui.button("Reset", color="negative", on_click=confirm).props(tid("reset-confirm"))
-    dialog.on("hide", dialog.delete)
-    dialog.open()
+    confirm(
+        f"Reset the statistics of {name}?",
+        "Total, successful and failed counts go back to zero. Runs are kept.",
+        "Reset",
+        reset,
+        testid="reset-confirm",
+    )
 
 
 def register() -> None:
@@ -120,6 +115,7 @@ def register() -> None:
             recent, _ = await asyncio.to_thread(
                 svc.runs.search, RunFilter(pipeline=name), RECENT_RUNS
             )
+            scheduled = await asyncio.to_thread(svc.schedules.all, name)
         except FastflowError as exc:
             with frame("Pipeline", [("Pipelines", "/pipelines"), (name[:40], None)]):
                 ui.label(exc.message).classes("text-negative")
@@ -186,10 +182,14 @@ def register() -> None:
                 with ui.grid().classes(
                     "w-full gap-x-6 gap-y-1 grid-cols-1 sm:grid-cols-2 lg:grid-cols-3"
                 ):
-                    for label, value in _facts(view, recent):
+                    for label, value in _facts(view, recent, len(scheduled)):
                         with ui.column().classes("gap-0 min-w-0"):
                             ui.label(label).classes("text-xs text-grey-7 uppercase")
                             ui.label(value).classes("text-sm break-all")
+                if scheduled:
+                    ui.link(
+                        f"{len(scheduled)} schedule(s) of {d.name}", f"/schedules?pipeline={d.name}"
+                    ).classes("text-sm text-primary")
                 if d.config.parameters:
                     ui.label("Parameters").classes("text-xs text-grey-7 uppercase mt-2")
                     for pname, spec in d.config.parameters.items():

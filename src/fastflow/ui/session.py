@@ -1,9 +1,10 @@
 """The UI session: who is logged in, and the wall that keeps every page behind login.
 
-The UI logs in through the same `AuthService` as the API and keeps the issued bearer token in
-NiceGUI's server-side user storage (`app.storage.user`, keyed by a signed session cookie). Each
-page load re-checks the token, so an expired token or a disabled account logs the user out just
-as it would refuse an API call.
+The console uses the API's own session: the `fastflow_session` cookie (a JWT from
+`AuthService`) that `POST /api/auth/login` sets, and that the console's login form sets the
+same way. Each page load and each action re-checks it, so an expired token, a logout (its
+`jti` on the deny-list) or a disabled account ends the console session just as it would
+refuse an API call.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ import asyncio
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from nicegui import app, context
+from nicegui import context
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from fastflow.api.deps import SESSION_COOKIE
+from fastflow.api.session_cookies import clear_session_cookies
+from fastflow.auth.service import Principal
 from fastflow.errors import AuthError, ForbiddenError
 from fastflow.models import Role
 from fastflow.services import Services
@@ -50,25 +54,22 @@ def services() -> Services:
     return _holder.services
 
 
-def remember(token: str, user: User) -> None:
-    """Keep a token from `AuthService.login` in this browser's server-side session."""
-    app.storage.user.update({"token": token, "username": user.username, "role": user.role})
+def as_user(principal: Principal) -> User:
+    """The principal's user carrying the role it acts with (an API token's may be lower)."""
+    if principal.role.value == principal.user.role:
+        return principal.user
+    return principal.user.model_copy(update={"role": principal.role.value})
 
 
-def logout() -> None:
-    app.storage.user.clear()
-
-
-async def session_user() -> User | None:
-    """The user behind the current session's token, or None (none, expired, disabled)."""
-    token = app.storage.user.get("token")
-    if not token:
+async def principal_of(connection: HTTPConnection | None) -> Principal | None:
+    """Who the session cookie of a request belongs to, or None (none, expired, revoked...)."""
+    cookie = connection.cookies.get(SESSION_COOKIE) if connection is not None else None
+    if not cookie:
         return None
     try:
-        # The token check reads the users table: off the event loop that also captures runs.
-        return await asyncio.to_thread(services().auth.authenticate, str(token))
+        # The check reads the users and deny-list tables: off the event loop.
+        return await asyncio.to_thread(services().auth.principal, cookie)
     except AuthError:
-        app.storage.user.clear()
         return None
 
 
@@ -81,14 +82,27 @@ def current_user() -> User:
     return user
 
 
-async def acting_user(needs: Role = Role.OPERATOR) -> User:
-    """The user of an action (a click may come long after the page load): checked again."""
-    user = await session_user()
-    if user is None:
+async def acting_principal() -> Principal:
+    """The session behind an action (a click may come long after the page load): re-checked."""
+    principal = await principal_of(context.client.request)
+    if principal is None:
         raise AuthError("your session has ended; log in again")
+    return principal
+
+
+async def acting_user(needs: Role = Role.OPERATOR) -> User:
+    """The user of an action, with at least the role `needs` (else ForbiddenError)."""
+    user = as_user(await acting_principal())
     if not Role(user.role).allows(needs):
         raise ForbiddenError(f"this needs the {needs.value} role; you are {user.role}")
     return user
+
+
+async def logout() -> None:
+    """End the page's session for good: its token id goes on the API's deny-list."""
+    principal = await principal_of(context.client.request)
+    if principal is not None and principal.kind == "session":
+        await asyncio.to_thread(services().auth.logout, principal)
 
 
 def can_operate(user: User) -> bool:
@@ -96,10 +110,16 @@ def can_operate(user: User) -> bool:
     return Role(user.role).allows(Role.OPERATOR)
 
 
+def is_admin(user: User) -> bool:
+    """Only admins manage secrets (the API's rule)."""
+    return Role(user.role) is Role.ADMIN
+
+
 class LoginWall(BaseHTTPMiddleware):
     """Every UI request without a valid session goes to the login page.
 
     A middleware rather than a check in each page, so a page added later cannot forget it.
+    A session cookie that no longer works (expired, logged out, forged) is cleared.
     """
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
@@ -107,11 +127,21 @@ class LoginWall(BaseHTTPMiddleware):
         if path.startswith(_API_PREFIXES):
             # An unknown API path fell through to the UI mount: answer like the API would.
             return JSONResponse({"detail": f"not found: {path}"}, status_code=404)
-        if path == LOGIN_PATH or path.startswith(_PUBLIC_PREFIXES):
+        if path.startswith(_PUBLIC_PREFIXES):
             return await call_next(request)
-        user = await session_user()
-        if user is None:
+        principal = await principal_of(request)
+        stale = principal is None and SESSION_COOKIE in request.cookies
+        if path == LOGIN_PATH:
+            request.state.fastflow_principal = principal
+            response = await call_next(request)
+        elif principal is None:
             target = path + (f"?{request.url.query}" if request.url.query else "")
-            return RedirectResponse(f"{LOGIN_PATH}?next={quote(target, safe='')}", 303)
-        request.state.fastflow_user = user
-        return await call_next(request)
+            response = RedirectResponse(f"{LOGIN_PATH}?next={quote(target, safe='')}", 303)
+        else:
+            request.state.fastflow_principal = principal
+            request.state.fastflow_user = as_user(principal)
+            response = await call_next(request)
+        if stale and request.method == "GET":
+            # Not on the login form's POST: its answer sets the new session's cookies.
+            clear_session_cookies(response)
+        return response

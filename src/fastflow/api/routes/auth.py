@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from fastflow.api.deps import (
-    CSRF_COOKIE,
-    SESSION_COOKIE,
     CurrentPrincipal,
     CurrentUser,
     ServicesDep,
@@ -23,15 +20,11 @@ from fastflow.api.schemas import (
     TokenResponse,
     UserOut,
 )
+from fastflow.api.session_cookies import clear_session_cookies, set_session_cookies
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 TokenId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="API token id")]
-
-
-def _secure(request: Request) -> bool:
-    # Behind a trusted proxy uvicorn has already applied X-Forwarded-Proto to the scheme.
-    return request.url.scheme == "https"
 
 
 @router.post("/login", response_model=TokenResponse)
@@ -42,15 +35,7 @@ def login(
     address = request.client.host if request.client else None
     token, user = services.auth.login(body.username, body.password, address)
     claims = services.auth.tokens.verify(token)
-    max_age = max(1, int((claims.expires_at - datetime.now(UTC)).total_seconds()))
-    secure = _secure(request)
-    response.set_cookie(
-        SESSION_COOKIE, token, max_age=max_age, httponly=True, samesite="lax", secure=secure
-    )
-    # Readable by the UI's scripts, which echo it in X-CSRF-Token; useless to other sites.
-    response.set_cookie(
-        CSRF_COOKIE, claims.csrf, max_age=max_age, httponly=False, samesite="lax", secure=secure
-    )
+    set_session_cookies(response, request, token, claims)
     return TokenResponse(
         access_token=token,
         expires_at=claims.expires_at,
@@ -65,8 +50,7 @@ def logout(principal: CurrentPrincipal, services: ServicesDep, response: Respons
     """End this session at once: its token stops working and the cookies are cleared."""
     services.auth.logout(principal)
     response.status_code = 204
-    response.delete_cookie(SESSION_COOKIE)
-    response.delete_cookie(CSRF_COOKIE)
+    clear_session_cookies(response)
     return response
 
 
