@@ -267,9 +267,13 @@ def main() -> None:
         def sample() -> None:
             while not stop.is_set():
                 peak.append(proc.memory_info().rss)
-                for kid in proc.children():
+                for kid in proc.children(recursive=True):
                     try:
-                        if "fastflow.executors.supervisor" in " ".join(kid.cmdline()):
+                        # Supervisors: started as `-m ...supervisor`, or forked by the launcher
+                        # (then they carry its command line but are not the server's child).
+                        cmd = " ".join(kid.cmdline())
+                        forked = "fastflow.executors.launcher" in cmd and kid.ppid() != proc.pid
+                        if forked or "fastflow.executors.supervisor" in cmd:
                             supervisor_peak.append(kid.memory_info().rss)
                     except psutil.Error:
                         continue

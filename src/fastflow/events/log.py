@@ -35,13 +35,16 @@ class RunLogWriter:
 
     def append(self, events: list[dict[str, Any]]) -> list[Event]:
         """Number and persist a batch of events with one write; returns them with `seq`."""
+        seq = self.seq
+        dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
         chunks = []
         for event in events:
-            self.seq += 1
-            event["seq"] = self.seq
-            chunks.append(orjson.dumps(event))
+            seq += 1
+            event["seq"] = seq
+            chunks.append(dumps(event, option=newline))
+        self.seq = seq
         if chunks:
-            data = b"\n".join(chunks) + b"\n"
+            data = b"".join(chunks)
             self._file.write(data)
             self._file.flush()
             self.bytes_written += len(data)

@@ -55,32 +55,50 @@ class StreamCapture:
         """Process one chunk read from the pipe; `extra` goes into the events it completes."""
         self._extra = extra
         buf = self._pending + data if self._pending else data
-        parts = buf.split(b"\n")
-        self._pending = parts.pop()
+        end = buf.rfind(b"\n")
         lines: list[tuple[str, bool]] = []
-        for raw in parts:
-            if raw.endswith(b"\r"):
-                raw = raw[:-1]
-            text = self.decode(raw)
-            if not self._continuing:
-                progress = parse_progress(text)
-                if progress is not None:
-                    self._flush(lines)
-                    self._recorder.status(
-                        "RUNNING",
-                        progress.percent,
-                        progress.text,
-                        extra={"stream": self.stream, **extra} if extra else None,
-                    )
-                    continue
-            self._continuing = False
-            lines.append((text, False))
+        if end >= 0:
+            self._pending = buf[end + 1 :]
+            # All complete lines are decoded at once: a newline byte is never part of a
+            # multi-byte UTF-8 sequence, so splitting the text is splitting the bytes.
+            text = self.decode(buf[:end])
+            if "\r" in text:
+                text = text.replace("\r\n", "\n")
+                if text.endswith("\r"):
+                    text = text[:-1]
+            self._split(text, lines)
+        else:
+            self._pending = buf
         while len(self._pending) >= self._max:
             cut = _utf8_boundary(self._pending, self._max)
             lines.append((self.decode(self._pending[:cut]), True))
             self._pending = self._pending[cut:]
             self._continuing = True
         self._flush(lines)
+
+    def _split(self, text: str, lines: list[tuple[str, bool]]) -> None:
+        """Whole lines of `text` into `lines`; `::progress` lines become status events."""
+        parts = text.split("\n")
+        if self._continuing:
+            # The first line ends a fragment recorded before: it is text, never a marker.
+            lines.append((parts[0], False))
+            parts = parts[1:]
+            self._continuing = False
+        if "::progress" not in text:
+            lines.extend([(part, False) for part in parts])
+            return
+        for part in parts:
+            progress = parse_progress(part)
+            if progress is None:
+                lines.append((part, False))
+                continue
+            self._flush(lines)
+            self._recorder.status(
+                "RUNNING",
+                progress.percent,
+                progress.text,
+                extra={"stream": self.stream, **self._extra} if self._extra else None,
+            )
 
     def _flush(self, lines: list[tuple[str, bool]]) -> None:
         if lines:
