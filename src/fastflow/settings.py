@@ -27,6 +27,11 @@ class QueueFullPolicy(StrEnum):
     REJECT = "reject"
 
 
+class RunsOnShutdown(StrEnum):
+    CANCEL = "cancel"
+    KEEP = "keep"
+
+
 class ObjectStoreKind(StrEnum):
     LOCAL = "local"
     S3 = "s3"
@@ -120,6 +125,9 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(default=None, validation_alias="FASTFLOW_SECRET_KEY")
     access_token_minutes: int = Field(
         default=60 * 12, ge=1, validation_alias="FASTFLOW_ACCESS_TOKEN_MINUTES"
+    )
+    runs_on_shutdown: RunsOnShutdown = Field(
+        default=RunsOnShutdown.CANCEL, validation_alias="FASTFLOW_RUNS_ON_SHUTDOWN"
     )
     cancel_grace_seconds: float = Field(
         default=10.0, ge=0, validation_alias="FASTFLOW_CANCEL_GRACE_SECONDS"

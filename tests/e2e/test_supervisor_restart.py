@@ -128,3 +128,51 @@ def test_re_attached_run_streams_live_and_can_be_cancelled(
         time.sleep(0.05)
     events = _events(client, run_id)
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+
+
+def test_graceful_stop_keeps_runs_when_asked_and_the_next_server_finishes_them(
+    tmp_path: Path, env: dict[str, str], served: list[Served]
+) -> None:
+    env = {**env, "FASTFLOW_RUNS_ON_SHUTDOWN": "keep"}
+    first = Served(tmp_path, env)
+    served.append(first)
+    client = _client(first)
+    run = client.post(
+        "/api/pipelines/sleeper/run", json={"parameters": {"SECONDS_TO_RUN": "3"}}
+    ).json()
+    control = tmp_path / "data" / "runs" / run["id"] / "supervisor"
+    deadline = time.monotonic() + 60
+    while not (control / "child.pid").exists():
+        assert time.monotonic() < deadline, "the run's process never started"
+        time.sleep(0.05)
+    child = int((control / "child.pid").read_text())
+    first.stop()  # SIGTERM: an upgrade, say
+    assert first.proc.returncode is not None
+    assert _alive(child), "the run was stopped with the server"
+    second = Served(tmp_path, env)
+    served.append(second)
+    client = _client(second)
+    done = wait_for_run(client, run["id"], timeout=60)
+    assert (done["status"], done["exit_code"]) == ("SUCCESS", 0), done
+    lines = [e["line"] for e in _events(client, run["id"]) if e.get("stream") == "stdout"]
+    assert lines[-1] == "finished"
+    assert lines[:-1] == [f"tick {i}" for i in range(len(lines) - 1)]
+
+
+def test_graceful_stop_cancels_runs_by_default(
+    tmp_path: Path, env: dict[str, str], served: list[Served]
+) -> None:
+    first = Served(tmp_path, env)
+    served.append(first)
+    client = _client(first)
+    run = client.post(
+        "/api/pipelines/sleeper/run", json={"parameters": {"SECONDS_TO_RUN": "60"}}
+    ).json()
+    wait_for_run(client, run["id"], statuses=["RUNNING"])
+    time.sleep(0.5)
+    first.stop()
+    second = Served(tmp_path, env)
+    served.append(second)
+    done = _client(second).get(f"/api/runs/{run['id']}").json()
+    assert done["status"] == "CANCELLED", done
+    assert "shut down" in done["error_message"]

@@ -94,7 +94,12 @@ class EmbeddedDispatcher:
             self._main.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._main
-        for run_id in list(self._tasks):
-            self._engine.request_cancel(run_id, "the server shut down")
+        for run_id, task in list(self._tasks.items()):
+            if self._engine.keeps_on_shutdown(run_id):
+                # FASTFLOW_RUNS_ON_SHUTDOWN=keep: the run goes on under its supervisor or in
+                # its container; the next server re-attaches to it.
+                task.cancel()
+            else:
+                self._engine.request_cancel(run_id, "the server shut down")
         if self._tasks:
             await asyncio.wait(list(self._tasks.values()), timeout=30)

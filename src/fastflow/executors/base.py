@@ -46,6 +46,9 @@ class RunControl:
     cancel_requested: asyncio.Event = field(default_factory=asyncio.Event)
     cancel_reason: str = "cancel requested"
     on_started: Callable[[int], None] | None = None
+    outlives_server: bool = False
+    """The execution goes on without this server (a supervisor, a container): a stopping
+    server may leave it to its successor instead of cancelling it."""
 
 
 class Executor(Protocol):

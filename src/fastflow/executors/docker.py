@@ -75,6 +75,7 @@ class DockerExecutor:
     """Runs each run in a container; connects to the engine on first use, not at start-up."""
 
     name = "docker"
+    runs_outlive_server = True
 
     def __init__(
         self,

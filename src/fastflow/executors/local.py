@@ -47,6 +47,7 @@ class LocalExecutor:
         self.max_line_bytes = max_line_bytes
         self.supervise_in = supervise_in
         self._launcher = SupervisorLauncher() if supervise_in is not None else None
+        self.runs_outlive_server = supervise_in is not None
 
     async def execute(
         self, spec: RunSpec, recorder: RunRecorder, control: RunControl

@@ -37,7 +37,7 @@ from fastflow.models import FAILURE_MESSAGES, FailureKind, RunStatus, Trigger
 from fastflow.pipelines.discovery import PipelineCatalog, PipelineDefinition
 from fastflow.runs.spec import build_run_spec, secrets_for_run
 from fastflow.secrets.service import RunSecrets, SecretService
-from fastflow.settings import Settings
+from fastflow.settings import RunsOnShutdown, Settings
 from fastflow.storage.pipeline_store import PipelineStore
 from fastflow.storage.run_store import RunStore
 from fastflow.storage.tables import Run
@@ -170,6 +170,7 @@ class RunEngine:
             recorder.set_filters(masker, masker.fragment)
         spec = self._spec(run, pipeline, run_secrets)
         control.on_started = lambda pid: self._on_started(run.id, pid)
+        control.outlives_server = bool(getattr(executor, "runs_outlive_server", False))
         return await executor.execute(spec, recorder, control)
 
     def _spec(
@@ -343,7 +344,7 @@ class RunEngine:
         return next(iter(read_events(path, types=frozenset({ev.COMPLETE}))), None) is not None
 
     def _resume(self, run: Run, handle: str) -> None:
-        control = RunControl()
+        control = RunControl(outlives_server=True)
         self._controls[run.id] = control
         task = asyncio.create_task(self._resume_run(run, handle, control), name=f"resume-{run.id}")
         self._resumed[run.id] = task
@@ -383,10 +384,19 @@ class RunEngine:
             self._controls.pop(run.id, None)
         await asyncio.to_thread(self._finish, run, recorder, result)
 
+    def keeps_on_shutdown(self, run_id: str) -> bool:
+        """Whether a stopping server leaves this run to its successor (not cancels it)."""
+        control = self._controls.get(run_id)
+        keep = self.settings.runs_on_shutdown is RunsOnShutdown.KEEP
+        return keep and control is not None and control.outlives_server
+
     async def stop(self) -> None:
         """Stop re-attached runs (the dispatcher stops the runs it started)."""
-        for run_id in list(self._resumed):
-            self.request_cancel(run_id, "the server shut down")
+        for run_id, task in list(self._resumed.items()):
+            if self.keeps_on_shutdown(run_id):
+                task.cancel()  # stop following it; the next server re-attaches
+            else:
+                self.request_cancel(run_id, "the server shut down")
         if self._resumed:
             await asyncio.wait(list(self._resumed.values()), timeout=30)
 
