@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import EXAMPLES, TEST_PIPELINES
+from tests.support.git import git
 from tests.support.services import PostgresTemplate, service_missing
-from tests.support.ui import CHROMIUM, CHROMIUM_ARGS, WAIT, UiServer, git
+from tests.support.ui import CHROMIUM, CHROMIUM_ARGS, WAIT, UiServer
 
 try:
     from playwright.sync_api import expect

@@ -48,16 +48,13 @@ def _client(server: Served) -> httpx.Client:
     return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"})
 
 
-def _start_and_crash(
-    tmp_path: Path, env: dict[str, str], served: list[Served], seconds: str
-) -> tuple[str, dict[str, int]]:
-    """Start a sleeper run, wait for its process, kill -9 the server; (run id, its pids)."""
-    first = Served(tmp_path, env)
-    served.append(first)
-    client = _client(first)
-    run = client.post(
-        "/api/pipelines/sleeper/run", json={"parameters": {"SECONDS_TO_RUN": seconds}}
-    ).json()
+def _start_sleeper(server: Served, tmp_path: Path, seconds: str) -> tuple[str, dict[str, int]]:
+    """Start a sleeper run and wait for its process: (run id, supervisor and child pids)."""
+    run = (
+        _client(server)
+        .post("/api/pipelines/sleeper/run", json={"parameters": {"SECONDS_TO_RUN": seconds}})
+        .json()
+    )
     control = tmp_path / "data" / "runs" / run["id"] / "supervisor"
     deadline = time.monotonic() + 60
     while not (control / "child.pid").exists():
@@ -67,9 +64,19 @@ def _start_and_crash(
         "supervisor": json.loads((control / "supervisor.json").read_text())["pid"],
         "child": int((control / "child.pid").read_text()),
     }
+    return run["id"], pids
+
+
+def _start_and_crash(
+    tmp_path: Path, env: dict[str, str], served: list[Served], seconds: str
+) -> tuple[str, dict[str, int]]:
+    """Start a sleeper run, wait for its process, kill -9 the server; (run id, its pids)."""
+    first = Served(tmp_path, env)
+    served.append(first)
+    run_id, pids = _start_sleeper(first, tmp_path, seconds)
     first.kill9()
     assert _alive(pids["supervisor"]) and _alive(pids["child"]), "the run died with the server"
-    return run["id"], pids
+    return run_id, pids
 
 
 def _alive(pid: int) -> bool:
@@ -136,25 +143,17 @@ def test_graceful_stop_keeps_runs_when_asked_and_the_next_server_finishes_them(
     env = {**env, "FASTFLOW_RUNS_ON_SHUTDOWN": "keep"}
     first = Served(tmp_path, env)
     served.append(first)
-    client = _client(first)
-    run = client.post(
-        "/api/pipelines/sleeper/run", json={"parameters": {"SECONDS_TO_RUN": "3"}}
-    ).json()
-    control = tmp_path / "data" / "runs" / run["id"] / "supervisor"
-    deadline = time.monotonic() + 60
-    while not (control / "child.pid").exists():
-        assert time.monotonic() < deadline, "the run's process never started"
-        time.sleep(0.05)
-    child = int((control / "child.pid").read_text())
+    run_id, pids = _start_sleeper(first, tmp_path, "3")
+    child = pids["child"]
     first.stop()  # SIGTERM: an upgrade, say
     assert first.proc.returncode is not None
     assert _alive(child), "the run was stopped with the server"
     second = Served(tmp_path, env)
     served.append(second)
     client = _client(second)
-    done = wait_for_run(client, run["id"], timeout=60)
+    done = wait_for_run(client, run_id, timeout=60)
     assert (done["status"], done["exit_code"]) == ("SUCCESS", 0), done
-    lines = [e["line"] for e in _events(client, run["id"]) if e.get("stream") == "stdout"]
+    lines = [e["line"] for e in _events(client, run_id) if e.get("stream") == "stdout"]
     assert lines[-1] == "finished"
     assert lines[:-1] == [f"tick {i}" for i in range(len(lines) - 1)]
 

@@ -10,8 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.git import git
 from tests.support.server import ADMIN_PASSWORD, ADMIN_USER
-from tests.support.ui import UiServer, git, login, no_horizontal_overflow, shoot
+from tests.support.ui import UiServer, login, no_horizontal_overflow, shoot
 
 expect = pytest.importorskip("playwright.sync_api").expect
 

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from fastflow.settings import Settings
-from tests.integration.test_sync import git
+from tests.support.git import git
 from tests.support.server import start_server
 
 APP_ID, INSTALLATION = "4242", "777"

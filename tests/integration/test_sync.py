@@ -15,24 +15,10 @@ import httpx
 import pytest
 
 from fastflow.settings import Settings
+from tests.support.git import git
 from tests.support.server import LiveServer, start_server, wait_for_run
 
 HELLO = 'import os\nprint("hi from", os.environ.get("FASTFLOW_PIPELINE_NAME"))\n'
-
-
-def git(cwd: Path, *args: str) -> str:
-    env = {
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.org",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.org",
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(cwd),
-    }
-    out = subprocess.run(
-        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True
-    )
-    return out.stdout.strip()
 
 
 def commit(repo: Path, files: dict[str, str], message: str, push: str | None = "main") -> str:

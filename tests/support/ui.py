@@ -84,22 +84,6 @@ class UiServer:
                 self.proc.wait()
 
 
-def git(cwd: Path, *args: str) -> str:
-    """git with a fixed identity and no user configuration."""
-    env = {
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.org",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.org",
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(cwd),
-    }
-    out = subprocess.run(
-        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True
-    )
-    return out.stdout.strip()
-
-
 def login(page: Any, next_path: str = "/", user: str = ADMIN_USER, password: str = "") -> None:
     """Open `next_path`, get sent to the login page, log in, land back on `next_path`."""
     from playwright.sync_api import expect

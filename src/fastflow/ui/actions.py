@@ -17,7 +17,7 @@ from fastflow.pipelines.config import ParameterSpec
 from fastflow.pipelines.service import PipelineView
 from fastflow.storage.tables import Run, User
 from fastflow.ui import session
-from fastflow.ui.layout import tid, toast_error
+from fastflow.ui.layout import confirm, tid, toast_error
 
 T = TypeVar("T")
 Kind = Literal["positive", "negative", "warning", "info"]
@@ -201,3 +201,27 @@ def limits_text(view: PipelineView) -> str:
     if cfg.timeout:
         parts.append(f"timeout {cfg.timeout:g}s")
     return " · ".join(parts) if parts else "No resource limits"
+
+
+def delete_button(
+    needs: Role,
+    work: Callable[[User], object],
+    question: str,
+    detail: str,
+    done: str,
+    after: Callable[[], Awaitable[None]],
+    testid: str,
+    enabled: bool,
+) -> None:
+    """A red Delete button that asks first (`question`, `detail`), then performs `work`."""
+
+    async def delete() -> None:
+        if await perform(needs, work, done):
+            await after()
+
+    button = ui.button(
+        "Delete",
+        icon="delete",
+        on_click=lambda: confirm(question, detail, "Delete", delete, testid=f"{testid}-confirm"),
+    ).props("flat dense color=negative " + tid(testid))
+    button.set_enabled(enabled)

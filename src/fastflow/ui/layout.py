@@ -130,3 +130,23 @@ def confirm(
             ui.button(action, color="negative", on_click=go).props(tid(testid))
     dialog.on("hide", dialog.delete)
     dialog.open()
+
+
+class FormError:
+    """A hidden alert under a form: `show` puts the service's message there, `hide` clears it."""
+
+    def __init__(self, testid: str) -> None:
+        self.label = (
+            ui.label()
+            .classes("text-negative text-sm break-all")
+            .props(tid(testid) + ' role="alert"')
+        )
+        self.label.set_visibility(False)
+        self.label.mark(testid)
+
+    def show(self, message: str) -> None:
+        self.label.set_text(message)
+        self.label.set_visibility(True)
+
+    def hide(self) -> None:
+        self.label.set_visibility(False)

@@ -23,9 +23,9 @@ from fastflow.models import Role
 from fastflow.scheduler.service import ScheduleSpec
 from fastflow.storage.tables import Schedule
 from fastflow.ui import session
-from fastflow.ui.actions import perform
+from fastflow.ui.actions import delete_button, perform
 from fastflow.ui.format import when
-from fastflow.ui.layout import confirm, frame, tid
+from fastflow.ui.layout import FormError, frame, tid
 
 REFRESH_SECONDS = 5.0
 _OUTCOME_COLORS = {
@@ -152,21 +152,12 @@ def _open_form(existing: Schedule | None, pipelines: list[str], after: Any) -> N
             .props("outlined dense autogrow " + tid("schedule-parameters"))
         )
         enabled = ui.checkbox("enabled", value=existing.enabled if existing else True)
-        error = (
-            ui.label()
-            .classes("text-negative text-sm break-all")
-            .props(tid("schedule-error") + ' role="alert"')
-        )
-        error.set_visibility(False)
-        error.mark("schedule-error")
-
-        def failed(message: str) -> None:
-            error.set_text(message)
-            error.set_visibility(True)
+        error = FormError("schedule-error")
+        failed = error.show
 
         async def save() -> None:
             button.props("loading")
-            error.set_visibility(False)
+            error.hide()
             form = {
                 "pipeline_name": pipeline.value or "",
                 "trigger_type": kind.value,
@@ -255,26 +246,16 @@ def _schedule_card(row: Schedule, problem: str | None, operator: bool, reload: A
             edit.set_enabled(operator)
             edit.mark("schedule-edit")
 
-            async def delete() -> None:
-                if await perform(
-                    Role.OPERATOR,
-                    lambda _: session.services().scheduler.delete(row.id),
-                    f"Schedule for {row.pipeline_name} deleted",
-                ):
-                    await reload()
-
-            remove = ui.button(
-                "Delete",
-                icon="delete",
-                on_click=lambda: confirm(
-                    f"Delete this schedule of {row.pipeline_name}?",
-                    f"{trigger_text(row)} ({row.timezone}). Runs it started are kept.",
-                    "Delete",
-                    delete,
-                    testid="schedule-delete-confirm",
-                ),
-            ).props("flat dense color=negative " + tid("schedule-delete"))
-            remove.set_enabled(operator)
+            delete_button(
+                Role.OPERATOR,
+                lambda _: session.services().scheduler.delete(row.id),
+                f"Delete this schedule of {row.pipeline_name}?",
+                f"{trigger_text(row)} ({row.timezone}). Runs it started are kept.",
+                f"Schedule for {row.pipeline_name} deleted",
+                reload,
+                "schedule-delete",
+                operator,
+            )
 
 
 def register() -> None:

@@ -21,9 +21,9 @@ from fastflow.errors import ConflictError, InvalidInputError
 from fastflow.models import Role
 from fastflow.secrets.service import check_key
 from fastflow.ui import session
-from fastflow.ui.actions import perform
+from fastflow.ui.actions import delete_button, perform
 from fastflow.ui.format import when
-from fastflow.ui.layout import confirm, frame, tid
+from fastflow.ui.layout import FormError, frame, tid
 
 
 @dataclass(frozen=True)
@@ -105,20 +105,12 @@ def _open_form(entry: Listed | None, after: Any) -> None:
             "secret (hidden, masked in logs); off: a plain parameter shown to everyone",
             value=entry.is_secret if entry else True,
         ).props(tid("secret-is-secret"))
-        error = (
-            ui.label()
-            .classes("text-negative text-sm break-all")
-            .props(tid("secret-error") + ' role="alert"')
-        )
-        error.set_visibility(False)
-
-        def failed(message: str) -> None:
-            error.set_text(message)
-            error.set_visibility(True)
+        error = FormError("secret-error")
+        failed = error.show
 
         async def save() -> None:
             button.props("loading")
-            error.set_visibility(False)
+            error.hide()
             form = {
                 "key": (key.value or "").strip(),
                 "value": value.value or "",
@@ -163,26 +155,16 @@ def _entry_row(entry: Listed, admin: bool, reload: Any) -> None:
         )
         change.set_enabled(admin)
 
-        async def delete() -> None:
-            if await perform(
-                Role.ADMIN,
-                lambda _: session.services().secrets.delete(entry.key),
-                f"{entry.key} deleted",
-            ):
-                await reload()
-
-        remove = ui.button(
-            "Delete",
-            icon="delete",
-            on_click=lambda: confirm(
-                f"Delete {entry.key}?",
-                "Runs started from now on no longer receive it. This cannot be undone.",
-                "Delete",
-                delete,
-                testid="secret-delete-confirm",
-            ),
-        ).props("flat dense color=negative " + tid("secret-delete"))
-        remove.set_enabled(admin)
+        delete_button(
+            Role.ADMIN,
+            lambda _: session.services().secrets.delete(entry.key),
+            f"Delete {entry.key}?",
+            "Runs started from now on no longer receive it. This cannot be undone.",
+            f"{entry.key} deleted",
+            reload,
+            "secret-delete",
+            admin,
+        )
 
 
 def register() -> None:
