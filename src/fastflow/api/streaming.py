@@ -59,54 +59,90 @@ def nothing_left(services: Services, run_id: str, since: int) -> bool:
 
 
 @dataclass
-class Encoder:
-    """Turns stream items into wire messages; log batches are encoded once for all viewers.
+class _Encoded:
+    messages: list[Message]
+    sse: bytes | None = None
 
-    Many viewers of one run receive the same runs of lines; a line group is identified by
-    (run, first seq, last seq), so its encoding is cached and shared. The cache is bounded by
-    bytes, so the server's memory does not grow with the size of the logs it streams.
+    @property
+    def size(self) -> int:
+        return sum(len(payload) for _, _, payload in self.messages) + len(self.sse or b"")
+
+
+@dataclass
+class Encoder:
+    """Turns stream items into wire messages; a batch is encoded once for all its viewers.
+
+    Live viewers of one run receive the very same batches from the fan-out; a batch is
+    identified by (run, first seq, last seq, length), so its messages — and their SSE framing
+    — are built once and shared, and a viewer costs little more than its socket writes. The
+    cache is bounded by bytes, so the server's memory does not grow with the logs it streams.
     """
 
     max_cached_bytes: int = 16 * 1024 * 1024
 
     def __post_init__(self) -> None:
-        self._cache: OrderedDict[tuple[str, int, int], bytes] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, int, int, int], _Encoded] = OrderedDict()
         self._cached_bytes = 0
 
-    def messages(self, run_id: str, item: StreamItem) -> Iterator[Message]:
+    def messages(self, run_id: str, item: StreamItem) -> list[Message]:
         if item is None:
-            return
+            return []
         if isinstance(item, Gap):
             count_gap(item.count)
-            yield "gap", item.to_seq, orjson.dumps(gap_message(run_id, item))
-            return
-        yield from self._batch(run_id, item)
+            return [("gap", item.to_seq, orjson.dumps(gap_message(run_id, item)))]
+        return self._encoded(run_id, item).messages
 
-    def _batch(self, run_id: str, batch: Batch) -> Iterator[Message]:
-        lines: list[ev.Event] = []
-        for event in batch.events:
-            if event["type"] == ev.LOG:
-                lines.append(event)
-                continue
-            if lines:
-                yield self._lines(run_id, lines)
-                lines = []
-            yield event["type"], event["seq"], orjson.dumps(event)
-        if lines:
-            yield self._lines(run_id, lines)
+    def sse(self, run_id: str, item: StreamItem) -> bytes:
+        """The item as SSE frames (`id:` = seq, `event:` = type)."""
+        if isinstance(item, Batch) and item.events:
+            encoded = self._encoded(run_id, item)
+            if encoded.sse is None:
+                encoded.sse = b"".join(sse_frame(*m) for m in encoded.messages)
+                self._cached_bytes += len(encoded.sse)
+            return encoded.sse
+        return b"".join(sse_frame(*m) for m in self.messages(run_id, item))
 
-    def _lines(self, run_id: str, lines: list[ev.Event]) -> Message:
-        first, last = lines[0]["seq"], lines[-1]["seq"]
-        key = (run_id, first, last)
-        payload = self._cache.get(key)
-        if payload is None:
-            payload = orjson.dumps({"type": ev.LOG, "seq": last, "lines": lines})
-            self._cache[key] = payload
-            self._cached_bytes += len(payload)
+    def _encoded(self, run_id: str, batch: Batch) -> _Encoded:
+        events = batch.events
+        key = (run_id, events[0]["seq"], events[-1]["seq"], len(events))
+        found = self._cache.get(key)
+        if found is None:
+            found = _Encoded(list(_encode(events)))
+            self._cache[key] = found
+            self._cached_bytes += found.size
             while self._cached_bytes > self.max_cached_bytes and len(self._cache) > 1:
                 _, dropped = self._cache.popitem(last=False)
-                self._cached_bytes -= len(dropped)
-        return ev.LOG, last, payload
+                self._cached_bytes -= dropped.size
+        return found
+
+
+def _encode(events: list[ev.Event]) -> Iterator[Message]:
+    """Consecutive log lines become one `log` message; other events one message each."""
+    lines: list[ev.Event] = []
+    for event in events:
+        if event["type"] == ev.LOG:
+            lines.append(event)
+            continue
+        if lines:
+            yield (
+                ev.LOG,
+                lines[-1]["seq"],
+                orjson.dumps({"type": ev.LOG, "seq": lines[-1]["seq"], "lines": lines}),
+            )
+            lines = []
+        yield event["type"], event["seq"], orjson.dumps(event)
+    if lines:
+        yield (
+            ev.LOG,
+            lines[-1]["seq"],
+            orjson.dumps({"type": ev.LOG, "seq": lines[-1]["seq"], "lines": lines}),
+        )
+
+
+def sse_frame(kind: str, seq: int | None, payload: bytes) -> bytes:
+    """One SSE event; `id:` carries the seq so a reconnect resumes after it."""
+    head = f"id: {seq}\nevent: {kind}\n" if seq is not None else f"event: {kind}\n"
+    return head.encode() + b"data: " + payload + b"\n\n"
 
 
 def gap_message(run_id: str, gap: Gap) -> dict[str, object]:

@@ -169,6 +169,17 @@ class RunEventStream:
 
     def _deliver(self, events: list[ev.Event]) -> Iterator[Batch | Gap]:
         """Apply cursor, rate limit and gap bookkeeping to events in seq order."""
+        if not events or self.done:
+            return
+        if self._limiter is None and self._gap is None and events[0]["seq"] == self.cursor + 1:
+            # The common case, per viewer and batch, not per line: the batch follows on from
+            # the cursor and nothing is limited, so it goes out whole — the very list the
+            # fan-out handed every viewer, which lets the encoder share one encoding.
+            # `complete` is always the last event of a run, so only the last can be it.
+            self.cursor = events[-1]["seq"]
+            self.done = events[-1]["type"] == ev.COMPLETE
+            yield Batch(events)
+            return
         out: list[ev.Event] = []
         limiter = self._limiter
         for event in events:

@@ -14,7 +14,13 @@ from fastapi.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from fastflow.api.deps import ServicesDep, Viewer
-from fastflow.api.streaming import Encoder, connected_message, nothing_left, run_stream
+from fastflow.api.streaming import (
+    Encoder,
+    connected_message,
+    nothing_left,
+    run_stream,
+    sse_frame,
+)
 from fastflow.errors import InvalidInputError
 from fastflow.events.connections import StreamLease
 from fastflow.events.stream import RunEventStream
@@ -66,16 +72,11 @@ class EventStreamResponse(Response):
             self._on_close()
 
 
-def _sse(kind: str, seq: int | None, payload: bytes) -> bytes:
-    head = f"id: {seq}\nevent: {kind}\n" if seq is not None else f"event: {kind}\n"
-    return head.encode() + b"data: " + payload + b"\n\n"
-
-
 async def _events(
     stream: RunEventStream, encoder: Encoder, idle_timeout: float, lease: StreamLease
 ) -> AsyncIterator[bytes]:
     try:
-        yield b"retry: 2000\n" + _sse(
+        yield b"retry: 2000\n" + sse_frame(
             "connected", None, connected_message(stream.run_id, stream.cursor, "sse")
         )
         last_delivery = time.monotonic()
@@ -86,14 +87,11 @@ async def _events(
                         "code": "idle",
                         "reason": f"no event for {idle_timeout:g}s; reconnect to continue",
                     }
-                    yield _sse("close", None, orjson.dumps(reason))
+                    yield sse_frame("close", None, orjson.dumps(reason))
                     return
                 yield b": keep-alive\n\n"
                 continue
-            chunk = b"".join(
-                _sse(kind, seq, payload)
-                for kind, seq, payload in encoder.messages(stream.run_id, item)
-            )
+            chunk = encoder.sse(stream.run_id, item)
             last_delivery = time.monotonic()
             yield chunk
     finally:
@@ -108,7 +106,7 @@ async def _events(
         204: {"description": "the run is over and nothing is left after the given seq"},
     },
 )
-def run_events_sse(
+def run_eventssse_frame(
     run_id: str,
     request: Request,
     services: ServicesDep,
