@@ -9,6 +9,7 @@ import pytest
 
 from fastflow.events.connections import StreamRegistry, TooManyStreamsError
 from fastflow.events.memory_fanout import MemoryFanout
+from fastflow.events.pages import LogPages
 from fastflow.events.recorder import RunRecorder
 from fastflow.events.stream import Batch, Gap, RunEventStream, StreamItem
 from fastflow.executors.capture import _utf8_boundary
@@ -50,7 +51,9 @@ async def test_finished_run_replays_from_any_seq(tmp_path: Path) -> None:
     write_lines(rec, 0, 100)
     rec.complete(status="SUCCESS", success=True, exit_code=0)
     rec.close()
-    full = await collect(RunEventStream("r1", rec.log_path, fanout, read_chunk=7))
+    full = await collect(
+        RunEventStream("r1", rec.log_path, fanout, pages=LogPages(4, page_events=7))
+    )
     assert seqs(full) == list(range(1, 102))
     tail = await collect(RunEventStream("r1", rec.log_path, fanout, since=60))
     assert seqs(tail) == list(range(61, 102))
@@ -61,7 +64,7 @@ async def test_late_joiner_gets_past_and_live_exactly_once(tmp_path: Path) -> No
     fanout = MemoryFanout()
     rec = RunRecorder("r2", tmp_path / "r2.log", fanout)
     write_lines(rec, 0, 50)
-    stream = RunEventStream("r2", rec.log_path, fanout, read_chunk=10)
+    stream = RunEventStream("r2", rec.log_path, fanout, pages=LogPages(4, page_events=10))
     task = asyncio.create_task(collect(stream))
     await subscribed(fanout)
     for start in range(50, 250, 20):

@@ -20,6 +20,7 @@ import orjson
 
 from fastflow.events import types as ev
 from fastflow.events.log import last_seq
+from fastflow.events.pages import LogPages
 from fastflow.events.stream import Batch, Gap, RunEventStream, StreamItem
 from fastflow.models import RunStatus
 from fastflow.monitoring.counters import count_gap
@@ -27,6 +28,10 @@ from fastflow.services import Services
 
 Message = tuple[str, int, bytes]
 """(type, seq, JSON payload) of one wire message."""
+
+
+# One for the process: viewers of a run catching up from its file share parsed pages.
+_PAGES = LogPages()
 
 
 def run_stream(services: Services, run_id: str, since: int) -> RunEventStream:
@@ -43,6 +48,7 @@ def run_stream(services: Services, run_id: str, since: int) -> RunEventStream:
         services.engine.log_path(run.id),
         services.fanout,
         since=since,
+        pages=_PAGES,
         rate_limit=settings.log_stream_rate_limit,
         tick=settings.stream_keepalive,
         run_finished=finished,

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from fastflow.events import types as ev
 from fastflow.events.fanout import EventFanout, Subscription
-from fastflow.events.log import read_events
+from fastflow.events.pages import LogPages
 
 GAP_MAX_AGE = 1.0
 """An open gap is announced at least this often (seconds) while lines keep being skipped."""
@@ -86,7 +86,7 @@ class RunEventStream:
         since: int = 0,
         rate_limit: float | None = None,
         tick: float = 15.0,
-        read_chunk: int = 2000,
+        pages: LogPages | None = None,
         run_finished: RunFinished | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -99,7 +99,7 @@ class RunEventStream:
         self._fanout = fanout
         self._limiter = TokenBucket(rate_limit, clock) if rate_limit else None
         self._tick = tick
-        self._chunk = read_chunk
+        self._pages = pages if pages is not None else LogPages(max_pages=0)
         self._run_finished = run_finished
         self._clock = clock
         self._gap: Gap | None = None
@@ -158,14 +158,11 @@ class RunEventStream:
             start = self.cursor + 1
             if until is not None and start > until:
                 return
-            chunk = await asyncio.to_thread(self._read, start, until)
+            chunk, at_end = await asyncio.to_thread(self._pages.read, self.log_path, start, until)
             for item in self._deliver(chunk):
                 yield item
-            if len(chunk) < self._chunk:
+            if at_end or not chunk:
                 return
-
-    def _read(self, start: int, until: int | None) -> list[ev.Event]:
-        return list(read_events(self.log_path, start, until, limit=self._chunk))
 
     def _deliver(self, events: list[ev.Event]) -> Iterator[Batch | Gap]:
         """Apply cursor, rate limit and gap bookkeeping to events in seq order."""
