@@ -9,6 +9,7 @@ by the next worker that starts.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -45,8 +46,13 @@ def _engine_lookup() -> Engine | str:
 
 
 @pytest.fixture
-def engine(_engine_lookup: Engine | str) -> Engine:
-    return require_engine(_engine_lookup)
+def engine(_engine_lookup: Engine | str, cluster: Cluster) -> Iterator[Engine]:
+    found = require_engine(_engine_lookup)
+    yield found
+    # A failed test must not leave its containers running on the shared engine.
+    label = f"fastflow-redis-prefix={cluster.prefix}"
+    for box in found.client.containers.list(all=True, filters={"label": label}):
+        box.remove(force=True)
 
 
 def _docker_env(engine: Engine, **extra: str) -> dict[str, str]:
@@ -59,7 +65,8 @@ def _docker_env(engine: Engine, **extra: str) -> dict[str, str]:
 
 
 def _containers(engine: Engine, run_id: str) -> list[Any]:
-    return list(engine.client.containers.list(all=True, filters={"label": f"fastflow-run-id={run_id}"}))
+    label = f"fastflow-run-id={run_id}"
+    return list(engine.client.containers.list(all=True, filters={"label": label}))
 
 
 def _wait_for(what: str, check: Any, timeout: float = 90) -> Any:
