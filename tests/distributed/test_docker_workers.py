@@ -8,12 +8,14 @@ by the next worker that starts.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from docker.errors import NotFound
 
 from tests.distributed.conftest import Cluster
 from tests.distributed.test_celery_runs import _assert_exactly_once, _history, _run
@@ -51,8 +53,9 @@ def engine(_engine_lookup: Engine | str, cluster: Cluster) -> Iterator[Engine]:
     yield found
     # A failed test must not leave its containers running on the shared engine.
     label = f"fastflow-redis-prefix={cluster.prefix}"
-    for box in found.client.containers.list(all=True, filters={"label": label}):
-        box.remove(force=True)
+    for box in found.client.containers.list(all=True, sparse=True, filters={"label": label}):
+        with contextlib.suppress(NotFound):
+            box.remove(force=True)
 
 
 def _docker_env(engine: Engine, **extra: str) -> dict[str, str]:
@@ -64,9 +67,11 @@ def _docker_env(engine: Engine, **extra: str) -> dict[str, str]:
     }
 
 
-def _containers(engine: Engine, run_id: str) -> list[Any]:
+def _containers(engine: Engine, run_id: str) -> list[dict[str, Any]]:
+    """The run's containers as listed (sparse: no inspect that a removal meanwhile fails)."""
     label = f"fastflow-run-id={run_id}"
-    return list(engine.client.containers.list(all=True, filters={"label": label}))
+    found = engine.client.containers.list(all=True, sparse=True, filters={"label": label})
+    return [c.attrs for c in found]
 
 
 def _wait_for(what: str, check: Any, timeout: float = 90) -> Any:
@@ -124,7 +129,7 @@ def test_cancel_and_timeout_of_remote_docker_runs_remove_their_containers(
         run_id = _run(client, "ignore_term")
         _wait_for("started", lambda: "started" in _logs(client, run_id))
         (box,) = _containers(engine, run_id)
-        assert box.labels["fastflow-worker"] == "dw2" and box.status == "running"
+        assert box["Labels"]["fastflow-worker"] == "dw2" and box["State"] == "running"
         assert client.post(f"/api/runs/{run_id}/cancel").status_code == 200
         run = wait_for_run(client, run_id, timeout=60)
         assert (run["status"], run["exit_code"]) == ("CANCELLED", 137)
@@ -153,7 +158,7 @@ def test_container_of_a_killed_worker_is_removed_by_the_next_worker(
         assert (run["status"], run["failure_kind"]) == ("FAILED", "LOST")
         # Nobody supervises it now, and the engine keeps it running.
         (box,) = _containers(engine, run_id)
-        assert box.status == "running"
+        assert box["State"] == "running"
         cluster.worker("dw4", env_extra=_docker_env(engine))
         _wait_for("container removed", lambda: _containers(engine, run_id) == [], timeout=60)
         assert "removing container fastflow-" + run_id in cluster.workers[-1].output()

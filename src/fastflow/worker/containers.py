@@ -54,24 +54,29 @@ def remove_orphans(
         log.debug("container sweep: engine not reachable: %s", exc)
         return []
     try:
+        # Sparse: the list alone, no inspect per container — one that ends meanwhile would
+        # make that inspect fail (Podman answers 500 for a container that just went).
         found = engine.containers.list(
-            all=True, filters={"label": [WORKER_LABEL, f"{PREFIX_LABEL}={keys.prefix}"]}
+            all=True,
+            sparse=True,
+            filters={"label": [WORKER_LABEL, f"{PREFIX_LABEL}={keys.prefix}"]},
         )
         removed: list[str] = []
         for container in found:
-            run_id = container.labels.get(LABEL, "")
-            owner = container.labels.get(WORKER_LABEL, "")
+            labels = container.attrs.get("Labels") or {}
+            name = str((container.attrs.get("Names") or [container.short_id])[0]).lstrip("/")
+            run_id, owner = labels.get(LABEL, ""), labels.get(WORKER_LABEL, "")
             if _still_running_here_or_elsewhere(client, keys, worker_id, is_active, run_id, owner):
                 continue
             log.warning(
                 "removing container %s of run %s: its worker %s is gone (the run is LOST)",
-                container.name,
+                name,
                 run_id,
                 owner,
             )
             with contextlib.suppress(NotFound):
                 container.remove(force=True)
-            removed.append(container.name)
+            removed.append(name)
         return removed
     except DockerException as exc:
         log.warning("container sweep failed: %s", exc)
