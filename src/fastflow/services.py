@@ -142,15 +142,7 @@ def _executors(settings: Settings, envs: EnvironmentCache) -> dict[str, Executor
     # Always there, so a pipeline.json `"executor": "docker"` works under EXECUTOR=local too;
     # it connects to the engine on first use, so an engine that is down fails runs
     # (ENGINE_ERROR), never the server's start.
-    docker = DockerExecutor(
-        image=settings.worker_base_image,
-        uv_cache_dir=settings.resolved_uv_cache_dir,
-        base_url=settings.docker_host,
-        cancel_grace=settings.cancel_grace_seconds,
-        health_interval=settings.health_check_interval,
-        health_timeout=settings.health_timeout,
-        max_line_bytes=settings.max_line_bytes,
-    )
+    docker = DockerExecutor.from_settings(settings)
     return {"local": local, "docker": docker}
 
 

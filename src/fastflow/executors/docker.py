@@ -13,9 +13,10 @@ import asyncio
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import docker
 from docker.errors import APIError, DockerException
@@ -28,9 +29,13 @@ from fastflow.executors.docker_supervise import STREAMS, ContainerSupervision, S
 from fastflow.models import FailureKind, RunStatus
 from fastflow.pipelines.discovery import PipelineDefinition
 
+if TYPE_CHECKING:
+    from fastflow.settings import Settings
+
 log = logging.getLogger(__name__)
 
 LABEL = "fastflow-run-id"
+WORKER_LABEL = "fastflow-worker"
 _ACTIVE_STATES = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
 APP_DIR = "/app"
 UV_CACHE = "/uv-cache"
@@ -88,17 +93,38 @@ class DockerExecutor:
         health_timeout: float | None = None,
         max_line_bytes: int = 1024 * 1024,
         uv_command: str = "uv",
+        labels: dict[str, str] | None = None,
     ) -> None:
         self.image = image
         self.uv_cache_dir = uv_cache_dir
         self.base_url = base_url
         self.uv_command = uv_command
+        self.labels = dict(labels or {})
         self.cfg = SupervisionConfig(cancel_grace, health_interval, health_timeout, max_line_bytes)
         self._client: Any = None
         self._podman = False
         self._uv_version: str | None = None
-        self._lock = asyncio.Lock()
+        # A thread lock, not an asyncio one: a worker shares one executor between runs that
+        # each have their own event loop (one `asyncio.run` per Celery task thread).
+        self._lock = threading.Lock()
         self._active: dict[str, ContainerSupervision] = {}
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, labels: dict[str, str] | None = None
+    ) -> DockerExecutor:
+        """The executor as configured (DOCKER_HOST, WORKER_BASE_IMAGE, uv cache, grace,
+        health checks): one construction for the server and for `fastflow worker`."""
+        return cls(
+            image=settings.worker_base_image,
+            uv_cache_dir=settings.resolved_uv_cache_dir,
+            base_url=settings.docker_host,
+            cancel_grace=settings.cancel_grace_seconds,
+            health_interval=settings.health_check_interval,
+            health_timeout=settings.health_timeout,
+            max_line_bytes=settings.max_line_bytes,
+            labels=labels,
+        )
 
     # -- engine connection ------------------------------------------------------------
 
@@ -117,12 +143,20 @@ class DockerExecutor:
         podman = any("podman" in str(c.get("Name", "")).lower() for c in components)
         return client, podman
 
+    def new_client(self) -> Any:
+        """An SDK client of its own, for a thread outside the runs (the caller closes it)."""
+        return self._connect()[0]
+
     async def client(self) -> tuple[Any, bool]:
         """The SDK client and whether the engine is Podman; raises DockerException if down."""
-        async with self._lock:
+        if self._client is None:
+            await asyncio.to_thread(self._connect_once)
+        return self._client, self._podman
+
+    def _connect_once(self) -> None:
+        with self._lock:
             if self._client is None:
-                self._client, self._podman = await asyncio.to_thread(self._connect)
-            return self._client, self._podman
+                self._client, self._podman = self._connect()
 
     async def uv_version(self) -> str | None:
         """uv's version in the worker image, asked once (a tiny container)."""
@@ -208,7 +242,7 @@ class DockerExecutor:
             self.image,
             container_command(pipeline, self.uv_command),
             name=f"fastflow-{spec.run_id}",
-            labels={LABEL: spec.run_id, "fastflow-pipeline": pipeline.name},
+            labels={**self.labels, LABEL: spec.run_id, "fastflow-pipeline": pipeline.name},
             environment=container_env(spec),
             volumes=volumes,
             working_dir=WORK,

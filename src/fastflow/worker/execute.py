@@ -20,7 +20,7 @@ from fastflow.executors.base import ExecutionResult, Executor, RunControl
 from fastflow.executors.local import LocalExecutor
 from fastflow.executors.uv_env import EnvironmentCache
 from fastflow.models import FAILURE_MESSAGES, FailureKind, RunStatus
-from fastflow.pipelines.discovery import PipelineCatalog
+from fastflow.pipelines.discovery import PipelineCatalog, PipelineDefinition
 from fastflow.runs.spec import build_run_spec
 from fastflow.worker.runtime import CLAIM_LOST, WorkerRuntime
 from fastflow.worker.server_api import ServerError
@@ -45,8 +45,21 @@ def run_task(runtime: WorkerRuntime, raw: dict[str, Any]) -> str:
     return "done"
 
 
+def executor_name(runtime: WorkerRuntime, m: RunMessage, pipeline: PipelineDefinition) -> str:
+    """Which executor runs `m` here: the pipeline's own choice (pipeline.json `executor`),
+    else the worker's EXECUTOR when it sets one, else the server's (the run's `executor`)."""
+    if pipeline.config.executor:
+        return pipeline.config.executor
+    if "executor" in runtime.settings.model_fields_set:
+        return runtime.settings.executor.value
+    return m.executor
+
+
 def _executor(runtime: WorkerRuntime, name: str) -> Executor | None:
     settings = runtime.settings
+    if name == "docker":
+        # Shared by the process's runs: it holds the engine connection (thread-safe).
+        return runtime.docker
     if name != "local":
         return None
     # One per run: its environment cache uses asyncio locks of the run's own event loop;
@@ -133,13 +146,16 @@ async def _run(
     log.info(
         "run %s: bundle %s ready in %.3fs", m.run_id, m.bundle[:12], time.monotonic() - started
     )
-    executor = _executor(runtime, m.executor)
+    name = executor_name(runtime, m, pipeline)
+    executor = _executor(runtime, name)
     if executor is None:
         return ExecutionResult(
             RunStatus.FAILED,
             failure_kind=FailureKind.ENGINE_ERROR,
-            error=f"executor {m.executor!r} is not available on worker {runtime.id}",
+            error=f"executor {name!r} is not available on worker {runtime.id}",
         )
+    if name != m.executor:
+        recorder.system(f"executor {name} (this worker's EXECUTOR), not {m.executor}")
     try:
         # Fetched now, over HTTP from the server: secrets never travel in the task message.
         run_secrets = await asyncio.to_thread(runtime.server.run_secrets, m.run_id)

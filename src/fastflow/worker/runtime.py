@@ -28,6 +28,7 @@ from fastflow.dispatch.redis_keys import CLAIM_TTL, RedisKeys
 from fastflow.executors.base import RunControl
 from fastflow.pipelines.bundle import extract_bundle
 from fastflow.settings import Settings
+from fastflow.worker.containers import SWEEP_EVERY, remove_orphans, worker_docker_executor
 from fastflow.worker.server_api import ServerApi
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,8 @@ class WorkerRuntime:
         self.server = ServerApi(
             settings.server_url, settings.worker_token, self.id, patience=_SERVER_PATIENCE
         )
+        # One for all runs of this process (it connects to the engine on first use).
+        self.docker = worker_docker_executor(settings, self.id)
         self._active: dict[str, _Active] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -109,6 +112,25 @@ class WorkerRuntime:
         self._thread = threading.Thread(target=self._beat_forever, name="fastflow-heartbeat")
         self._thread.daemon = True
         self._thread.start()
+        sweeper = threading.Thread(target=self._sweep_forever, name="fastflow-sweep", daemon=True)
+        sweeper.start()
+
+    def is_active(self, run_id: str) -> bool:
+        with self._lock:
+            return run_id in self._active
+
+    def _sweep_forever(self) -> None:
+        """Remove containers of dead workers: at start (a restart after `kill -9`), then
+        periodically (a dead peer on the same engine)."""
+        while True:
+            try:
+                remove_orphans(self.docker, self.redis, self.keys, self.id, self.is_active)
+            except redis.RedisError as exc:
+                log.warning("container sweep skipped (redis unreachable?): %s", exc)
+            except Exception:
+                log.exception("container sweep failed")
+            if self._stop.wait(SWEEP_EVERY):
+                return
 
     def stop(self) -> None:
         self._stop.set()
