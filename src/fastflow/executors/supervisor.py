@@ -143,7 +143,10 @@ def supervise(control_dir: Path, job: dict[str, Any], cancel: _Cancel) -> int:
 
     def started(pid: int) -> None:
         # For a server that re-attaches: what to stop should this supervisor be killed.
-        (control_dir / CHILD_PID_FILE).write_text(str(pid), encoding="utf-8")
+        # Atomically: a reader never sees the file empty.
+        tmp = control_dir / (CHILD_PID_FILE + ".tmp")
+        tmp.write_text(str(pid), encoding="utf-8")
+        os.replace(tmp, control_dir / CHILD_PID_FILE)
         server.started(pid)
 
     run = ProcessRun(process, recorder, on_started=started)
