@@ -283,14 +283,14 @@ class DockerExecutor:
         """
         try:
             client = self._client if self._client is not None else self._connect()[0]
-            found = client.containers.list(all=True, filters={"label": LABEL})
+            found = _list_labelled(client)
         except DockerException as exc:
             log.warning("cleanup: container engine not reachable: %s", exc)
             return []
         stopped = {
-            c.labels.get(LABEL, ""): c
+            _labels(c).get(LABEL, ""): c
             for c in found
-            if c.status in ("exited", "created", "dead") and c.labels.get(LABEL)
+            if c.attrs.get("State") in ("exited", "created", "dead") and _labels(c).get(LABEL)
         }
         known = statuses(list(stopped))
         removed = []
@@ -298,7 +298,7 @@ class DockerExecutor:
             status = known.get(run_id)
             if run_id in self._active or (status is not None and status in _ACTIVE_STATES):
                 continue
-            removed.append(container.name)
+            removed.append(_name(container))
             if not dry_run:
                 with contextlib.suppress(DockerException):
                     container.remove(force=True)
@@ -308,16 +308,14 @@ class DockerExecutor:
         """Containers labelled with one of `run_ids` (id per run); reports the others."""
         try:
             client, _ = await self.client()
-            found = await asyncio.to_thread(
-                client.containers.list, all=True, filters={"label": LABEL}
-            )
+            found = await asyncio.to_thread(_list_labelled, client)
         except DockerException as exc:
             log.warning("cannot reach the container engine to re-attach runs: %s", exc)
             return None
         wanted = set(run_ids)
         handles: dict[str, str] = {}
         for container in found:
-            run_id = container.labels.get(LABEL, "")
+            run_id = _labels(container).get(LABEL, "")
             if run_id in wanted:
                 handles[run_id] = container.id
             elif run_id not in self._active:
@@ -325,7 +323,7 @@ class DockerExecutor:
                     "container %s (%s) carries %s=%s but no run of this server is RUNNING "
                     "with that id; it is left alone",
                     container.short_id,
-                    container.status,
+                    container.attrs.get("State"),
                     LABEL,
                     run_id,
                 )
@@ -356,3 +354,17 @@ class DockerExecutor:
 def _prepare_dirs(spec: RunSpec) -> None:
     spec.work_dir.mkdir(parents=True, exist_ok=True)
     spec.artifacts_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _list_labelled(client: Any) -> list[Any]:
+    """fastflow's containers, sparse: the engine's list alone, no inspect per container — one
+    removed in between would fail that inspect (Podman answers 500 for it)."""
+    return list(client.containers.list(all=True, sparse=True, filters={"label": LABEL}))
+
+
+def _labels(container: Any) -> dict[str, str]:
+    return dict(container.attrs.get("Labels") or {})
+
+
+def _name(container: Any) -> str:
+    return str((container.attrs.get("Names") or [container.short_id])[0]).lstrip("/")
