@@ -135,6 +135,7 @@ def test_cancel_and_timeout_of_remote_docker_runs_remove_their_containers(
         assert (run["status"], run["exit_code"]) == ("CANCELLED", 137)
         text = _logs(client, run_id)
         assert "executor docker (this worker's EXECUTOR), not local" in text
+        assert run["executor"] == "docker"  # the run records what really ran it
         assert "got SIGTERM, ignoring it" in text and "SIGKILL after 2s" in text
         _assert_exactly_once(_history(client, run_id))
         assert _containers(engine, run_id) == []

@@ -176,6 +176,9 @@ class StreamIngest:
             tracked.started = True
         self._fanout.publish(run.id, fresh)
         self._write_metrics(run.id, fresh)
+        chosen = next((e["executor"] for e in fresh if _names_executor(e)), None)
+        if chosen is not None:
+            self._runs.update(run.id, executor=chosen)  # the worker's EXECUTOR overrode it
         complete = next((e for e in fresh if e.get("type") == ev.COMPLETE), None)
         if complete is not None:
             tracked.writer.close()
@@ -266,3 +269,7 @@ Entries = list[tuple[bytes, dict[bytes, bytes]]]
 def _streams(found: Any) -> list[tuple[str, Entries]]:
     """XREAD's answer as (run id, entries); keys are `prefix:run:{id}:events` bytes."""
     return [(key.decode().split(":")[-2], entries) for key, entries in found or []]
+
+
+def _names_executor(event: ev.Event) -> bool:
+    return event.get("type") == ev.STATUS and isinstance(event.get("executor"), str)

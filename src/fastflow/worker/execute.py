@@ -156,6 +156,8 @@ async def _run(
         )
     if name != m.executor:
         recorder.system(f"executor {name} (this worker's EXECUTOR), not {m.executor}")
+        # The server records the executor that really runs the run from this event.
+        recorder.status(RunStatus.RUNNING.value, extra={"executor": name})
     try:
         # Fetched now, over HTTP from the server: secrets never travel in the task message.
         run_secrets = await asyncio.to_thread(runtime.server.run_secrets, m.run_id)
