@@ -11,6 +11,7 @@ import pytest
 
 from tests.distributed.conftest import Cluster
 from tests.support.server import wait_for_run
+from tests.support.workers import write_retried_pipeline
 
 # Each of these starts real worker processes; the database is exercised on both engines by
 # the spread and server-restart tests, the rest run on SQLite to keep the suite fast.
@@ -101,15 +102,7 @@ def test_pipeline_queue_routes_runs_to_the_workers_of_that_queue(cluster: Cluste
 @SQLITE_ONLY
 def test_worker_killed_mid_run_is_lost_then_retried_on_another(cluster: Cluster) -> None:
     pipelines = cluster.server.settings.pipelines_dir
-    # The first attempt runs until killed; the retry finishes at once.
-    (pipelines / "retried.py").write_text(
-        "import os, time\n"
-        "i = 0\n"
-        "while os.environ['FASTFLOW_ATTEMPT'] == '1':\n"
-        "    print(f'tick {i}', flush=True); i += 1; time.sleep(0.1)\n"
-        "print('finished')\n"
-    )
-    (pipelines / "retried.json").write_text('{"retries": 1}')
+    write_retried_pipeline(pipelines)
     workers = cluster.start_workers(("a", {"concurrency": 1}), ("b", {"concurrency": 1}))
     with cluster.server.client() as client:
         run_id = _run(client, "retried")

@@ -14,6 +14,7 @@ from tests.distributed.conftest import OwnCluster
 from tests.distributed.test_celery_runs import _assert_exactly_once, _history, _run, _wait_ticks
 from tests.support.server import wait_for_run
 from tests.support.streams import Received, sse, ws
+from tests.support.workers import write_retried_pipeline
 
 SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
@@ -144,14 +145,7 @@ def test_cancel_of_a_run_on_the_namespace_worker(ns_cluster: OwnCluster) -> None
 @SQLITE_ONLY
 def test_namespace_worker_killed_mid_run_is_lost_then_retried(ns_cluster: OwnCluster) -> None:
     pipelines = ns_cluster.server.settings.pipelines_dir
-    (pipelines / "retried.py").write_text(
-        "import os, time\n"
-        "i = 0\n"
-        "while os.environ['FASTFLOW_ATTEMPT'] == '1':\n"
-        "    print(f'tick {i}', flush=True); i += 1; time.sleep(0.1)\n"
-        "print('finished')\n"
-    )
-    (pipelines / "retried.json").write_text('{"retries": 1}')
+    write_retried_pipeline(pipelines)
     far = ns_cluster.ns_worker("far", concurrency=1)
     with ns_cluster.server.client() as client:
         run_id = _run(client, "retried")

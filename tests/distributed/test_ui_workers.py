@@ -11,15 +11,10 @@ import httpx
 import pytest
 import redis
 from fastapi import FastAPI
-from nicegui import ui
-from nicegui.functions.download import download
-from nicegui.functions.navigate import Navigate
-from nicegui.functions.notify import notify
 from nicegui.testing.user import User
 
-from fastflow.api.app import create_app
 from fastflow.settings import Settings
-from fastflow.ui import unmount_ui
+from tests.support.nicegui_app import console_app
 from tests.support.server import ADMIN_PASSWORD, ADMIN_USER
 from tests.support.workers import Worker, celery_overrides, clear_prefix
 
@@ -29,15 +24,10 @@ async def celery_app(
     make_settings: Callable[..., Settings], redis_client: redis.Redis
 ) -> AsyncIterator[FastAPI]:
     settings = make_settings(FASTFLOW_UI=True, **celery_overrides())
-    application = create_app(settings)
     try:
-        async with application.router.lifespan_context(application):
+        async with console_app(settings) as application:
             yield application
     finally:
-        unmount_ui()
-        ui.navigate = Navigate()
-        ui.notify = notify
-        ui.download = download
         clear_prefix(redis_client, settings.redis_prefix)
 
 

@@ -17,17 +17,12 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 from fastapi import FastAPI
-from nicegui import ui
-from nicegui.functions.download import download
-from nicegui.functions.navigate import Navigate
-from nicegui.functions.notify import notify
 from nicegui.testing.user import User
 
-from fastflow.api.app import create_app
 from fastflow.models import Role
 from fastflow.services import Services
 from fastflow.settings import Settings
-from fastflow.ui import unmount_ui
+from tests.support.nicegui_app import console_app
 from tests.support.server import ADMIN_PASSWORD, ADMIN_USER
 
 SECRET_VALUE = "topsecret-4f1c9e-value"
@@ -35,16 +30,8 @@ SECRET_VALUE = "topsecret-4f1c9e-value"
 
 @pytest.fixture
 async def app(make_settings: Callable[..., Settings]) -> AsyncIterator[FastAPI]:
-    application = create_app(make_settings(FASTFLOW_UI=True))
-    try:
-        async with application.router.lifespan_context(application):
-            yield application
-    finally:
-        unmount_ui()
-        # User swaps these for its simulations while a test runs; put NiceGUI's back.
-        ui.navigate = Navigate()
-        ui.notify = notify
-        ui.download = download
+    async with console_app(make_settings(FASTFLOW_UI=True)) as application:
+        yield application
 
 
 def services(app: FastAPI) -> Services:

@@ -120,3 +120,15 @@ class Worker:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+
+
+def write_retried_pipeline(pipelines: Path) -> None:
+    """`retried`: the first attempt ticks until killed; the retry (attempt 2) ends at once."""
+    (pipelines / "retried.py").write_text(
+        "import os, time\n"
+        "i = 0\n"
+        "while os.environ['FASTFLOW_ATTEMPT'] == '1':\n"
+        "    print(f'tick {i}', flush=True); i += 1; time.sleep(0.1)\n"
+        "print('finished')\n"
+    )
+    (pipelines / "retried.json").write_text('{"retries": 1}')
