@@ -130,19 +130,16 @@ def _encode(events: list[ev.Event]) -> Iterator[Message]:
             lines.append(event)
             continue
         if lines:
-            yield (
-                ev.LOG,
-                lines[-1]["seq"],
-                orjson.dumps({"type": ev.LOG, "seq": lines[-1]["seq"], "lines": lines}),
-            )
+            yield _log_message(lines)
             lines = []
         yield event["type"], event["seq"], orjson.dumps(event)
     if lines:
-        yield (
-            ev.LOG,
-            lines[-1]["seq"],
-            orjson.dumps({"type": ev.LOG, "seq": lines[-1]["seq"], "lines": lines}),
-        )
+        yield _log_message(lines)
+
+
+def _log_message(lines: list[ev.Event]) -> Message:
+    last = lines[-1]["seq"]
+    return ev.LOG, last, orjson.dumps({"type": ev.LOG, "seq": last, "lines": lines})
 
 
 def sse_frame(kind: str, seq: int | None, payload: bytes) -> bytes:

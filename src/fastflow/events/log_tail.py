@@ -57,13 +57,11 @@ class LogTail:
         self._stop = threading.Event()
         self._pending = b""
         self._messages = b""
-        self.done: asyncio.Future[None] | None = None
 
     def start(self) -> asyncio.Future[None]:
         """Start following in a thread; the returned future ends after the final read."""
         loop = asyncio.get_running_loop()
-        self.done = loop.create_future()
-        done = self.done
+        done: asyncio.Future[None] = loop.create_future()
 
         def finish() -> None:
             if not done.done():

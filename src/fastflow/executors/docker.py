@@ -283,14 +283,15 @@ class DockerExecutor:
         """
         try:
             client = self._client if self._client is not None else self._connect()[0]
-            found = _list_labelled(client)
+            found = list_containers(client, [LABEL])
         except DockerException as exc:
             log.warning("cleanup: container engine not reachable: %s", exc)
             return []
         stopped = {
-            _labels(c).get(LABEL, ""): c
+            run_id: c
             for c in found
-            if c.attrs.get("State") in ("exited", "created", "dead") and _labels(c).get(LABEL)
+            if (run_id := container_labels(c).get(LABEL, ""))
+            and c.attrs.get("State") in ("exited", "created", "dead")
         }
         known = statuses(list(stopped))
         removed = []
@@ -298,7 +299,7 @@ class DockerExecutor:
             status = known.get(run_id)
             if run_id in self._active or (status is not None and status in _ACTIVE_STATES):
                 continue
-            removed.append(_name(container))
+            removed.append(container_name(container))
             if not dry_run:
                 with contextlib.suppress(DockerException):
                     container.remove(force=True)
@@ -308,14 +309,14 @@ class DockerExecutor:
         """Containers labelled with one of `run_ids` (id per run); reports the others."""
         try:
             client, _ = await self.client()
-            found = await asyncio.to_thread(_list_labelled, client)
+            found = await asyncio.to_thread(list_containers, client, [LABEL])
         except DockerException as exc:
             log.warning("cannot reach the container engine to re-attach runs: %s", exc)
             return None
         wanted = set(run_ids)
         handles: dict[str, str] = {}
         for container in found:
-            run_id = _labels(container).get(LABEL, "")
+            run_id = container_labels(container).get(LABEL, "")
             if run_id in wanted:
                 handles[run_id] = container.id
             elif run_id not in self._active:
@@ -356,15 +357,18 @@ def _prepare_dirs(spec: RunSpec) -> None:
     spec.artifacts_dir.mkdir(parents=True, exist_ok=True)
 
 
-def _list_labelled(client: Any) -> list[Any]:
-    """fastflow's containers, sparse: the engine's list alone, no inspect per container — one
-    removed in between would fail that inspect (Podman answers 500 for it)."""
-    return list(client.containers.list(all=True, sparse=True, filters={"label": LABEL}))
+def list_containers(client: Any, labels: list[str]) -> list[Any]:
+    """Containers carrying every one of `labels` (`key` or `key=value`), sparse: the engine's
+    list alone, no inspect per container — one removed in between would fail that inspect
+    (Podman answers 500 for it)."""
+    return list(client.containers.list(all=True, sparse=True, filters={"label": labels}))
 
 
-def _labels(container: Any) -> dict[str, str]:
+def container_labels(container: Any) -> dict[str, str]:
+    """The labels of a container from a sparse list."""
     return dict(container.attrs.get("Labels") or {})
 
 
-def _name(container: Any) -> str:
+def container_name(container: Any) -> str:
+    """The name of a container from a sparse list."""
     return str((container.attrs.get("Names") or [container.short_id])[0]).lstrip("/")

@@ -14,7 +14,14 @@ from fastflow.executors.launcher import MAX_JOB_BYTES, REPLY
 
 log = logging.getLogger(__name__)
 
-_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "PYTHONPATH")
+# What a supervisor (and the launcher) needs of the server's environment; the run's own
+# environment travels in its job. Nothing else (database URLs, keys) reaches them.
+_SUPERVISOR_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "PYTHONPATH")
+
+
+def supervisor_env() -> dict[str, str]:
+    """The server's environment cut down to what a supervisor process needs."""
+    return {k: os.environ[k] for k in _SUPERVISOR_ENV if k in os.environ}
 
 
 class SupervisorLauncher:
@@ -59,7 +66,7 @@ class SupervisorLauncher:
                 [sys.executable, "-m", "fastflow.executors.launcher", str(theirs.fileno())],
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
-                env={k: os.environ[k] for k in _ENV if k in os.environ},
+                env=supervisor_env(),
                 start_new_session=True,  # a Ctrl-C for the server must not reach it
             )
         finally:

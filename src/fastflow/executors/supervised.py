@@ -24,7 +24,7 @@ import psutil
 from fastflow.events.log_tail import LogTail
 from fastflow.events.recorder import RunRecorder
 from fastflow.executors.base import RunControl
-from fastflow.executors.launcher_client import SupervisorLauncher
+from fastflow.executors.launcher_client import SupervisorLauncher, supervisor_env
 from fastflow.executors.process_run import FAILED, ProcessJob, ProcessOutcome, signal_group
 from fastflow.executors.supervisor import (
     CANCEL_FILE,
@@ -33,14 +33,12 @@ from fastflow.executors.supervisor import (
     LOG_FILE,
     RESULT_FILE,
     read_result,
+    write_atomically,
 )
 
 log = logging.getLogger(__name__)
 
 _EXIT_POLL = 0.2
-# What the supervisor itself needs of the server's environment; the run's own environment
-# travels in the job. Nothing else (database URLs, keys) reaches it.
-_SUPERVISOR_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "PYTHONPATH")
 
 
 class SupervisorHandle:
@@ -204,7 +202,7 @@ def _popen(control_dir: Path, wake_w: int, errors: BinaryIO) -> subprocess.Popen
         stdout=wake_w,
         stderr=errors,
         cwd=control_dir,
-        env={k: os.environ[k] for k in _SUPERVISOR_ENV if k in os.environ},
+        env=supervisor_env(),
         start_new_session=True,  # outlives the server; Ctrl-C on its terminal is not for it
     )
 
@@ -238,9 +236,7 @@ def _send_job(proc: subprocess.Popen[bytes], job: bytes) -> None:
 
 
 def _write_info(control_dir: Path, info: dict[str, Any]) -> None:
-    tmp = control_dir / (INFO_FILE + ".tmp")
-    tmp.write_text(json.dumps(info), encoding="utf-8")
-    os.replace(tmp, control_dir / INFO_FILE)
+    write_atomically(control_dir / INFO_FILE, orjson.dumps(info))
 
 
 def _create_time(pid: int) -> float:

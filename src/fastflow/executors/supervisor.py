@@ -90,11 +90,15 @@ def read_cancel_reason(control_dir: Path) -> str:
         return DEFAULT_CANCEL_REASON
 
 
+def write_atomically(path: Path, data: bytes) -> None:
+    """A reader (the server, a restarted server) sees the whole file or none, never a part."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
 def write_result(control_dir: Path, outcome: ProcessOutcome) -> None:
-    """result.json, atomically: a reader sees the whole outcome or none."""
-    tmp = control_dir / (RESULT_FILE + ".tmp")
-    tmp.write_bytes(orjson.dumps(outcome.to_dict()))
-    os.replace(tmp, control_dir / RESULT_FILE)
+    write_atomically(control_dir / RESULT_FILE, orjson.dumps(outcome.to_dict()))
 
 
 def read_result(control_dir: Path) -> ProcessOutcome | None:
@@ -143,10 +147,7 @@ def supervise(control_dir: Path, job: dict[str, Any], cancel: _Cancel) -> int:
 
     def started(pid: int) -> None:
         # For a server that re-attaches: what to stop should this supervisor be killed.
-        # Atomically: a reader never sees the file empty.
-        tmp = control_dir / (CHILD_PID_FILE + ".tmp")
-        tmp.write_text(str(pid), encoding="utf-8")
-        os.replace(tmp, control_dir / CHILD_PID_FILE)
+        write_atomically(control_dir / CHILD_PID_FILE, str(pid).encode())
         server.started(pid)
 
     run = ProcessRun(process, recorder, on_started=started)

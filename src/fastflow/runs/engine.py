@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -122,14 +122,24 @@ class RunEngine:
         control = RunControl()
         self._controls[run.id] = control
         recorder = await asyncio.to_thread(self.open_recorder, run.id)
+        await self._to_the_end(run, recorder, self._execute(run, recorder, control), "executing")
+
+    async def _to_the_end(
+        self,
+        run: Run,
+        recorder: RunRecorder,
+        work: Coroutine[Any, Any, ExecutionResult],
+        doing: str,
+    ) -> None:
+        """Await `work` and record the outcome; a failure of fastflow's own fails the run."""
         try:
-            result = await self._execute(run, recorder, control)
+            result = await work
         except Exception as exc:
-            log.exception("run %s: executor failed", run.id)
+            log.exception("run %s: %s the run failed", run.id, doing)
             result = ExecutionResult(
                 RunStatus.FAILED,
                 failure_kind=FailureKind.ENGINE_ERROR,
-                error=f"internal error while executing the run: {exc}",
+                error=f"internal error while {doing} the run: {exc}",
             )
         finally:
             self._controls.pop(run.id, None)
@@ -351,38 +361,33 @@ class RunEngine:
         task.add_done_callback(lambda _t: self._resumed.pop(run.id, None))
 
     async def _resume_run(self, run: Run, handle: str, control: RunControl) -> None:
-        executor = self.executors[run.executor]
-        assert isinstance(executor, Reattaching)
         recorder = await asyncio.to_thread(self.open_recorder, run.id)
         self._track_progress(run.id, recorder)
+        reattaching = self._reattach(run, handle, recorder, control)
+        await self._to_the_end(run, recorder, reattaching, "re-attaching")
+
+    async def _reattach(
+        self, run: Run, handle: str, recorder: RunRecorder, control: RunControl
+    ) -> ExecutionResult:
+        executor = self.executors[run.executor]
+        assert isinstance(executor, Reattaching)
         try:
-            try:
-                pipeline = await asyncio.to_thread(self.resolve, run)
-            except Exception:
-                # The pipeline's files are gone; supervise the container with default limits.
-                pipeline = PipelineDefinition(
-                    run.pipeline_name, "folder", Path(run.pipeline_name), Path("main.py")
-                )
-            # The container still holds the secrets it started with; the lines it prints
-            # from here on are masked like before the restart.
-            run_secrets = await asyncio.to_thread(self._secrets_for, run, pipeline.config.secrets)
-            masker = run_secrets.masker()
-            if masker:
-                recorder.set_filters(masker, masker.fragment)
-            started = run.started_at.timestamp() if run.started_at else time.time()
-            spec = self._spec(run, pipeline, run_secrets, elapsed=time.time() - started)
-            log.info("run %s: re-attaching to its container %s", run.id, handle[:12])
-            result = await executor.reattach(handle, spec, recorder, control)
-        except Exception as exc:
-            log.exception("run %s: re-attach failed", run.id)
-            result = ExecutionResult(
-                RunStatus.FAILED,
-                failure_kind=FailureKind.ENGINE_ERROR,
-                error=f"internal error while re-attaching the run: {exc}",
+            pipeline = await asyncio.to_thread(self.resolve, run)
+        except Exception:
+            # The pipeline's files are gone; supervise the run with default limits.
+            pipeline = PipelineDefinition(
+                run.pipeline_name, "folder", Path(run.pipeline_name), Path("main.py")
             )
-        finally:
-            self._controls.pop(run.id, None)
-        await asyncio.to_thread(self._finish, run, recorder, result)
+        # The run's process (or container) still holds the secrets it started with; the
+        # lines it prints from here on are masked like before the restart.
+        run_secrets = await asyncio.to_thread(self._secrets_for, run, pipeline.config.secrets)
+        masker = run_secrets.masker()
+        if masker:
+            recorder.set_filters(masker, masker.fragment)
+        started = run.started_at.timestamp() if run.started_at else time.time()
+        spec = self._spec(run, pipeline, run_secrets, elapsed=time.time() - started)
+        log.info("run %s: re-attaching to %s (%s)", run.id, handle, run.executor)
+        return await executor.reattach(handle, spec, recorder, control)
 
     def keeps_on_shutdown(self, run_id: str) -> bool:
         """Whether a stopping server leaves this run to its successor (not cancels it)."""

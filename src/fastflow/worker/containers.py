@@ -20,7 +20,14 @@ import redis
 from docker.errors import DockerException, NotFound
 
 from fastflow.dispatch.redis_keys import RedisKeys
-from fastflow.executors.docker import LABEL, WORKER_LABEL, DockerExecutor
+from fastflow.executors.docker import (
+    LABEL,
+    WORKER_LABEL,
+    DockerExecutor,
+    container_labels,
+    container_name,
+    list_containers,
+)
 from fastflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -54,17 +61,11 @@ def remove_orphans(
         log.debug("container sweep: engine not reachable: %s", exc)
         return []
     try:
-        # Sparse: the list alone, no inspect per container — one that ends meanwhile would
-        # make that inspect fail (Podman answers 500 for a container that just went).
-        found = engine.containers.list(
-            all=True,
-            sparse=True,
-            filters={"label": [WORKER_LABEL, f"{PREFIX_LABEL}={keys.prefix}"]},
-        )
+        found = list_containers(engine, [WORKER_LABEL, f"{PREFIX_LABEL}={keys.prefix}"])
         removed: list[str] = []
         for container in found:
-            labels = container.attrs.get("Labels") or {}
-            name = str((container.attrs.get("Names") or [container.short_id])[0]).lstrip("/")
+            labels = container_labels(container)
+            name = container_name(container)
             run_id, owner = labels.get(LABEL, ""), labels.get(WORKER_LABEL, "")
             if _still_running_here_or_elsewhere(client, keys, worker_id, is_active, run_id, owner):
                 continue
