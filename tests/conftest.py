@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +23,22 @@ from tests.support.services import (
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "pipelines"
 TEST_PIPELINES = Path(__file__).resolve().parent / "fixtures" / "pipelines"
+
+
+@pytest.fixture(autouse=True)
+def _runs_may_pass(request: pytest.FixtureRequest) -> None:
+    """pytest makes its temporary folders 0700; runs of the sandbox's OS user (`nobody`,
+    when the tests run as root, as in CI) must pass through them to their work dirs, as
+    they would through a server's DATA_DIR."""
+    if "tmp_path" not in request.fixturenames:
+        return
+    folder = Path(request.getfixturevalue("tmp_path"))
+    while folder != folder.parent and folder.stat().st_uid == os.getuid():
+        if folder.stat().st_mode & 0o011 != 0o011:
+            folder.chmod(folder.stat().st_mode | 0o011)
+        if folder.name.startswith("pytest-of-"):
+            break
+        folder = folder.parent
 
 
 @pytest.fixture(scope="session")

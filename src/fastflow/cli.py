@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
@@ -32,6 +33,13 @@ def _setup_logging(settings: Settings) -> None:
     setup_logging(settings.log_format)
 
 
+def _private_files() -> None:
+    """Files the server creates (database, WAL, logs, metrics, uploads, keys) are its own:
+    nobody else on the machine may read them. What runs of another user must read is
+    opened up on purpose (environments, unpacked pipeline code)."""
+    os.umask(0o077)
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address [env FASTFLOW_HOST]")] = None,
@@ -45,6 +53,7 @@ def serve(
 
     settings = _settings(FASTFLOW_HOST=host, FASTFLOW_PORT=port)
     _setup_logging(settings)
+    _private_files()
     try:
         application = create_app(settings)
         # A wrong ENCRYPTION_KEY stops here with one clear line, before the port opens.
@@ -84,6 +93,7 @@ def worker(
 
     settings = _settings()
     _setup_logging(settings)
+    _private_files()
     names = [q.strip() for q in (queues or settings.default_queue).split(",") if q.strip()]
     if not names:
         typer.echo("fastflow: --queues names no queue", err=True)

@@ -20,6 +20,7 @@ from fastflow.events.memory_fanout import MemoryFanout
 from fastflow.executors.base import Executor
 from fastflow.executors.docker import DockerExecutor
 from fastflow.executors.local import LocalExecutor
+from fastflow.executors.run_sandbox import RunSandbox, log_sandbox, prepare_host
 from fastflow.executors.uv_env import EnvironmentCache
 from fastflow.gitsync.github_app import GitHubAppAuth
 from fastflow.gitsync.loop import AutoSyncLoop
@@ -33,6 +34,7 @@ from fastflow.pipelines.service import PipelineService
 from fastflow.retention.cleanup import CleanupLoop, CleanupService
 from fastflow.runs.engine import RunEngine
 from fastflow.runs.service import RunService
+from fastflow.sandbox.status import SandboxStatus, probe
 from fastflow.scheduler.service import SchedulerService
 from fastflow.secrets.crypto import load_cipher
 from fastflow.secrets.service import SecretService
@@ -89,6 +91,8 @@ class Services:
     cleanup_loop: CleanupLoop
     monitoring: Monitoring
     worker_token: str
+    sandbox: SandboxStatus
+    sandbox_warnings: list[str]
 
     def preflight(self) -> None:
         """Migrate and check the encryption key fits the stored secrets (else ConfigError)."""
@@ -99,6 +103,7 @@ class Services:
         """Migrate, settle what a previous server left running, then start dispatching."""
         self.objects.check()
         self.preflight()
+        log_sandbox(self.sandbox, self.sandbox_warnings)
         self.auth.ensure_admin(self.settings.admin_user, self.settings.admin_password)
         # Started first so deliveries for runs settled by recovery are sent.
         await self.outbound.start()
@@ -131,13 +136,16 @@ class Services:
         self.db.dispose()
 
 
-def _executors(settings: Settings, envs: EnvironmentCache) -> dict[str, Executor]:
+def _executors(
+    settings: Settings, envs: EnvironmentCache, sandbox: RunSandbox
+) -> dict[str, Executor]:
     local = LocalExecutor(
         envs,
         cancel_grace=settings.cancel_grace_seconds,
         metrics_interval=settings.metrics_interval,
         max_line_bytes=settings.max_line_bytes,
         supervise_in=settings.work_dir,
+        sandbox=sandbox,
     )
     # Always there, so a pipeline.json `"executor": "docker"` works under EXECUTOR=local too;
     # it connects to the engine on first use, so an engine that is down fails runs
@@ -148,8 +156,13 @@ def _executors(settings: Settings, envs: EnvironmentCache) -> dict[str, Executor
 
 def build_services(settings: Settings) -> Services:
     """Wire every part for `settings`; nothing starts until `Services.start()`."""
-    for folder in (settings.data_dir, settings.logs_dir):
-        folder.mkdir(parents=True, exist_ok=True)
+    sandbox = probe(settings.sandbox, settings.run_user)
+    base_python, sandbox_warnings = prepare_host(
+        sandbox,
+        settings.data_dir,
+        settings.logs_dir,
+        [settings.work_dir, settings.uploads_dir, settings.bundles_dir],
+    )
     db = Database(settings.sqlalchemy_url)
     runs = RunStore(db)
     pipeline_store = PipelineStore(db)
@@ -157,13 +170,16 @@ def build_services(settings: Settings) -> Services:
     catalog = PipelineCatalog(settings.pipelines_dir)
     fanout = MemoryFanout()
     secrets = SecretService(SecretStore(db), load_cipher(settings))
-    envs = EnvironmentCache(settings.envs_dir, settings.resolved_uv_cache_dir)
+    envs = EnvironmentCache(
+        settings.envs_dir, settings.resolved_uv_cache_dir, base_python=base_python
+    )
+    run_sandbox = RunSandbox(sandbox, settings.resolved_uv_cache_dir)
     engine = RunEngine(
         settings,
         runs,
         pipeline_store,
         catalog,
-        _executors(settings, envs),
+        _executors(settings, envs, run_sandbox),
         fanout,
         secrets=secrets,
     )
@@ -280,6 +296,8 @@ def build_services(settings: Settings) -> Services:
         cleanup_loop=CleanupLoop(cleanup, settings.cleanup_interval, monitoring.health),
         monitoring=monitoring,
         worker_token=worker_token,
+        sandbox=sandbox,
+        sandbox_warnings=sandbox_warnings,
     )
 
 

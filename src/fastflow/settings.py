@@ -10,6 +10,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fastflow.errors import ConfigError
+from fastflow.sandbox.status import SandboxMode
 
 
 class ExecutorKind(StrEnum):
@@ -126,6 +127,8 @@ class Settings(BaseSettings):
     access_token_minutes: int = Field(
         default=60 * 12, ge=1, validation_alias="FASTFLOW_ACCESS_TOKEN_MINUTES"
     )
+    sandbox: SandboxMode = Field(default=SandboxMode.AUTO, validation_alias="FASTFLOW_SANDBOX")
+    run_user: str = Field(default="nobody", min_length=1, validation_alias="FASTFLOW_RUN_USER")
     runs_on_shutdown: RunsOnShutdown = Field(
         default=RunsOnShutdown.CANCEL, validation_alias="FASTFLOW_RUNS_ON_SHUTDOWN"
     )

@@ -289,12 +289,25 @@ def stats_of(view: PipelineView) -> PipelineStats:
     )
 
 
+class SandboxOut(BaseModel):
+    """How runs of this process (the server, or a worker) are contained."""
+
+    mode: str  # FASTFLOW_SANDBOX: auto, required or off
+    sandboxed: bool  # runs started here run in the sandbox
+    landlock_abi: int  # the kernel's Landlock ABI (0: none)
+    run_user: str | None  # the OS user runs become (when fastflow runs as root)
+    network_control: bool  # pipeline.json "network": false can be enforced
+    cgroup: str | None = None
+    detail: str  # one sentence for people
+
+
 class HealthOut(BaseModel):
     status: str
     version: str
     database: str
     running_runs: int
     redis: str | None = None  # "ok" or why not, with DISPATCHER=celery; None otherwise
+    sandbox: SandboxOut
 
 
 class WorkerOut(BaseModel):
@@ -308,3 +321,4 @@ class WorkerOut(BaseModel):
     running_runs: list[str]
     started_at: float
     last_heartbeat: float
+    sandbox: SandboxOut | None = None  # None: a worker of an older version

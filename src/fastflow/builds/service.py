@@ -37,6 +37,7 @@ from fastflow.pipelines.discovery import (
 )
 from fastflow.runs.parameters import resolve_parameters
 from fastflow.runs.service import RunService
+from fastflow.sandbox.access import share_tree
 from fastflow.settings import Settings
 from fastflow.storage.objects import ObjectStore
 from fastflow.storage.tables import Run, Upload, new_id
@@ -183,6 +184,7 @@ class BuildService:
     ) -> PipelineDefinition:
         try:
             unpack(saved, checked, staging, self.limits)
+            share_tree(staging)  # read by runs, which may be another OS user
         except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
             raise InvalidInputError(f"the zip archive is damaged: {exc}") from None
         pipeline = load_definition(name, staging / "main.py" if checked.kind == "py" else staging)

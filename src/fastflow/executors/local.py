@@ -20,6 +20,7 @@ from fastflow.executors.base import ExecutionResult, RunControl, RunSpec
 from fastflow.executors.capture import StreamCapture
 from fastflow.executors.launcher_client import SupervisorLauncher
 from fastflow.executors.process_run import ProcessJob, ProcessOutcome, ProcessRun
+from fastflow.executors.run_sandbox import PreparedRun, RunSandbox
 from fastflow.executors.supervised import find_supervisor, start_supervisor
 from fastflow.executors.uv_env import EnvironmentCache, SetupError
 from fastflow.models import FailureKind, RunStatus
@@ -39,9 +40,12 @@ class LocalExecutor:
         metrics_interval: float = 1.0,
         max_line_bytes: int = 1024 * 1024,
         supervise_in: Path | None = None,
+        sandbox: RunSandbox | None = None,
     ) -> None:
-        """`supervise_in`: the runs' work folder; set, each run gets a supervisor process."""
+        """`supervise_in`: the runs' work folder; set, each run gets a supervisor process.
+        `sandbox`: how runs are confined (None: not at all, only for tests of other parts)."""
         self.envs = envs
+        self.sandbox = sandbox
         self.cancel_grace = cancel_grace
         self.metrics_interval = metrics_interval
         self.max_line_bytes = max_line_bytes
@@ -52,6 +56,9 @@ class LocalExecutor:
     async def execute(
         self, spec: RunSpec, recorder: RunRecorder, control: RunControl
     ) -> ExecutionResult:
+        refusal = self.sandbox.refusal(spec) if self.sandbox is not None else None
+        if refusal is not None:
+            return ExecutionResult(RunStatus.FAILED, failure_kind=FailureKind.SETUP, error=refusal)
         uv_version = await self.envs.uv_version()
         setup = StreamCapture("setup", recorder, self.max_line_bytes)
         try:
@@ -65,27 +72,44 @@ class LocalExecutor:
                 uv_version=uv_version,
             )
         setup.close()
-        job = self._job(spec, env.python)
-        await asyncio.to_thread(_prepare_dirs, spec)
-        if self.supervise_in is None:
-            outcome = await self._run_inline(job, recorder, control)
-        else:
-            handle = await start_supervisor(
-                self._control_dir(spec.run_id), job, recorder, spec.secret_values, self._launcher
-            )
-            outcome = await handle.wait(recorder, control)
+        prepared = await asyncio.to_thread(self._prepare, spec, env.python)
+        if prepared.warning:
+            recorder.system(f"warning: {prepared.warning}")
+        job = self._job(spec, env.python, prepared)
+        try:
+            if self.supervise_in is None:
+                outcome = await self._run_inline(job, recorder, control)
+            else:
+                handle = await start_supervisor(
+                    self._control_dir(spec.run_id),
+                    job,
+                    recorder,
+                    spec.secret_values,
+                    self._launcher,
+                )
+                outcome = await handle.wait(recorder, control)
+        finally:
+            if self.sandbox is not None:
+                await asyncio.to_thread(self.sandbox.cleanup, spec)
         result = _result(outcome)
         result.uv_version = uv_version
         result.setup_duration = round(env.setup_duration, 4)
         return result
 
-    def _job(self, spec: RunSpec, python: Path) -> ProcessJob:
+    def _prepare(self, spec: RunSpec, python: Path) -> PreparedRun:
+        if self.sandbox is None:
+            _prepare_dirs(spec)
+            return PreparedRun(None, {})
+        return self.sandbox.prepare(spec, python.parent.parent, python)
+
+    def _job(self, spec: RunSpec, python: Path, prepared: PreparedRun) -> ProcessJob:
         config = spec.pipeline.config
         return ProcessJob(
             run_id=spec.run_id,
             argv=[str(python), str(spec.pipeline.entrypoint)],
             cwd=str(spec.work_dir),
-            env=spec.env,
+            env={**spec.env, **prepared.env},
+            sandbox=prepared.policy.to_dict() if prepared.policy else None,
             metrics_path=str(spec.metrics_path),
             timeout=spec.timeout,
             cpu_hard=config.cpu_hard_limit,
@@ -149,7 +173,11 @@ class LocalExecutor:
                 failure_kind=FailureKind.LOST,
                 error="the run's supervisor ended without leaving a result",
             )
-        return _result(await supervisor.wait(recorder, control))
+        try:
+            return _result(await supervisor.wait(recorder, control))
+        finally:
+            if self.sandbox is not None:
+                await asyncio.to_thread(self.sandbox.cleanup, spec)
 
 
 def _prepare_dirs(spec: RunSpec) -> None:

@@ -22,12 +22,15 @@ from fastflow.events.recorder import RunRecorder
 from fastflow.executors.capture import StreamCapture
 from fastflow.executors.metrics_file import MetricsFile
 from fastflow.executors.pipe_reader import drain_in_thread, make_pipe
+from fastflow.sandbox.contain import kill_descendants, start_contained, user_switch
+from fastflow.sandbox.landlock import LandlockError
+from fastflow.sandbox.policy import SandboxPolicy
 
 # Outcome vocabulary (values of fastflow.models.RunStatus / FailureKind, kept as plain strings
 # so this module does not import the models into the supervisor's start-up).
 SUCCESS, FAILED, CANCELLED, TIMED_OUT = "SUCCESS", "FAILED", "CANCELLED", "TIMED_OUT"
 OOM, NOT_EXECUTABLE, COMMAND_NOT_FOUND = "OOM", "NOT_EXECUTABLE", "COMMAND_NOT_FOUND"
-EXIT_NONZERO = "EXIT_NONZERO"
+EXIT_NONZERO, ENGINE_ERROR = "EXIT_NONZERO", "ENGINE_ERROR"
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,8 @@ class ProcessJob:
     cancel_grace: float = 10.0
     metrics_interval: float = 1.0
     max_line_bytes: int = 1024 * 1024
+    # A SandboxPolicy as a dict (None: not sandboxed).
+    sandbox: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -93,10 +98,14 @@ class ProcessRun:
         job: ProcessJob,
         recorder: RunRecorder,
         on_started: Callable[[int], None] | None = None,
+        reap: bool = False,
     ) -> None:
+        """`reap`: this process is a subreaper that supervises only this run, so every
+        descendant it still has when the run's process exits is the run's, and is killed."""
         self.job = job
         self.recorder = recorder
         self.on_started = on_started
+        self.reap = reap
         self._wake = threading.Event()
         self._exited = threading.Event()
         self._cancel: str | None = None
@@ -113,18 +122,16 @@ class ProcessRun:
         out_r, out_w = make_pipe()
         err_r, err_w = make_pipe()
         try:
-            proc = subprocess.Popen(
-                self.job.argv,
-                cwd=self.job.cwd,
-                env=self.job.env,
-                stdin=subprocess.DEVNULL,
-                stdout=out_w,
-                stderr=err_w,
-                start_new_session=True,  # own process group: signals reach the whole tree
-            )
-        except (FileNotFoundError, PermissionError) as exc:
+            proc = self._start(out_w, err_w)
+        except (FileNotFoundError, PermissionError, LandlockError) as exc:
             for fd in (out_r, err_r):
                 os.close(fd)
+            if isinstance(exc, LandlockError):
+                return ProcessOutcome(
+                    FAILED,
+                    failure_kind=ENGINE_ERROR,
+                    error=f"the sandbox could not be set up: {exc}",
+                )
             kind = COMMAND_NOT_FOUND if isinstance(exc, FileNotFoundError) else NOT_EXECUTABLE
             return ProcessOutcome(FAILED, failure_kind=kind, error=str(exc))
         finally:
@@ -139,6 +146,11 @@ class ProcessRun:
         metrics.start()
         self._supervise()
         code = proc.wait()
+        if self.reap:
+            # Daemons of the run (setsid, double fork) were re-parented to this subreaper.
+            left = kill_descendants()
+            if left:
+                self.recorder.system(f"stopped {left} process(es) the run left running")
         # A grandchild may keep the pipes open after the main process ended; the run is over,
         # so its process group goes too.
         if not _join_all(readers, 2.0):
@@ -146,6 +158,24 @@ class ProcessRun:
             _join_all(readers, 2.0)
         metrics.join(timeout=5.0)
         return self._classify(code)
+
+    def _start(self, out_w: int, err_w: int) -> subprocess.Popen[bytes]:
+        def start(**extra: Any) -> subprocess.Popen[bytes]:
+            return subprocess.Popen(
+                self.job.argv,
+                cwd=self.job.cwd,
+                env=self.job.env,
+                stdin=subprocess.DEVNULL,
+                stdout=out_w,
+                stderr=err_w,
+                start_new_session=True,  # own process group: signals reach the whole tree
+                **extra,
+            )
+
+        if self.job.sandbox is None:
+            return start()
+        policy = SandboxPolicy.from_dict(self.job.sandbox)
+        return start_contained(policy, lambda: start(**user_switch(policy)))
 
     def _wait_exit(self) -> None:
         assert self._proc is not None

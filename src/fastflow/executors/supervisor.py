@@ -41,6 +41,7 @@ from fastflow.executors.process_run import (
     ProcessRun,
     log_exception,
 )
+from fastflow.sandbox.contain import become_subreaper
 from fastflow.secrets.masking import Masker
 
 CANCEL_FILE = "cancel"
@@ -150,7 +151,8 @@ def supervise(control_dir: Path, job: dict[str, Any], cancel: _Cancel) -> int:
         write_atomically(control_dir / CHILD_PID_FILE, str(pid).encode())
         server.started(pid)
 
-    run = ProcessRun(process, recorder, on_started=started)
+    # Whatever the run starts stays below this process, so nothing of it outlives the run.
+    run = ProcessRun(process, recorder, on_started=started, reap=become_subreaper())
     cancel.run = run
     if cancel.reason is not None:
         run.cancel(cancel.reason)

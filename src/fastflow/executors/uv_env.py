@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastflow.pipelines.discovery import PipelineDefinition
+from fastflow.sandbox.access import share_tree
 
 _READY = ".fastflow-ready"
 
@@ -53,9 +54,18 @@ def find_uv() -> str:
 class EnvironmentCache:
     """Builds and reuses per-fingerprint virtual environments under `envs_dir`."""
 
-    def __init__(self, envs_dir: Path, uv_cache_dir: Path, uv_bin: str | None = None) -> None:
+    def __init__(
+        self,
+        envs_dir: Path,
+        uv_cache_dir: Path,
+        uv_bin: str | None = None,
+        base_python: Path | None = None,
+    ) -> None:
+        """`base_python`: the interpreter environments are built on (default: fastflow's own;
+        another one when the runs' OS user cannot start fastflow's)."""
         self.envs_dir = envs_dir
         self.uv_cache_dir = uv_cache_dir
+        self.base_python = str(base_python or sys.executable)
         self.uv_bin = uv_bin or find_uv()
         self._locks: dict[str, asyncio.Lock] = {}
         self._uv_version: str | None = None
@@ -74,6 +84,8 @@ class EnvironmentCache:
     def key(self, pipeline: PipelineDefinition) -> str:
         h = hashlib.sha256(pipeline.dependencies_fingerprint().encode())
         h.update(f"{sys.version_info[:3]}".encode())
+        if self.base_python != sys.executable:
+            h.update(self.base_python.encode())
         return h.hexdigest()[:24]
 
     def path_for(self, pipeline: PipelineDefinition) -> Path:
@@ -94,7 +106,7 @@ class EnvironmentCache:
             if (target / _READY).exists():
                 return Environment(python, 0.0, reused=True)
             start = time.monotonic()
-            await asyncio.to_thread(self.envs_dir.mkdir, parents=True, exist_ok=True)
+            await asyncio.to_thread(_make_shared_dir, self.envs_dir)
             lock_fd = await asyncio.to_thread(_lock_file, self.envs_dir / f"{target.name}.lock")
             try:
                 if not (target / _READY).exists():
@@ -107,7 +119,7 @@ class EnvironmentCache:
         tmp = target.with_name(target.name + f".tmp{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(target, ignore_errors=True)
-        py_spec = (pipeline.inline.requires_python if pipeline.inline else None) or sys.executable
+        py_spec = (pipeline.inline.requires_python if pipeline.inline else None) or self.base_python
         await self._uv(
             ["venv", "--quiet", "--relocatable", "--python", py_spec, str(tmp)],
             output,
@@ -125,6 +137,8 @@ class EnvironmentCache:
                 "install dependencies",
             )
         (tmp / _READY).write_text(pipeline.dependencies_fingerprint())
+        # Read by runs, which may be another OS user, while the server's umask is 077.
+        await asyncio.to_thread(share_tree, tmp)
         # A relocatable venv (relative entry-point shebangs) survives the atomic rename.
         tmp.rename(target)
 
@@ -148,6 +162,11 @@ class EnvironmentCache:
 async def _pump(read: Callable[[int], Awaitable[bytes]], output: OutputSink) -> None:
     while chunk := await read(65536):
         output(chunk)
+
+
+def _make_shared_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o755)  # noqa: S103  (environments are read by the runs' OS user)
 
 
 def _lock_file(path: Path) -> int:

@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 from fastflow.pipelines.discovery import PipelineDefinition
+from fastflow.sandbox.access import share_tree
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _SKIP_DIRS = {"__pycache__", ".venv", ".git", ".mypy_cache", ".pytest_cache"}
@@ -88,6 +89,7 @@ def extract_bundle(data: bytes, sha: str, cache_dir: Path) -> Path:
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
             tar.extractall(tmp, filter="data")  # refuses absolute paths and `..`
+        share_tree(tmp)  # read by runs, which may be another OS user
         try:
             os.rename(tmp, target)
         except OSError:

@@ -61,6 +61,8 @@ class PipelineConfig(BaseModel):
     tags: list[str] = Field(default_factory=list)
     # What a schedule tick does while a run of this pipeline is still going.
     overlap: Literal["skip", "queue"] = "skip"
+    # false: the run may not open or accept TCP connections (enforced by the sandbox).
+    network: bool = True
 
     @field_validator("mem_hard_limit", "mem_soft_limit")
     @classmethod

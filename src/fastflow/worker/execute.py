@@ -64,12 +64,15 @@ def _executor(runtime: WorkerRuntime, name: str) -> Executor | None:
         return None
     # One per run: its environment cache uses asyncio locks of the run's own event loop;
     # builds of the same environment across runs are serialized by a file lock.
-    envs = EnvironmentCache(settings.envs_dir, settings.resolved_uv_cache_dir)
+    envs = EnvironmentCache(
+        settings.envs_dir, settings.resolved_uv_cache_dir, base_python=runtime.base_python
+    )
     return LocalExecutor(
         envs,
         cancel_grace=settings.cancel_grace_seconds,
         metrics_interval=settings.metrics_interval,
         max_line_bytes=settings.max_line_bytes,
+        sandbox=runtime.run_sandbox,
     )
 
 

@@ -26,7 +26,9 @@ import redis
 
 from fastflow.dispatch.redis_keys import CLAIM_TTL, RedisKeys
 from fastflow.executors.base import RunControl
+from fastflow.executors.run_sandbox import RunSandbox, log_sandbox, prepare_host
 from fastflow.pipelines.bundle import extract_bundle
+from fastflow.sandbox.status import probe
 from fastflow.settings import Settings
 from fastflow.worker.containers import SWEEP_EVERY, remove_orphans, worker_docker_executor
 from fastflow.worker.server_api import ServerApi
@@ -66,6 +68,12 @@ class WorkerRuntime:
             settings.redis_url, socket_timeout=5.0, socket_connect_timeout=3.0
         )
         self.cache_dir = settings.data_dir / "bundle-cache"
+        # How this worker's local runs are contained, decided once (logged by `start`).
+        self.sandbox = probe(settings.sandbox, settings.run_user)
+        self.base_python, self.sandbox_warnings = prepare_host(
+            self.sandbox, settings.data_dir, settings.logs_dir, [settings.work_dir, self.cache_dir]
+        )
+        self.run_sandbox = RunSandbox(self.sandbox, settings.resolved_uv_cache_dir)
         self.server = ServerApi(
             settings.server_url, settings.worker_token, self.id, patience=_SERVER_PATIENCE
         )
@@ -108,6 +116,7 @@ class WorkerRuntime:
     # -- heartbeat -------------------------------------------------------------------------
 
     def start(self) -> None:
+        log_sandbox(self.sandbox, self.sandbox_warnings)
         self.beat()
         self._thread = threading.Thread(target=self._beat_forever, name="fastflow-heartbeat")
         self._thread.daemon = True
@@ -149,6 +158,7 @@ class WorkerRuntime:
             "running_runs": running,
             "started_at": self.started_at,
             "last_heartbeat": time.time(),
+            "sandbox": self.sandbox.to_dict(),
         }
 
     def beat(self) -> None:

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 
 from fastflow import __version__
 from fastflow.api.deps import ServicesDep
-from fastflow.api.schemas import HealthOut
+from fastflow.api.schemas import HealthOut, SandboxOut
 from fastflow.dispatch.base import RemoteWorkers
 
 router = APIRouter(tags=["health"])
@@ -36,5 +36,6 @@ def health(services: ServicesDep) -> JSONResponse:
         database=database,
         running_runs=services.dispatcher.running,
         redis=redis_state,
+        sandbox=SandboxOut(**services.sandbox.to_dict()),
     )
     return JSONResponse(body.model_dump(), status_code=200 if database == "ok" else 503)

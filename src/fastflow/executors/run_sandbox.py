@@ -1,0 +1,170 @@
+"""A local run's folders and sandbox policy, decided by the executor before the run starts.
+
+Every run gets a private temporary folder (`TMPDIR`) next to its work dir; a sandboxed run
+also gets it as `HOME`, and may write nowhere else but its work dir and artifacts dir. When
+runs become another OS user, their three folders are made that user's, and the folders
+above them only let it pass through.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastflow.executors.base import RunSpec
+from fastflow.sandbox.access import blocking_folder, python_for
+from fastflow.sandbox.policy import (
+    SYSTEM_READ,
+    SYSTEM_READ_EXEC,
+    SandboxPolicy,
+    build_policy,
+    is_beneath,
+)
+from fastflow.sandbox.status import SandboxMode, SandboxStatus
+
+log = logging.getLogger(__name__)
+
+# The run's folder and the ones above it: others may pass through, not list or read.
+_PASS_THROUGH = 0o711
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """What the executor adds to a run's process: its policy and environment variables."""
+
+    policy: SandboxPolicy | None
+    env: dict[str, str]
+    warning: str | None = None
+
+
+class RunSandbox:
+    """Prepares local runs for the sandbox this process probed at start."""
+
+    def __init__(self, status: SandboxStatus, uv_cache: Path | None = None) -> None:
+        self.status = status
+        self.uv_cache = uv_cache
+
+    def refusal(self, spec: RunSpec) -> str | None:
+        """Why `spec` must not start here (None: it may)."""
+        if self.status.refuses_runs:
+            return self.status.refusal()
+        if not spec.pipeline.config.network and not self.status.network_control:
+            if self.status.mode is SandboxMode.OFF:
+                return None  # the operator switched containment off; prepare() warns
+            why = (
+                self.status.reason
+                if not self.status.active
+                else f"Landlock ABI {self.status.landlock_abi} has no network rules (4+ needed)"
+            )
+            return (
+                'pipeline.json says "network": false, but this machine cannot take the '
+                f"network away from a run ({why}); the run was not started"
+            )
+        return None
+
+    def tmp_dir(self, spec: RunSpec) -> Path:
+        return spec.work_dir.parent / "tmp"
+
+    def prepare(self, spec: RunSpec, env_dir: Path, python: Path) -> PreparedRun:
+        """Create the run's folders (owned by the run's user) and its policy."""
+        tmp = self.tmp_dir(spec)
+        folders = [spec.work_dir, spec.artifacts_dir, tmp]
+        run_root = spec.work_dir.parent
+        run_root.mkdir(parents=True, exist_ok=True)
+        for folder in folders:
+            folder.mkdir(parents=True, exist_ok=True)
+        env = {"TMPDIR": str(tmp)}
+        status = self.status
+        warning = None
+        if not status.active:
+            if not spec.pipeline.config.network:
+                warning = 'pipeline.json says "network": false, but FASTFLOW_SANDBOX=off'
+            return PreparedRun(None, env, warning)
+        user = status.run_user
+        if user is not None:
+            for folder in (run_root.parent, run_root):
+                os.chmod(folder, _PASS_THROUGH)
+            for folder in folders:
+                os.chown(folder, user.uid, user.gid)
+                os.chmod(folder, 0o700)
+            blocked = blocking_folder(spec.work_dir, user)
+            if blocked is not None:
+                warning = (
+                    f"the run user {user.name} cannot enter {blocked} (on the way to the "
+                    "run's work dir); allow others to pass through it (chmod o+x)"
+                )
+        env["HOME"] = str(tmp)
+        policy = build_policy(
+            abi=status.landlock_abi,
+            env_dir=env_dir,
+            python=python,
+            code=spec.pipeline.path,
+            writable=folders,
+            uv_cache=self.uv_cache,
+            network=spec.pipeline.config.network,
+            uid=user.uid if user else None,
+            gid=user.gid if user else None,
+        )
+        return PreparedRun(policy, env, warning)
+
+    def cleanup(self, spec: RunSpec) -> None:
+        """The private temporary folder goes with the run."""
+        shutil.rmtree(self.tmp_dir(spec), ignore_errors=True)
+
+
+def prepare_host(
+    status: SandboxStatus, data_dir: Path, logs_dir: Path, run_folders: list[Path]
+) -> tuple[Path, list[str]]:
+    """Make the server's folders private and the runs' reachable; the interpreter to build
+    environments on, and warnings for the server log (once, at start).
+
+    `run_folders`: folders under DATA_DIR that runs need to pass through (their work dirs,
+    unpacked uploads, worker bundles).
+    """
+    warnings: list[str] = []
+    user = status.run_user if status.active else None
+    for folder in (data_dir, logs_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+        os.chmod(folder, 0o700)
+    if user is not None:
+        for folder in (data_dir, *run_folders):
+            folder.mkdir(parents=True, exist_ok=True)
+            os.chmod(folder, _PASS_THROUGH)
+        blocked = blocking_folder(data_dir, user)
+        if blocked is not None:
+            warnings.append(
+                f"the run user {user.name} cannot enter {blocked}, on the way to DATA_DIR: "
+                "runs will fail to start; let others pass through it (chmod o+x) or move "
+                "DATA_DIR"
+            )
+    if status.active:
+        readable = SYSTEM_READ_EXEC + SYSTEM_READ
+        for name, folder in (("DATA_DIR", data_dir), ("LOGS_DIR", logs_dir)):
+            parent = is_beneath(folder, readable)
+            if parent is not None:
+                warnings.append(
+                    f"{name} ({folder}) lies under {parent}, which sandboxed runs may read: "
+                    "move it elsewhere (e.g. /var/lib/fastflow)"
+                )
+    python, note = python_for(user)
+    if note:
+        warnings.append(note)
+    return python, warnings
+
+
+def log_sandbox(status: SandboxStatus, warnings: list[str]) -> None:
+    """Say once, at start, how runs are contained (a warning when they are not)."""
+    if status.active:
+        log.info("%s", status.summary())
+    else:
+        log.warning("%s", status.summary())
+    for warning in warnings:
+        log.warning("sandbox: %s", warning)
+    if not status.cgroup:
+        log.info(
+            "per-run cgroups are not used (no writable cgroup v2 here): the memory hard "
+            "limit is enforced by sampling, cpu_hard_limit is not enforced for local runs"
+        )

@@ -1,0 +1,127 @@
+"""Starting a run's process inside its sandbox, and leaving nothing of it behind.
+
+The Landlock domain is entered by a short-lived thread of the supervisor that then starts
+the run: a Landlock restriction and `no_new_privs` belong to the thread that sets them, and
+a process inherits them from the thread that forked it. So only the run (and everything it
+starts) is confined, the supervisor's other threads are not, and no Python code runs between
+fork and exec (a `preexec_fn` would, which can deadlock a threaded process). The run's user
+and groups are switched by `subprocess` itself in the child, before exec.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+
+from fastflow.sandbox import landlock as ll
+from fastflow.sandbox.policy import SandboxPolicy
+
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def ruleset_for(policy: SandboxPolicy) -> ll.Ruleset:
+    """The Landlock ruleset of `policy` (paths that do not exist are skipped)."""
+    abi = policy.abi
+    all_fs = ll.fs_rights(abi)
+    net = 0 if policy.network else ll.NET_BIND_TCP | ll.NET_CONNECT_TCP
+    ruleset = ll.Ruleset(
+        abi, all_fs, net=net, scoped=ll.SCOPE_SIGNAL | ll.SCOPE_ABSTRACT_UNIX_SOCKET
+    )
+    try:
+        for path in policy.read_exec:
+            ruleset.allow(path, ll.READ_EXEC)
+        for path in policy.read:
+            ruleset.allow(path, ll.READ)
+        device = ll.READ | ll.WRITE_FILE | ll.TRUNCATE | ll.IOCTL_DEV
+        for path in policy.devices:
+            ruleset.allow(path, device)
+        for path in policy.write:
+            ruleset.allow(path, all_fs)
+    except BaseException:
+        ruleset.close()
+        raise
+    return ruleset
+
+
+def start_contained(
+    policy: SandboxPolicy, start: Callable[[], subprocess.Popen[bytes]]
+) -> subprocess.Popen[bytes]:
+    """Call `start` (which forks and execs the run) from a thread confined by `policy`."""
+    outcome: list[subprocess.Popen[bytes] | BaseException] = []
+
+    def confined() -> None:
+        try:
+            with ruleset_for(policy) as ruleset:
+                ruleset.restrict_current_thread()
+            outcome.append(start())
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=confined, name="fastflow-sandbox")
+    thread.start()
+    thread.join()
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def user_switch(policy: SandboxPolicy) -> dict[str, object]:
+    """`subprocess.Popen` arguments that make the run's process the policy's OS user."""
+    if policy.uid is None:
+        return {}
+    return {"user": policy.uid, "group": policy.gid, "extra_groups": []}
+
+
+def become_subreaper() -> bool:
+    """Orphans of this process's descendants come to it (not to init): a run's daemons
+    stay within reach. False where the kernel does not offer it."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
+    except OSError:
+        return False
+
+
+def kill_descendants(rounds: int = 50) -> int:
+    """SIGKILL every descendant of this process and reap them; returns how many were killed.
+
+    Meant for a process that is a subreaper and supervises one run: whatever it still has
+    below it once the run ended is the run's. Repeats while processes keep appearing (one
+    may fork while the others are killed).
+    """
+    import psutil
+
+    killed = 0
+    me = psutil.Process()
+    for _ in range(rounds):
+        try:
+            found = me.children(recursive=True)
+        except psutil.Error:
+            break
+        if not found:
+            break
+        for proc in found:
+            with contextlib.suppress(psutil.Error, PermissionError):
+                proc.send_signal(signal.SIGKILL)
+                killed += 1
+        _reap()
+        time.sleep(0.01)
+    _reap()
+    return killed
+
+
+def _reap() -> None:
+    while True:
+        try:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return

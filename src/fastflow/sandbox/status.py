@@ -1,0 +1,122 @@
+"""Whether this process can sandbox its runs, decided once at start and reported everywhere.
+
+`FASTFLOW_SANDBOX=auto` (default) sandboxes wherever the kernel allows it, `required` refuses
+to start runs without a sandbox, `off` runs them as the server's own user with its files in
+reach. When fastflow runs as root, runs also become `FASTFLOW_RUN_USER` (default `nobody`).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from fastflow.sandbox import landlock
+
+
+class SandboxMode(StrEnum):
+    AUTO = "auto"
+    REQUIRED = "required"
+    OFF = "off"
+
+
+@dataclass(frozen=True)
+class RunUser:
+    name: str
+    uid: int
+    gid: int
+
+
+AbiProbe = Callable[[], tuple[int, str]]
+
+
+@dataclass(frozen=True)
+class SandboxStatus:
+    """The answer of `probe`: what runs started by this process are confined by."""
+
+    mode: SandboxMode
+    active: bool
+    landlock_abi: int
+    run_user: RunUser | None
+    reason: str = ""
+    cgroup: str = ""
+
+    @property
+    def network_control(self) -> bool:
+        """`"network": false` in pipeline.json can be enforced (Landlock ABI 4)."""
+        return self.active and self.landlock_abi >= 4
+
+    @property
+    def refuses_runs(self) -> bool:
+        return self.mode is SandboxMode.REQUIRED and not self.active
+
+    def refusal(self) -> str:
+        return (
+            "FASTFLOW_SANDBOX=required, but runs cannot be sandboxed on this machine: "
+            f"{self.reason}. Use a kernel with Landlock (Linux 5.13+), or set "
+            "FASTFLOW_SANDBOX=auto to run without it."
+        )
+
+    def summary(self) -> str:
+        """One line for the server log."""
+        if not self.active:
+            if self.mode is SandboxMode.OFF:
+                return (
+                    "FASTFLOW_SANDBOX=off: runs are NOT sandboxed; they run as the server's "
+                    "user and can read its keys and database"
+                )
+            if self.mode is SandboxMode.REQUIRED:
+                return f"runs are refused: {self.refusal()}"
+            return f"runs are NOT sandboxed: {self.reason}"
+        who = f", as user {self.run_user.name}" if self.run_user else ""
+        return f"runs are sandboxed (Landlock ABI {self.landlock_abi}{who})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode.value,
+            "sandboxed": self.active,
+            "landlock_abi": self.landlock_abi,
+            "run_user": self.run_user.name if self.run_user else None,
+            "network_control": self.network_control,
+            "cgroup": self.cgroup or None,
+            "detail": self.summary(),
+        }
+
+
+def probe(
+    mode: SandboxMode, run_user: str = "nobody", abi_probe: AbiProbe | None = None
+) -> SandboxStatus:
+    """What the kernel and this process's user allow. `abi_probe` is the seam tests use to
+    stand for a kernel without Landlock."""
+    cgroup = cgroup_support()
+    if mode is SandboxMode.OFF:
+        return SandboxStatus(mode, False, 0, None, "switched off by FASTFLOW_SANDBOX=off", cgroup)
+    abi, why = (abi_probe or landlock.abi_version)()
+    user: RunUser | None = None
+    if abi > 0 and os.geteuid() == 0:
+        try:
+            entry = pwd.getpwnam(run_user)
+        except KeyError:
+            abi, why = 0, f"FASTFLOW_RUN_USER={run_user!r} is not a user on this machine"
+        else:
+            if entry.pw_uid == 0:
+                abi, why = 0, "FASTFLOW_RUN_USER must not be root when fastflow runs as root"
+            else:
+                user = RunUser(entry.pw_name, entry.pw_uid, entry.pw_gid)
+    return SandboxStatus(mode, abi > 0, abi, user, why, cgroup)
+
+
+def cgroup_support() -> str:
+    """How a run's memory and CPU can be capped here; empty when only by sampling."""
+    root = Path("/sys/fs/cgroup")
+    try:
+        controllers = (root / "cgroup.controllers").read_text().split()
+    except OSError:
+        return ""
+    if "memory" in controllers and os.access(root, os.W_OK):
+        return "cgroup v2"
+    return ""
