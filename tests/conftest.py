@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,19 +25,16 @@ TEST_PIPELINES = Path(__file__).resolve().parent / "fixtures" / "pipelines"
 
 
 @pytest.fixture(autouse=True)
-def _runs_may_pass(request: pytest.FixtureRequest) -> None:
+def _runs_may_pass(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
     """pytest makes its temporary folders 0700; runs of the sandbox's OS user (`nobody`,
     when the tests run as root, as in CI) must pass through them to their work dirs, as
-    they would through a server's DATA_DIR."""
-    if "tmp_path" not in request.fixturenames:
-        return
-    folder = Path(request.getfixturevalue("tmp_path"))
-    while folder != folder.parent and folder.stat().st_uid == os.getuid():
-        if folder.stat().st_mode & 0o011 != 0o011:
-            folder.chmod(folder.stat().st_mode | 0o011)
-        if folder.name.startswith("pytest-of-"):
-            break
-        folder = folder.parent
+    they would through the folders above a server's DATA_DIR."""
+    base = tmp_path_factory.getbasetemp()
+    assert tmp_path.parent == base  # made first, so it is passable too
+    for folder in (base.parent, base, *(p for p in base.iterdir() if p.is_dir())):
+        mode = folder.stat().st_mode
+        if mode & 0o011 != 0o011:
+            folder.chmod(mode | 0o011)
 
 
 @pytest.fixture(scope="session")

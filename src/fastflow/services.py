@@ -154,9 +154,12 @@ def _executors(
     return {"local": local, "docker": docker}
 
 
-def build_services(settings: Settings) -> Services:
-    """Wire every part for `settings`; nothing starts until `Services.start()`."""
-    sandbox = probe(settings.sandbox, settings.run_user)
+def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> Services:
+    """Wire every part for `settings`; nothing starts until `Services.start()`.
+
+    `sandbox`: what the kernel offers runs, probed here unless given (tests give one that
+    stands for another kernel)."""
+    sandbox = sandbox or probe(settings.sandbox, settings.run_user)
     base_python, sandbox_warnings = prepare_host(
         sandbox,
         settings.data_dir,
