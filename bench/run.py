@@ -14,6 +14,7 @@ BENCHES = [
     "bench.listing_bench",
     "bench.ui_bench",
     "bench.celery_bench",
+    "bench.sandbox_bench",
 ]
 
 

@@ -13,6 +13,7 @@ from fastflow.settings import Settings
 from tests.support.netns import NetnsHost, netns_host
 from tests.support.redis_server import OwnRedis
 from tests.support.server import LiveServer, start_server
+from tests.support.services import passable_temp
 from tests.support.workers import (
     TEST_REDIS_URL,
     Worker,
@@ -166,7 +167,7 @@ def ns_cluster(
 ) -> Iterator[OwnCluster]:
     """Server and Redis on the host side of the veth link; workers inside and outside."""
     # Worker folders live outside tmp_path: tmp_path is the server's, hidden from the ns.
-    workers_dir = tmp_path_factory.mktemp("ns-workers")
+    workers_dir = passable_temp(tmp_path_factory, "ns-workers")
     with own_cluster(make_settings, tmp_path, workers_dir, uv_cache, netns) as c:
         yield c
 
@@ -182,7 +183,7 @@ def make_own_cluster(
     with contextlib.ExitStack() as stack:
 
         def make(persistent: bool = False) -> OwnCluster:
-            workers_dir = tmp_path_factory.mktemp("own-workers")
+            workers_dir = passable_temp(tmp_path_factory, "own-workers")
             return stack.enter_context(
                 own_cluster(make_settings, tmp_path, workers_dir, uv_cache, None, persistent)
             )

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import EXAMPLES, TEST_PIPELINES
 from tests.support.git import git
-from tests.support.services import PostgresTemplate, service_missing
+from tests.support.services import PostgresTemplate, passable_temp, service_missing
 from tests.support.ui import CHROMIUM, CHROMIUM_ARGS, WAIT, UiServer
 
 try:
@@ -49,7 +49,7 @@ def ui_server(
     tmp_path_factory: pytest.TempPathFactory,
     pg_template: PostgresTemplate | None,
 ) -> Iterator[UiServer]:
-    folder = tmp_path_factory.mktemp(f"ui-{request.param}")
+    folder = passable_temp(tmp_path_factory, f"ui-{request.param}")
     pipelines = _git_checkout(folder)
     url = None
     if request.param == "postgres":

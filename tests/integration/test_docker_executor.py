@@ -80,8 +80,13 @@ def wait_for_line(client: httpx.Client, run_id: str, text: str) -> None:
         time.sleep(0.05)
 
 
-def test_success_limits_mounts_and_artifacts(dclient: httpx.Client, engine: Engine) -> None:
-    run = wait_for_run(dclient, start(dclient, "docker_probe", WHO="fastflow"), timeout=120)
+def test_success_limits_mounts_and_artifacts(
+    dclient: httpx.Client, engine: Engine, docker_server: LiveServer
+) -> None:
+    data = str(docker_server.settings.data_dir)
+    run = wait_for_run(
+        dclient, start(dclient, "docker_probe", WHO="fastflow", SERVER_DATA=data), timeout=120
+    )
     text = logs(dclient, run["id"])
     assert run["status"] == "SUCCESS", text
     assert run["executor"] == "docker" and run["exit_code"] == 0
@@ -94,6 +99,30 @@ def test_success_limits_mounts_and_artifacts(dclient: httpx.Client, engine: Engi
     assert "pipeline_dir read-only" in text
     assert out["artifacts_dir"] == "/artifacts" and out["param"] == "fastflow"
     assert out["leak"] == "False"
+    # What the container can reach: no root, no capabilities, no way to gain any, no engine
+    # socket, nothing of the server's folders.
+    assert out["uid"] != "0"
+    assert int(out["cap_eff"], 16) == 0
+    assert out["no_new_privs"] == "1"
+    assert out["engine_socket"] == "False"
+    assert out["server_data"] == "False"
+    assert out["net_ifaces"] != "lo"  # the default: a network
+
+
+def test_network_false_gives_the_container_no_network(
+    dclient: httpx.Client, pipelines_dir: Path
+) -> None:
+    probe = pipelines_dir / "docker_probe"
+    offline = pipelines_dir / "offline_probe"
+    offline.mkdir()
+    (offline / "main.py").write_text((probe / "main.py").read_text())
+    config = json.loads((probe / "pipeline.json").read_text())
+    (offline / "pipeline.json").write_text(json.dumps({**config, "network": False}))
+    run = wait_for_run(dclient, start(dclient, "offline_probe"), timeout=120)
+    text = logs(dclient, run["id"])
+    assert run["status"] == "SUCCESS", text
+    out = dict(line.split(" ", 1) for line in text.splitlines())
+    assert out["net_ifaces"] == "lo"
     done = dclient.get(f"/api/runs/{run['id']}/events/history").text.splitlines()
     assert json.loads(done[-1])["artifacts"] == ["report.txt"]
     left = engine.client.containers.list(all=True, filters={"label": f"{LABEL}={run['id']}"})

@@ -20,14 +20,14 @@ from schemathesis.checks import not_a_server_error
 
 from fastflow.settings import load_settings
 from tests.support.server import ADMIN_PASSWORD, ADMIN_USER, LiveServer, start_server
-from tests.support.services import SqliteTemplate
+from tests.support.services import SqliteTemplate, passable_temp
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "pipelines"
 
 
 @pytest.fixture(scope="module")
 def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    root = tmp_path_factory.mktemp("fuzz")
+    root = passable_temp(tmp_path_factory, "fuzz")
     db = SqliteTemplate(root / "tmpl").clone(root / "data" / "fastflow.db")
     shutil.copytree(EXAMPLES, root / "pipelines")
     live = start_server(

@@ -94,3 +94,12 @@ def postgres_template() -> Iterator[PostgresTemplate | None]:
         yield tmpl
     finally:
         tmpl.close()
+
+
+def passable_temp(factory: pytest.TempPathFactory, name: str) -> Path:
+    """A temporary folder (pytest makes them 0700) that runs of the sandbox's OS user may
+    pass through to their work dirs, as through the folders above a server's DATA_DIR."""
+    folder = factory.mktemp(name)
+    for path in (folder, folder.parent, folder.parent.parent):
+        path.chmod(path.stat().st_mode | 0o011)
+    return folder

@@ -58,11 +58,17 @@ class RunRecorder:
         line_filter: LineFilter | None = None,
         max_log_bytes: int | None = None,
         writer: EventWriter | None = None,
+        reopen: Callable[[], EventWriter] | None = None,
+        relay_to: EventListener | None = None,
     ) -> None:
+        """`writer`: the log file's writer by default; a worker passes one that also sends
+        to the run's Redis stream, with `reopen` making it again after a supervisor wrote the
+        file (`take_back`) and `relay_to` sending what the supervisor wrote (`relay`)."""
         self.run_id = run_id
         self.log_path = log_path
-        # The file writer by default; a worker passes a Redis stream writer instead.
         self._writer: EventWriter = writer if writer is not None else RunLogWriter(log_path)
+        self._reopen = reopen
+        self._relay_to = relay_to
         self._fanout = fanout
         self._line_filter = line_filter
         self._fragment_filter: FragmentFilter | None = None
@@ -98,19 +104,24 @@ class RunRecorder:
     def take_back(self) -> None:
         """The other writer is done: continue the file after its last seq."""
         with self._lock:
-            self._writer = RunLogWriter(self.log_path)
+            self._writer = self._reopen() if self._reopen else RunLogWriter(self.log_path)
             self._handed_over = False
             if self._max_log_bytes is not None:
                 # The other writer already wrote the size-limit marker if it was reached.
                 self.log_capped = self._writer.bytes_written >= self._max_log_bytes
 
     def has_viewers(self) -> bool:
-        """Whether anyone follows this run live right now."""
+        """Whether anyone follows this run live right now (a relayed run always: the server
+        takes every event)."""
+        if self._relay_to is not None:
+            return True
         return self._fanout is not None and self.run_id in self._fanout.subscriber_counts()
 
     def relay(self, events: list[ev.Event]) -> None:
         """Publish events another process numbered and persisted (see `handover`)."""
         with self._lock:
+            if self._relay_to is not None:
+                self._relay_to(events)
             if self._fanout is not None:
                 self._fanout.publish(self.run_id, events)
             for listener in self._listeners:

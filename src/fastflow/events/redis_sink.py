@@ -48,6 +48,16 @@ class RedisStreamWriter:
         self.flush()
         return events
 
+    def append_numbered(self, events: list[Event]) -> None:
+        """Send events numbered elsewhere (the run's supervisor), keeping their `seq`."""
+        for event in events:
+            data = orjson.dumps(event)
+            self.bytes_written += len(data) + 1
+            self._pending.append(data)
+        if events:
+            self.seq = max(self.seq, int(events[-1]["seq"]))
+        self.flush()
+
     def flush(self) -> bool:
         """Send buffered events; True when nothing is left to send."""
         if not self._pending:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import pwd
 import threading
 from collections.abc import Callable, Collection
 from pathlib import Path
@@ -94,8 +95,16 @@ class DockerExecutor:
         max_line_bytes: int = 1024 * 1024,
         uv_command: str = "uv",
         labels: dict[str, str] | None = None,
+        user: tuple[int, int] | None = None,
     ) -> None:
+        """`user`: (uid, gid) the container's process runs as (default: this process's own;
+        a server running as root gives its FASTFLOW_RUN_USER, so no run is root inside)."""
         self.image = image
+        self.user = user or (os.getuid(), os.getgid())
+        # A cache of the containers' own when they run as another user than the server, so
+        # neither side finds folders of the other it cannot write.
+        if self.user[0] != os.getuid():
+            uv_cache_dir = uv_cache_dir.with_name(uv_cache_dir.name + "-containers")
         self.uv_cache_dir = uv_cache_dir
         self.base_url = base_url
         self.uv_command = uv_command
@@ -124,6 +133,7 @@ class DockerExecutor:
             health_timeout=settings.health_timeout,
             max_line_bytes=settings.max_line_bytes,
             labels=labels,
+            user=_run_user(settings.run_user) if os.geteuid() == 0 else None,
         )
 
     # -- engine connection ------------------------------------------------------------
@@ -223,7 +233,13 @@ class DockerExecutor:
     def _create(self, client: Any, spec: RunSpec) -> Any:
         pipeline = spec.pipeline
         target = f"{APP_DIR}/{pipeline.name}" + (".py" if pipeline.kind == "file" else "")
-        self.uv_cache_dir.mkdir(parents=True, exist_ok=True)
+        uid, gid = self.user
+        if not self.uv_cache_dir.exists():
+            self.uv_cache_dir.mkdir(parents=True)
+            os.chown(self.uv_cache_dir, uid, gid)
+        if uid != os.getuid():
+            for folder in (spec.work_dir, spec.artifacts_dir):
+                os.chown(folder, uid, gid)
         volumes = {
             str(pipeline.path): {"bind": target, "mode": "ro"},
             str(self.uv_cache_dir): {"bind": UV_CACHE, "mode": "rw"},
@@ -246,7 +262,13 @@ class DockerExecutor:
             environment=container_env(spec),
             volumes=volumes,
             working_dir=WORK,
-            user=f"{os.getuid()}:{os.getgid()}",
+            user=f"{uid}:{gid}",
+            # No capabilities, no way to gain any (setuid binaries), and no network when
+            # pipeline.json says "network": false. No engine socket and nothing of the
+            # server's is mounted: only the pipeline (read-only), its folders and the cache.
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            network_mode="none" if not config.network else None,
             auto_remove=False,
             detach=True,
             **limits,
@@ -350,6 +372,15 @@ class DockerExecutor:
             return None
         await run.check_health()
         return dict(run.last_health)
+
+
+def _run_user(name: str) -> tuple[int, int]:
+    """FASTFLOW_RUN_USER's uid and gid (`nobody`'s numbers when it is not a user here)."""
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        return (65534, 65534)
+    return (entry.pw_uid, entry.pw_gid)
 
 
 def _prepare_dirs(spec: RunSpec) -> None:

@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 
 from fastflow.executors.launcher import MAX_JOB_BYTES, REPLY
 
@@ -28,7 +29,8 @@ class SupervisorLauncher:
     """Starts the launcher on first use (and again if it died); one request at a time."""
 
     def __init__(self) -> None:
-        self._lock = asyncio.Lock()
+        # A thread lock: a worker's runs share one launcher, each from its own event loop.
+        self._lock = threading.Lock()
         self._sock: socket.socket | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -37,8 +39,11 @@ class SupervisorLauncher:
         the plain way then)."""
         if len(job) > MAX_JOB_BYTES:
             return None
-        async with self._lock:
-            return await asyncio.to_thread(self._spawn, job, wake_fd, errors_fd)
+        return await asyncio.to_thread(self._spawn_locked, job, wake_fd, errors_fd)
+
+    def _spawn_locked(self, job: bytes, wake_fd: int, errors_fd: int) -> int | None:
+        with self._lock:
+            return self._spawn(job, wake_fd, errors_fd)
 
     def _spawn(self, job: bytes, wake_fd: int, errors_fd: int) -> int | None:
         for attempt in (1, 2):
@@ -84,5 +89,7 @@ class SupervisorLauncher:
             self._proc = None
 
     def close(self) -> None:
-        """Stop the launcher (the supervisors it forked go on)."""
-        self._reset()
+        """Stop the launcher (the supervisors it forked go on, unless their jobs said
+        `stop_with_parent`)."""
+        with self._lock:
+            self._reset()

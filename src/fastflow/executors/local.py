@@ -41,17 +41,25 @@ class LocalExecutor:
         max_line_bytes: int = 1024 * 1024,
         supervise_in: Path | None = None,
         sandbox: RunSandbox | None = None,
+        launcher: SupervisorLauncher | None = None,
+        stop_with_parent: bool = False,
     ) -> None:
         """`supervise_in`: the runs' work folder; set, each run gets a supervisor process.
-        `sandbox`: how runs are confined (None: not at all, only for tests of other parts)."""
+        `sandbox`: how runs are confined (None: not at all, only for tests of other parts).
+        `launcher`: forks the supervisors (a worker shares one between its runs).
+        `stop_with_parent`: supervisors cancel their run when this process ends (a worker's:
+        nobody else would carry the run's events to the server)."""
         self.envs = envs
         self.sandbox = sandbox
         self.cancel_grace = cancel_grace
         self.metrics_interval = metrics_interval
         self.max_line_bytes = max_line_bytes
         self.supervise_in = supervise_in
-        self._launcher = SupervisorLauncher() if supervise_in is not None else None
-        self.runs_outlive_server = supervise_in is not None
+        if launcher is None and supervise_in is not None:
+            launcher = SupervisorLauncher()
+        self._launcher = launcher
+        self.stop_with_parent = stop_with_parent
+        self.runs_outlive_server = supervise_in is not None and not stop_with_parent
 
     async def execute(
         self, spec: RunSpec, recorder: RunRecorder, control: RunControl
@@ -86,6 +94,7 @@ class LocalExecutor:
                     recorder,
                     spec.secret_values,
                     self._launcher,
+                    self.stop_with_parent,
                 )
                 outcome = await handle.wait(recorder, control)
         finally:

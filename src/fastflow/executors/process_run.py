@@ -22,7 +22,7 @@ from fastflow.events.recorder import RunRecorder
 from fastflow.executors.capture import StreamCapture
 from fastflow.executors.metrics_file import MetricsFile
 from fastflow.executors.pipe_reader import drain_in_thread, make_pipe
-from fastflow.sandbox.contain import kill_descendants, start_contained, user_switch
+from fastflow.sandbox.contain import kill_descendants, start_contained
 from fastflow.sandbox.landlock import LandlockError
 from fastflow.sandbox.policy import SandboxPolicy
 
@@ -160,7 +160,7 @@ class ProcessRun:
         return self._classify(code)
 
     def _start(self, out_w: int, err_w: int) -> subprocess.Popen[bytes]:
-        def start(**extra: Any) -> subprocess.Popen[bytes]:
+        def start() -> subprocess.Popen[bytes]:
             return subprocess.Popen(
                 self.job.argv,
                 cwd=self.job.cwd,
@@ -169,13 +169,12 @@ class ProcessRun:
                 stdout=out_w,
                 stderr=err_w,
                 start_new_session=True,  # own process group: signals reach the whole tree
-                **extra,
             )
 
         if self.job.sandbox is None:
             return start()
         policy = SandboxPolicy.from_dict(self.job.sandbox)
-        return start_contained(policy, lambda: start(**user_switch(policy)))
+        return start_contained(policy, start)
 
     def _wait_exit(self) -> None:
         assert self._proc is not None

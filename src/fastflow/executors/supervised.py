@@ -157,9 +157,11 @@ async def start_supervisor(
     recorder: RunRecorder,
     secrets: tuple[str, ...],
     launcher: SupervisorLauncher | None = None,
+    stop_with_parent: bool = False,
 ) -> SupervisorHandle:
     """Start a run's supervisor (forked by `launcher` when it can); from here on it writes
-    the run's log."""
+    the run's log. `stop_with_parent`: cancel the run when the process that started the
+    supervisor (the launcher, or this process) ends."""
     errors = await asyncio.to_thread(_prepare, control_dir)
     offset = recorder.handover()
     payload = {
@@ -167,6 +169,7 @@ async def start_supervisor(
         "log_path": str(recorder.log_path),
         "max_log_bytes": recorder.max_log_bytes,
         "secrets": list(secrets),
+        "stop_with_parent": stop_with_parent,
     }
     wake_r, wake_w = os.pipe()
     proc: subprocess.Popen[bytes] | None = None

@@ -50,6 +50,7 @@ INFO_FILE = "supervisor.json"
 LOG_FILE = "supervisor.log"
 CHILD_PID_FILE = "child.pid"
 DEFAULT_CANCEL_REASON = "cancel requested"
+_PR_SET_PDEATHSIG = 1
 
 
 class ServerPipe:
@@ -134,9 +135,23 @@ def install_signals(control_dir: Path) -> _Cancel:
     return cancel
 
 
+def stop_with_parent(cancel: _Cancel) -> None:
+    """SIGTERM (a cancel) to this process when its parent ends; at once if it already has."""
+    import ctypes
+
+    parent = os.getppid()
+    ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent or parent == 1:
+        cancel.handle(signal.SIGTERM, None)
+
+
 def supervise(control_dir: Path, job: dict[str, Any], cancel: _Cancel) -> int:
     """Run one job to its end; stdout (fd 1) is the pipe to the server."""
     process = ProcessJob.from_dict(job["process"])
+    if job.get("stop_with_parent"):
+        # A worker's run: nobody would carry its events to the server once the worker (or
+        # the launcher it talks to) is gone, so the run is cancelled then.
+        stop_with_parent(cancel)
     recorder = RunRecorder(
         process.run_id, Path(job["log_path"]), max_log_bytes=job.get("max_log_bytes")
     )

@@ -1,11 +1,13 @@
 """Starting a run's process inside its sandbox, and leaving nothing of it behind.
 
-The Landlock domain is entered by a short-lived thread of the supervisor that then starts
-the run: a Landlock restriction and `no_new_privs` belong to the thread that sets them, and
-a process inherits them from the thread that forked it. So only the run (and everything it
-starts) is confined, the supervisor's other threads are not, and no Python code runs between
-fork and exec (a `preexec_fn` would, which can deadlock a threaded process). The run's user
-and groups are switched by `subprocess` itself in the child, before exec.
+The run is started by a short-lived thread of the supervisor that first becomes the run:
+it switches to the run's OS user (raw system calls change the calling thread's credentials
+only, where the C library's wrappers would change the whole process), sets `no_new_privs`
+and enters the Landlock domain — all three belong to the thread that sets them, and a process
+inherits them from the thread that forked it. So only the run (and everything it starts) is
+confined, the supervisor's other threads are not, no Python code runs between fork and exec
+(a `preexec_fn` would, which can deadlock a threaded process), and `subprocess` may still
+start the run with a cheap vfork.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from fastflow.sandbox import landlock as ll
 from fastflow.sandbox.policy import SandboxPolicy
 
 _PR_SET_CHILD_SUBREAPER = 36
+# setgroups, setresuid, setresgid by architecture (raw: they change this thread only).
+_CRED_CALLS = {"x86_64": (116, 117, 119), "aarch64": (159, 147, 149)}
+_CRED_CALLS["arm64"] = _CRED_CALLS["aarch64"]
 
 
 def ruleset_for(policy: SandboxPolicy) -> ll.Ruleset:
@@ -58,6 +63,8 @@ def start_contained(
     def confined() -> None:
         try:
             with ruleset_for(policy) as ruleset:
+                if policy.uid is not None and not _become_in_thread(policy):
+                    raise ll.LandlockError(0, "cannot switch to the run's user")
                 ruleset.restrict_current_thread()
             outcome.append(start())
         except BaseException as exc:
@@ -72,11 +79,22 @@ def start_contained(
     return result
 
 
-def user_switch(policy: SandboxPolicy) -> dict[str, object]:
-    """`subprocess.Popen` arguments that make the run's process the policy's OS user."""
-    if policy.uid is None:
-        return {}
-    return {"user": policy.uid, "group": policy.gid, "extra_groups": []}
+def _become_in_thread(policy: SandboxPolicy) -> bool:
+    """Make the calling thread the policy's user: no groups, its gid, its uid (and with a
+    non-root uid, no capabilities). False where the calls are not known for this machine."""
+    import platform
+
+    calls = _CRED_CALLS.get(platform.machine())
+    if calls is None:
+        return False
+    setgroups, setresuid, setresgid = calls
+    syscall = ctypes.CDLL(None, use_errno=True).syscall
+    uid, gid = policy.uid, policy.gid if policy.gid is not None else policy.uid
+    for number, args in ((setgroups, (0, None)), (setresgid, (gid,) * 3), (setresuid, (uid,) * 3)):
+        if syscall(number, *args) != 0:
+            err = ctypes.get_errno()
+            raise ll.LandlockError(err, f"switching to uid {uid}: {os.strerror(err)}")
+    return True
 
 
 def become_subreaper() -> bool:

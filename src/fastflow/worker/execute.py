@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from fastflow.dispatch.celery_messages import RunMessage
+from fastflow.events.mirror import MirroredWriter
 from fastflow.events.recorder import RunRecorder
 from fastflow.events.redis_sink import RedisStreamWriter
 from fastflow.executors.base import ExecutionResult, Executor, RunControl
@@ -72,16 +73,31 @@ def _executor(runtime: WorkerRuntime, name: str) -> Executor | None:
         cancel_grace=settings.cancel_grace_seconds,
         metrics_interval=settings.metrics_interval,
         max_line_bytes=settings.max_line_bytes,
+        # A supervisor per run, as on a server: it is the subreaper of the run's processes,
+        # and it cancels the run should this worker die.
+        supervise_in=settings.work_dir,
         sandbox=runtime.run_sandbox,
+        launcher=runtime.launcher,
+        stop_with_parent=True,
     )
 
 
 async def _execute(runtime: WorkerRuntime, m: RunMessage) -> None:
-    writer = RedisStreamWriter(runtime.redis, runtime.keys.events(m.run_id))
-    recorder = RunRecorder(m.run_id, Path("/dev/null"), writer=writer)
+    stream = RedisStreamWriter(runtime.redis, runtime.keys.events(m.run_id))
+    work = runtime.settings.work_dir / m.run_id
+    await asyncio.to_thread(work.mkdir, parents=True, exist_ok=True)
+    # The run's events are numbered into a log file here (a local run's supervisor writes
+    # it as on a server) and sent to the stream the server ingests, with the same numbers.
+    events = work / "events.log"
+
+    def mirrored() -> MirroredWriter:
+        return MirroredWriter(events, stream)
+
+    recorder = RunRecorder(
+        m.run_id, events, writer=mirrored(), reopen=mirrored, relay_to=stream.append_numbered
+    )
     control = RunControl()
     runtime.attach(m.run_id, control)
-    work = runtime.settings.work_dir / m.run_id
     try:
         result = await _run(runtime, m, recorder, control, work)
     except Exception as exc:
@@ -123,6 +139,14 @@ async def _execute(runtime: WorkerRuntime, m: RunMessage) -> None:
         setup_duration=result.setup_duration,
     )
     await asyncio.to_thread(recorder.close)
+    await asyncio.to_thread(stream.close)  # what Redis did not take yet, retried a while
+    await asyncio.to_thread(_remove_local_log, work)
+
+
+def _remove_local_log(work: Path) -> None:
+    """Delivered to the server: the worker's copy of the log goes."""
+    (work / "events.log").unlink(missing_ok=True)
+    shutil.rmtree(work / "supervisor", ignore_errors=True)
 
 
 async def _run(

@@ -26,6 +26,7 @@ import redis
 
 from fastflow.dispatch.redis_keys import CLAIM_TTL, RedisKeys
 from fastflow.executors.base import RunControl
+from fastflow.executors.launcher_client import SupervisorLauncher
 from fastflow.executors.run_sandbox import RunSandbox, log_sandbox, prepare_host
 from fastflow.pipelines.bundle import extract_bundle
 from fastflow.sandbox.status import probe
@@ -74,6 +75,8 @@ class WorkerRuntime:
             self.sandbox, settings.data_dir, settings.logs_dir, [settings.work_dir, self.cache_dir]
         )
         self.run_sandbox = RunSandbox(self.sandbox, settings.resolved_uv_cache_dir)
+        # Forks the runs' supervisors; when this worker dies it ends, and they cancel.
+        self.launcher = SupervisorLauncher()
         self.server = ServerApi(
             settings.server_url, settings.worker_token, self.id, patience=_SERVER_PATIENCE
         )
@@ -143,6 +146,7 @@ class WorkerRuntime:
 
     def stop(self) -> None:
         self._stop.set()
+        self.launcher.close()
         with contextlib.suppress(redis.RedisError):
             self.redis.delete(self.keys.worker(self.id))
 
