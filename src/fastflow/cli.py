@@ -103,6 +103,9 @@ def worker(
     except ValueError as exc:
         typer.echo(f"fastflow: {exc}", err=True)
         raise typer.Exit(2) from None
+    except FastflowError as exc:
+        typer.echo(f"fastflow: {exc.message}", err=True)
+        raise typer.Exit(2) from None
 
 
 @db_app.command("upgrade")

@@ -165,6 +165,7 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
         settings.data_dir,
         settings.logs_dir,
         [settings.work_dir, settings.uploads_dir, settings.bundles_dir],
+        settings.pipelines_dir,
     )
     db = Database(settings.sqlalchemy_url)
     runs = RunStore(db)

@@ -68,6 +68,8 @@ def test_start_the_demo_pipeline_from_the_dashboard(ui_server: UiServer, page: A
     login(page)
     card = page.get_by_test_id("pipeline-hello")
     expect(card).to_be_visible()
+    # Whether runs are sandboxed is on the dashboard (as the server probed it at start).
+    expect(page.get_by_test_id("sandbox")).to_contain_text("sandboxed")
     shoot(page, ui_server, "dashboard")
     assert no_horizontal_overflow(page)
     card.get_by_role("button", name="Start").click()

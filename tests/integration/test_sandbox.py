@@ -25,7 +25,14 @@ from fastflow.sandbox.status import SandboxMode, probe
 from fastflow.services import build_services
 from fastflow.settings import Settings
 from tests.support.intruder import INTRUDER, write_intruder
-from tests.support.server import LiveServer, start_server, wait_for_run
+from tests.support.server import (
+    ADMIN_PASSWORD,
+    LiveServer,
+    Served,
+    outside_env,
+    start_server,
+    wait_for_run,
+)
 from tests.support.services import service_missing
 
 ABI, WHY_NOT = abi_version()
@@ -272,3 +279,44 @@ def test_a_run_cannot_signal_processes_outside_it(
     finally:
         bystander.kill()
         bystander.wait()
+
+
+def test_the_servers_files_are_readable_by_the_server_only(
+    tmp_path: Path, pipelines_dir: Path, uv_cache: Path
+) -> None:
+    """`fastflow serve` (a real process) creates its database, WAL, keys, logs and metrics
+    with no access for anyone else; only what runs must read (environments, pipeline code
+    unpacked from uploads) is shared."""
+    data, logs = tmp_path / "data", tmp_path / "logs"
+    env = outside_env(
+        PIPELINES_DIR=str(pipelines_dir),
+        DATA_DIR=str(data),
+        LOGS_DIR=str(logs),
+        UV_CACHE_DIR=str(uv_cache),
+        FASTFLOW_ADMIN_PASSWORD=ADMIN_PASSWORD,
+        FASTFLOW_UI="false",
+    )
+    served = Served(tmp_path, env)
+    try:
+        token = httpx.post(
+            f"{served.url}/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+        ).json()["access_token"]
+        with httpx.Client(
+            base_url=served.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        ) as client:
+            run = client.post("/api/pipelines/hello/run", json={}).json()
+            assert wait_for_run(client, run["id"])["status"] == "SUCCESS"
+    finally:
+        served.stop()
+    shared = {data / "envs", data / "runs", data / "uploads"}
+    checked = []
+    for root in (data, logs):
+        for path in root.rglob("*"):
+            if any(path == s or s in path.parents for s in shared) or not path.is_file():
+                continue
+            checked.append(path.name)
+            assert path.stat().st_mode & 0o077 == 0, f"{path} is {oct(path.stat().st_mode)}"
+    for name in (*KEYS, "fastflow.db", f"{run['id']}.log", f"{run['id']}_metrics.jsonl"):
+        assert name in checked
+    for folder in (data, logs):
+        assert folder.stat().st_mode & 0o066 == 0  # nobody else may list them

@@ -116,7 +116,11 @@ class RunSandbox:
 
 
 def prepare_host(
-    status: SandboxStatus, data_dir: Path, logs_dir: Path, run_folders: list[Path]
+    status: SandboxStatus,
+    data_dir: Path,
+    logs_dir: Path,
+    run_folders: list[Path],
+    pipelines_dir: Path | None = None,
 ) -> tuple[Path, list[str]]:
     """Make the server's folders private and the runs' reachable; the interpreter to build
     environments on, and warnings for the server log (once, at start).
@@ -133,13 +137,14 @@ def prepare_host(
         for folder in (data_dir, *run_folders):
             folder.mkdir(parents=True, exist_ok=True)
             os.chmod(folder, _PASS_THROUGH)
-        blocked = blocking_folder(data_dir, user)
-        if blocked is not None:
-            warnings.append(
-                f"the run user {user.name} cannot enter {blocked}, on the way to DATA_DIR: "
-                "runs will fail to start; let others pass through it (chmod o+x) or move "
-                "DATA_DIR"
-            )
+        for name, target in (("DATA_DIR", data_dir), ("PIPELINES_DIR", pipelines_dir)):
+            blocked = blocking_folder(target, user) if target is not None else None
+            if blocked is not None:
+                warnings.append(
+                    f"the run user {user.name} cannot enter {blocked}, on the way to {name}: "
+                    f"runs will fail to start; let others pass through it (chmod o+x) or move "
+                    f"{name}"
+                )
     if status.active:
         readable = SYSTEM_READ_EXEC + SYSTEM_READ
         for name, folder in (("DATA_DIR", data_dir), ("LOGS_DIR", logs_dir)):

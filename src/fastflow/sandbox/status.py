@@ -15,6 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from fastflow.errors import ConfigError
 from fastflow.sandbox import landlock
 
 
@@ -91,7 +92,8 @@ def probe(
     mode: SandboxMode, run_user: str = "nobody", abi_probe: AbiProbe | None = None
 ) -> SandboxStatus:
     """What the kernel and this process's user allow. `abi_probe` is the seam tests use to
-    stand for a kernel without Landlock."""
+    stand for a kernel without Landlock. A FASTFLOW_RUN_USER that cannot be used is a
+    configuration error (never a silent fall-back to running as root)."""
     cgroup = cgroup_support()
     if mode is SandboxMode.OFF:
         return SandboxStatus(mode, False, 0, None, "switched off by FASTFLOW_SANDBOX=off", cgroup)
@@ -101,12 +103,16 @@ def probe(
         try:
             entry = pwd.getpwnam(run_user)
         except KeyError:
-            abi, why = 0, f"FASTFLOW_RUN_USER={run_user!r} is not a user on this machine"
-        else:
-            if entry.pw_uid == 0:
-                abi, why = 0, "FASTFLOW_RUN_USER must not be root when fastflow runs as root"
-            else:
-                user = RunUser(entry.pw_name, entry.pw_uid, entry.pw_gid)
+            raise ConfigError(
+                f"invalid configuration: FASTFLOW_RUN_USER: {run_user!r} is not a user on this "
+                "machine (runs of a server running as root become this user)"
+            ) from None
+        if entry.pw_uid == 0:
+            raise ConfigError(
+                "invalid configuration: FASTFLOW_RUN_USER: runs must not be root; name an "
+                "unprivileged user (default: nobody), or set FASTFLOW_SANDBOX=off"
+            )
+        user = RunUser(entry.pw_name, entry.pw_uid, entry.pw_gid)
     return SandboxStatus(mode, abi > 0, abi, user, why, cgroup)
 
 

@@ -1,5 +1,6 @@
 """The dashboard's workers panel: live Celery workers (`GET /api/workers`' source), or a note
-that runs execute inside this server (DISPATCHER=embedded)."""
+that runs execute inside this server (DISPATCHER=embedded) — each with whether its runs are
+sandboxed."""
 
 from __future__ import annotations
 
@@ -22,18 +23,21 @@ class WorkersState:
     remote: bool  # False: DISPATCHER=embedded, runs execute in this server
     workers: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
+    sandbox: dict[str, Any] = field(default_factory=dict)  # this server's local runs
 
 
 async def load_workers() -> WorkersState:
     """The workers alive now, as `GET /api/workers` lists them."""
-    dispatcher = session.services().dispatcher
+    services = session.services()
+    dispatcher = services.dispatcher
+    sandbox = services.sandbox.to_dict()
     if not isinstance(dispatcher, RemoteWorkers):
-        return WorkersState(remote=False)
+        return WorkersState(remote=False, sandbox=sandbox)
     try:
         workers = await asyncio.to_thread(dispatcher.list_workers)
     except redis.RedisError as exc:
-        return WorkersState(remote=True, error=f"redis is unreachable: {exc}")
-    return WorkersState(remote=True, workers=workers)
+        return WorkersState(remote=True, error=f"redis is unreachable: {exc}", sandbox=sandbox)
+    return WorkersState(remote=True, workers=workers, sandbox=sandbox)
 
 
 def signature(state: WorkersState) -> object:
@@ -56,6 +60,23 @@ def _ago(epoch: float | None) -> str:
     return f"{max(0.0, time.time() - float(epoch)):.0f}s ago"
 
 
+def sandbox_badge(info: dict[str, Any] | None) -> None:
+    """A shield: green when runs are sandboxed, red when not; the detail as tooltip."""
+    if not info:
+        ui.badge("sandbox unknown", color="grey-7").classes("text-white")
+        return
+    sandboxed = bool(info.get("sandboxed"))
+    with ui.row().classes("items-center gap-1").props(tid("sandbox")):
+        ui.icon("verified_user" if sandboxed else "gpp_bad").classes(
+            "text-green-8" if sandboxed else "text-red-8"
+        )
+        text = "sandboxed" if sandboxed else "NOT sandboxed"
+        label = ui.label(text).classes(
+            "text-sm font-medium " + ("text-green-9" if sandboxed else "text-red-9")
+        )
+        label.tooltip(str(info.get("detail", "")))
+
+
 def workers_panel(state: WorkersState) -> None:
     """A card listing workers with host, queues, concurrency, heartbeat and running runs."""
     with ui.card().classes("ff-card w-full").props(tid("workers")):
@@ -67,6 +88,10 @@ def workers_panel(state: WorkersState) -> None:
             ui.label("Embedded: runs execute inside this server (DISPATCHER=embedded).").classes(
                 "text-sm text-grey-8"
             )
+            with ui.row().classes("items-center gap-2 text-sm"):
+                ui.label("Local runs:")
+                sandbox_badge(state.sandbox)
+                ui.label(str(state.sandbox.get("detail", ""))).classes("text-grey-8")
             return
         if state.error:
             ui.label(state.error).classes("text-negative text-sm break-all")
@@ -85,5 +110,6 @@ def workers_panel(state: WorkersState) -> None:
                 ui.label("queues " + ", ".join(w.get("queues") or []))
                 ui.label(f"{len(running)}/{w.get('concurrency')} busy")
                 ui.label(f"heartbeat {_ago(w.get('last_heartbeat'))}").classes("text-grey-8")
+                sandbox_badge(w.get("sandbox"))
                 for run_id in running:
                     ui.link(short_id(str(run_id)), f"/runs/{run_id}").classes("ff-mono")
