@@ -147,10 +147,16 @@ def test_a_build_upload_cannot_read_the_servers_keys(
         z.writestr("main.py", INTRUDER)
         z.writestr("requirements.txt", "tabulate==0.9.0\n")
     keys = [str(settings.data_dir / k) for k in KEYS]
+    probe_ = {
+        "read": keys,
+        "list": [str(settings.data_dir / "uploads")],
+        "write": [str(settings.pipelines_dir)],
+        "daemon": True,
+    }
     r = client.post(
         "/api/builds",
         files={"file": ("upload.zip", buf.getvalue())},
-        data={"name": "upload", "parameters": json.dumps({"PROBE": json.dumps({"read": keys})})},
+        data={"name": "upload", "parameters": json.dumps({"PROBE": json.dumps(probe_)})},
     )
     assert r.status_code == 202, r.text
     build = r.json()
@@ -160,6 +166,9 @@ def test_a_build_upload_cannot_read_the_servers_keys(
     assert {p: r for p, r in report["read"].items() if p in keys} == dict.fromkeys(
         keys, "PermissionError"
     )
+    assert list(report["list"].values()) == ["PermissionError"]
+    assert list(report["write"].values()) == ["PermissionError"]
+    _wait_gone(report["daemon_pid"], "the upload's daemon outlived its run")
 
 
 def _gone(pid: int) -> bool:
@@ -199,6 +208,16 @@ def test_nothing_a_run_starts_outlives_a_cancel(
     assert client.post(f"/api/runs/{run['id']}/cancel").status_code in (200, 202)
     assert wait_for_run(client, run["id"])["status"] == "CANCELLED"
     _wait_gone(pid, "the run's daemon outlived the cancel")
+
+
+def test_nothing_a_run_starts_outlives_its_timeout(
+    sandboxed: LiveServer, client: httpx.Client, pipelines_dir: Path
+) -> None:
+    write_intruder(pipelines_dir, "hasty", timeout=8)
+    run = _start(client, "hasty", {"daemon": True, "sleep": 120})
+    assert wait_for_run(client, run["id"], timeout=120)["status"] == "TIMED_OUT"
+    pid = _report(client, run["id"])["daemon_pid"]
+    _wait_gone(pid, "the run's daemon outlived the timeout")
 
 
 def test_network_false_takes_tcp_away_but_the_run_still_writes_its_outputs(

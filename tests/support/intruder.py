@@ -88,13 +88,21 @@ sys.exit(7)
 """
 
 
-def write_intruder(pipelines_dir: object, name: str = "intruder", network: bool = True) -> None:
+def write_intruder(
+    pipelines_dir: object,
+    name: str = "intruder",
+    network: bool = True,
+    timeout: float | None = None,
+) -> None:
     """A folder pipeline `name` with the intruder as main.py (needs tabulate)."""
+    import json
     from pathlib import Path
 
     folder = Path(str(pipelines_dir)) / name
     folder.mkdir()
     (folder / "main.py").write_text(INTRUDER)
     (folder / "requirements.txt").write_text("tabulate==0.9.0\n")
-    config = '{"parameters": {"PROBE": "{}"}, "network": %s}' % ("true" if network else "false")
-    (folder / "pipeline.json").write_text(config)
+    config: dict[str, object] = {"parameters": {"PROBE": "{}"}, "network": network}
+    if timeout is not None:
+        config["timeout"] = timeout
+    (folder / "pipeline.json").write_text(json.dumps(config))
