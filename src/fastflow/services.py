@@ -160,13 +160,14 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
     `sandbox`: what the kernel offers runs, probed here unless given (tests give one that
     stands for another kernel)."""
     sandbox = sandbox or probe(settings.sandbox, settings.run_user)
-    base_python, sandbox_warnings = prepare_host(
+    plan = prepare_host(
         sandbox,
         settings.data_dir,
         settings.logs_dir,
         [settings.work_dir, settings.uploads_dir, settings.bundles_dir],
         settings.pipelines_dir,
     )
+    sandbox = plan.status
     db = Database(settings.sqlalchemy_url)
     runs = RunStore(db)
     pipeline_store = PipelineStore(db)
@@ -175,7 +176,7 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
     fanout = MemoryFanout()
     secrets = SecretService(SecretStore(db), load_cipher(settings))
     envs = EnvironmentCache(
-        settings.envs_dir, settings.resolved_uv_cache_dir, base_python=base_python
+        settings.envs_dir, settings.resolved_uv_cache_dir, base_python=plan.python
     )
     run_sandbox = RunSandbox(sandbox, settings.resolved_uv_cache_dir)
     engine = RunEngine(
@@ -301,7 +302,7 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
         monitoring=monitoring,
         worker_token=worker_token,
         sandbox=sandbox,
-        sandbox_warnings=sandbox_warnings,
+        sandbox_warnings=plan.warnings,
     )
 
 

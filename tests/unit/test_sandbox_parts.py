@@ -10,7 +10,7 @@ import pytest
 
 from fastflow.errors import ConfigError
 from fastflow.executors.base import RunSpec
-from fastflow.executors.run_sandbox import RunSandbox
+from fastflow.executors.run_sandbox import RunSandbox, prepare_host
 from fastflow.pipelines.discovery import load_definition
 from fastflow.sandbox import landlock
 from fastflow.sandbox.access import blocking_folder
@@ -122,3 +122,21 @@ def test_a_ruleset_takes_file_rules_and_denies_what_it_does_not_allow(tmp_path: 
     thread.join()
     assert seen == ["yes", "denied"]
     assert denied.read_text() == "no"  # this thread is not confined
+
+
+@ROOT_ONLY
+def test_runs_are_refused_when_the_run_user_cannot_reach_data_dir(tmp_path: Path) -> None:
+    """Not root without capabilities instead: such a run would still own root's Unix
+    sockets (a container engine's), which Landlock does not guard."""
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    tmp_path.chmod(0o711)
+    status = probe(SandboxMode.AUTO, "nobody")
+    if not status.active:
+        pytest.skip(status.reason)
+    plan = prepare_host(status, private / "data", private / "logs", [])
+    assert plan.status.refuses_runs
+    assert f"chmod o+x {private}" in plan.status.refusal()
+    assert "refused" in plan.status.summary()
+    private.chmod(0o711)
+    assert not prepare_host(status, private / "data", private / "logs", []).status.refuses_runs

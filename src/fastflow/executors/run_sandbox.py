@@ -115,36 +115,50 @@ class RunSandbox:
         shutil.rmtree(self.tmp_dir(spec), ignore_errors=True)
 
 
+@dataclass(frozen=True)
+class HostPlan:
+    """How this process will contain its runs, decided once at start."""
+
+    status: SandboxStatus
+    python: Path  # the interpreter pipeline environments are built on
+    warnings: list[str]
+
+
 def prepare_host(
     status: SandboxStatus,
     data_dir: Path,
     logs_dir: Path,
     run_folders: list[Path],
     pipelines_dir: Path | None = None,
-) -> tuple[Path, list[str]]:
-    """Make the server's folders private and the runs' reachable; the interpreter to build
-    environments on, and warnings for the server log (once, at start).
+) -> HostPlan:
+    """Make the server's folders private and the runs' reachable; decide the interpreter and
+    what the server log says about it (once, at start).
 
     `run_folders`: folders under DATA_DIR that runs need to pass through (their work dirs,
-    unpacked uploads, worker bundles).
+    unpacked uploads, worker bundles). When the run user cannot enter a folder on the way to
+    DATA_DIR or PIPELINES_DIR (say they lie under /root), runs are refused with a sentence
+    saying which folder and what to do.
     """
     warnings: list[str] = []
-    user = status.run_user if status.active else None
     for folder in (data_dir, logs_dir):
         folder.mkdir(parents=True, exist_ok=True)
         os.chmod(folder, 0o700)
+    user = status.run_user if status.active else None
+    if user is not None:
+        # DATA_DIR itself is fastflow's to open (below); the folders above it are not.
+        for name, target in (("DATA_DIR", data_dir.parent), ("PIPELINES_DIR", pipelines_dir)):
+            blocked = blocking_folder(target, user) if target is not None else None
+            if blocked is not None:
+                status = status.with_unreachable(
+                    f"fastflow runs as root, so runs become the user {user.name}, who cannot "
+                    f"enter {blocked} on the way to {name}; let others pass through it "
+                    f"(chmod o+x {blocked}), move {name}, or set FASTFLOW_RUN_USER"
+                )
+                break
     if user is not None:
         for folder in (data_dir, *run_folders):
             folder.mkdir(parents=True, exist_ok=True)
             os.chmod(folder, _PASS_THROUGH)
-        for name, target in (("DATA_DIR", data_dir), ("PIPELINES_DIR", pipelines_dir)):
-            blocked = blocking_folder(target, user) if target is not None else None
-            if blocked is not None:
-                warnings.append(
-                    f"the run user {user.name} cannot enter {blocked}, on the way to {name}: "
-                    f"runs will fail to start; let others pass through it (chmod o+x) or move "
-                    f"{name}"
-                )
     if status.active:
         readable = SYSTEM_READ_EXEC + SYSTEM_READ
         for name, folder in (("DATA_DIR", data_dir), ("LOGS_DIR", logs_dir)):
@@ -157,12 +171,12 @@ def prepare_host(
     python, note = python_for(user)
     if note:
         warnings.append(note)
-    return python, warnings
+    return HostPlan(status, python, warnings)
 
 
 def log_sandbox(status: SandboxStatus, warnings: list[str]) -> None:
     """Say once, at start, how runs are contained (a warning when they are not)."""
-    if status.active:
+    if status.active and not status.unreachable:
         log.info("%s", status.summary())
     else:
         log.warning("%s", status.summary())

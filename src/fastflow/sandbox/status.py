@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import pwd
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,10 @@ class SandboxStatus:
     run_user: RunUser | None
     reason: str = ""
     cgroup: str = ""
+    # Why the run user cannot reach the runs' folders (empty: it can). Runs are refused then:
+    # the alternative, root without capabilities, would still own root's Unix sockets (a
+    # container engine's), which Landlock does not guard.
+    unreachable: str = ""
 
     @property
     def network_control(self) -> bool:
@@ -53,9 +57,11 @@ class SandboxStatus:
 
     @property
     def refuses_runs(self) -> bool:
-        return self.mode is SandboxMode.REQUIRED and not self.active
+        return (self.mode is SandboxMode.REQUIRED and not self.active) or bool(self.unreachable)
 
     def refusal(self) -> str:
+        if self.unreachable:
+            return f"runs cannot start: {self.unreachable}"
         return (
             "FASTFLOW_SANDBOX=required, but runs cannot be sandboxed on this machine: "
             f"{self.reason}. Use a kernel with Landlock (Linux 5.13+), or set "
@@ -73,8 +79,14 @@ class SandboxStatus:
             if self.mode is SandboxMode.REQUIRED:
                 return f"runs are refused: {self.refusal()}"
             return f"runs are NOT sandboxed: {self.reason}"
+        if self.unreachable:
+            return f"runs are refused: {self.unreachable}"
         who = f", as user {self.run_user.name}" if self.run_user else ""
         return f"runs are sandboxed (Landlock ABI {self.landlock_abi}{who})"
+
+    def with_unreachable(self, why: str) -> SandboxStatus:
+        """The run user cannot reach what runs need: runs are refused, saying `why`."""
+        return replace(self, unreachable=why)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -70,9 +70,16 @@ class WorkerRuntime:
         )
         self.cache_dir = settings.data_dir / "bundle-cache"
         # How this worker's local runs are contained, decided once (logged by `start`).
-        self.sandbox = probe(settings.sandbox, settings.run_user)
-        self.base_python, self.sandbox_warnings = prepare_host(
-            self.sandbox, settings.data_dir, settings.logs_dir, [settings.work_dir, self.cache_dir]
+        plan = prepare_host(
+            probe(settings.sandbox, settings.run_user),
+            settings.data_dir,
+            settings.logs_dir,
+            [settings.work_dir, self.cache_dir],
+        )
+        self.sandbox, self.base_python, self.sandbox_warnings = (
+            plan.status,
+            plan.python,
+            plan.warnings,
         )
         self.run_sandbox = RunSandbox(self.sandbox, settings.resolved_uv_cache_dir)
         # Forks the runs' supervisors; when this worker dies it ends, and they cancel.
