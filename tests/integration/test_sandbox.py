@@ -127,6 +127,7 @@ def test_a_pipeline_cannot_reach_the_server_or_other_runs_but_does_its_own_work(
     assert not (pipelines_dir / "intruder.txt").exists()
     # ... and its own work was done: packages, work dir, TMPDIR, artifacts, output, exit code.
     assert report["imported"] == "tabulate"
+    assert report["mp_lock"] == "ok"
     assert report["tmp"] == "ok"
     assert report["tmpdir"] == str(data / "runs" / run["id"] / "tmp")
     assert (data / "runs" / run["id"] / "work" / "work.txt").read_text() == "work"

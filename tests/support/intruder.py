@@ -77,6 +77,9 @@ if probe.get("daemon"):
 import tabulate  # from its environment (requirements.txt)
 
 report["imported"] = tabulate.__name__
+import multiprocessing
+
+report["mp_lock"] = attempt(lambda: multiprocessing.Lock())  # POSIX semaphores (/dev/shm)
 open("work.txt", "w").write("work")
 report["tmp"] = attempt(lambda: tempfile.NamedTemporaryFile(dir=None).close())
 report["tmpdir"] = tempfile.gettempdir()

@@ -15,6 +15,7 @@ import ctypes
 import errno
 import os
 import platform
+import stat
 from typing import Any
 
 # System call numbers (the same on x86_64 and aarch64: both use the unified numbering).
@@ -141,7 +142,7 @@ class Ruleset:
             return False
         try:
             rights &= self.fs
-            if not os.path.isdir(f"/proc/self/fd/{fd}"):
+            if not stat.S_ISDIR(os.fstat(fd).st_mode):
                 rights &= FILE_RIGHTS
             if not rights:
                 return True

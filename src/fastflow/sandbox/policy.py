@@ -17,8 +17,11 @@ SYSTEM_READ_EXEC = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx3
 # Read only: process information (another process's memory, environment and maps are
 # guarded by the kernel's ptrace checks, which Landlock and the run's own user tighten).
 SYSTEM_READ = ("/proc", "/sys")
-# Devices: /dev/null, /dev/urandom, a terminal; and shared memory for multiprocessing.
+# Devices: /dev/null, /dev/urandom, a terminal.
 DEVICES = ("/dev",)
+# POSIX shared memory and semaphores (multiprocessing's locks and pools): shared by all runs
+# of a machine, as /dev/shm is; files made there are their creator's (0600).
+SHARED_MEMORY = ("/dev/shm",)
 # Files under /etc that are often symlinks into /run or elsewhere (DNS, time zone, CAs):
 # their targets are allowed too, file by file.
 _ETC_LINKS = ("/etc/resolv.conf", "/etc/hosts", "/etc/localtime", "/etc/ssl/certs")
@@ -81,7 +84,7 @@ def build_policy(
     return SandboxPolicy(
         read_exec=tuple(dict.fromkeys(read_exec)),
         read=tuple(dict.fromkeys(read)),
-        write=tuple(str(p) for p in writable),
+        write=(*(str(p) for p in writable), *SHARED_MEMORY),
         network=network,
         uid=uid,
         gid=gid,
