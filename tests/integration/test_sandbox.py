@@ -24,6 +24,7 @@ from fastflow.sandbox.landlock import abi_version
 from fastflow.sandbox.status import SandboxMode, probe
 from fastflow.services import build_services
 from fastflow.settings import Settings
+from tests.support.git import git
 from tests.support.intruder import INTRUDER, write_intruder
 from tests.support.server import (
     ADMIN_PASSWORD,
@@ -340,3 +341,46 @@ def test_the_servers_files_are_readable_by_the_server_only(
         assert name in checked
     for folder in (data, logs):
         assert folder.stat().st_mode & 0o066 == 0  # nobody else may list them
+
+
+def test_code_git_sync_brings_is_readable_by_the_run_user(tmp_path: Path, uv_cache: Path) -> None:
+    """A real `fastflow serve` (umask 077) syncs a new pipeline; its run (as `nobody` when
+    the tests run as root) can read the code git wrote."""
+    remote, dev, checkout = tmp_path / "remote.git", tmp_path / "dev", tmp_path / "pipelines"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
+    subprocess.run(["git", "clone", "-q", str(remote), str(dev)], check=True)
+    git(dev, "checkout", "-q", "-b", "main")
+    (dev / "first.py").write_text("print('first')\n")
+    git(dev, "add", "-A")
+    git(dev, "commit", "-qm", "first")
+    git(dev, "push", "-q", "origin", "HEAD:main")
+    subprocess.run(["git", "clone", "-q", str(remote), str(checkout)], check=True)
+    env = outside_env(
+        PIPELINES_DIR=str(checkout),
+        DATA_DIR=str(tmp_path / "data"),
+        LOGS_DIR=str(tmp_path / "logs"),
+        UV_CACHE_DIR=str(uv_cache),
+        FASTFLOW_ADMIN_PASSWORD=ADMIN_PASSWORD,
+        FASTFLOW_UI="false",
+    )
+    served = Served(tmp_path, env)
+    try:
+        (dev / "synced").mkdir()
+        (dev / "synced" / "main.py").write_text("print('synced code runs')\n")
+        git(dev, "add", "-A")
+        git(dev, "commit", "-qm", "synced")
+        git(dev, "push", "-q", "origin", "HEAD:main")
+        token = httpx.post(
+            f"{served.url}/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+        ).json()["access_token"]
+        with httpx.Client(
+            base_url=served.url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+        ) as client:
+            assert client.post("/api/sync").status_code == 200
+            run = client.post("/api/pipelines/synced/run", json={}).json()
+            done = wait_for_run(client, run["id"])
+            text = client.get(f"/api/runs/{run['id']}/logs").text
+            assert done["status"] == "SUCCESS", text
+            assert "synced code runs" in text
+    finally:
+        served.stop()

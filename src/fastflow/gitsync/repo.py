@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -67,26 +68,28 @@ class GitRepo:
             "LC_ALL": "C",
             **(env or {}),
         }
-        proc = await asyncio.create_subprocess_exec(
-            self.git_bin,
-            *args,
-            cwd=self.path,
-            env=full_env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
         try:
-            out, _ = await asyncio.wait_for(proc.communicate(), timeout=_TIMEOUT)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+            done = await asyncio.to_thread(
+                subprocess.run,
+                [self.git_bin, *args],
+                cwd=self.path,
+                env=full_env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                timeout=_TIMEOUT,
+                # The files git writes are pipeline code, read by runs that may be another
+                # OS user, while the server's own umask is 077.
+                umask=0o022,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
             return GitResult(124, f"git {args[0]} did not finish within {_TIMEOUT:.0f}s")
-        text = out.decode("utf-8", "replace")
+        text = done.stdout.decode("utf-8", "replace")
         for secret in secrets:
             if secret:
                 text = text.replace(secret, "***")
-        return GitResult(proc.returncode or 0, text)
+        return GitResult(done.returncode, text)
 
     async def check(self, *args: str, **kw: object) -> str:
         result = await self.run(*args, **kw)  # type: ignore[arg-type]

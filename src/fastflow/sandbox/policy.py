@@ -21,7 +21,7 @@ SYSTEM_READ = ("/proc", "/sys")
 DEVICES = ("/dev",)
 # POSIX shared memory and semaphores (multiprocessing's locks and pools): shared by all runs
 # of a machine, as /dev/shm is; files made there are their creator's (0600).
-SHARED_MEMORY = ("/dev/shm",)
+SHARED_MEMORY = ("/dev/shm",)  # noqa: S108  (a path runs may use, not one we write to)
 # Files under /etc that are often symlinks into /run or elsewhere (DNS, time zone, CAs):
 # their targets are allowed too, file by file.
 _ETC_LINKS = ("/etc/resolv.conf", "/etc/hosts", "/etc/localtime", "/etc/ssl/certs")
