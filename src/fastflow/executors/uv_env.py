@@ -12,12 +12,16 @@ import asyncio
 import fcntl
 import hashlib
 import os
+import platform
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from fastflow.pipelines.discovery import PipelineDefinition
 from fastflow.sandbox.access import share_tree
@@ -66,6 +70,7 @@ class EnvironmentCache:
         self.envs_dir = envs_dir
         self.uv_cache_dir = uv_cache_dir
         self.base_python = str(base_python or sys.executable)
+        self._version: str | None = None
         self.uv_bin = uv_bin or find_uv()
         self._locks: dict[str, asyncio.Lock] = {}
         self._uv_version: str | None = None
@@ -119,7 +124,7 @@ class EnvironmentCache:
         tmp = target.with_name(target.name + f".tmp{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(target, ignore_errors=True)
-        py_spec = (pipeline.inline.requires_python if pipeline.inline else None) or self.base_python
+        py_spec = await asyncio.to_thread(self._python_for, pipeline)
         await self._uv(
             ["venv", "--quiet", "--relocatable", "--python", py_spec, str(tmp)],
             output,
@@ -141,6 +146,33 @@ class EnvironmentCache:
         await asyncio.to_thread(share_tree, tmp)
         # A relocatable venv (relative entry-point shebangs) survives the atomic rename.
         tmp.rename(target)
+
+    def _python_for(self, pipeline: PipelineDefinition) -> str:
+        """The base interpreter when it satisfies the pipeline's `requires-python` (it is the
+        one the runs' OS user can start), else the requirement for uv to find one."""
+        wanted = pipeline.inline.requires_python if pipeline.inline else None
+        if not wanted:
+            return self.base_python
+        try:
+            if SpecifierSet(wanted).contains(self._base_version(), prereleases=True):
+                return self.base_python
+        except InvalidSpecifier:
+            pass  # uv says what is wrong with it
+        return wanted
+
+    def _base_version(self) -> str:
+        if self._version is None:
+            if self.base_python == sys.executable:
+                self._version = platform.python_version()
+            else:
+                done = subprocess.run(
+                    [self.base_python, "-c", "import platform; print(platform.python_version())"],
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+                self._version = done.stdout.strip() or "0"
+        return self._version
 
     async def _uv(self, args: list[str], output: OutputSink, step: str) -> None:
         env = {**os.environ, "UV_CACHE_DIR": str(self.uv_cache_dir), "NO_COLOR": "1"}
