@@ -107,6 +107,10 @@ def test_success_limits_mounts_and_artifacts(
     assert out["engine_socket"] == "False"
     assert out["server_data"] == "False"
     assert out["net_ifaces"] != "lo"  # the default: a network
+    done = dclient.get(f"/api/runs/{run['id']}/events/history").text.splitlines()
+    assert json.loads(done[-1])["artifacts"] == ["report.txt"]
+    left = engine.client.containers.list(all=True, filters={"label": f"{LABEL}={run['id']}"})
+    assert left == []  # removed once exit code and logs were safe
 
 
 def test_network_false_gives_the_container_no_network(
@@ -123,10 +127,6 @@ def test_network_false_gives_the_container_no_network(
     assert run["status"] == "SUCCESS", text
     out = dict(line.split(" ", 1) for line in text.splitlines())
     assert out["net_ifaces"] == "lo"
-    done = dclient.get(f"/api/runs/{run['id']}/events/history").text.splitlines()
-    assert json.loads(done[-1])["artifacts"] == ["report.txt"]
-    left = engine.client.containers.list(all=True, filters={"label": f"{LABEL}={run['id']}"})
-    assert left == []  # removed once exit code and logs were safe
 
 
 def test_exit_codes_are_classified(dclient: httpx.Client) -> None:
@@ -184,7 +184,8 @@ def test_metrics_samples_with_limits(dclient: httpx.Client) -> None:
 def test_uv_cache_is_shared_between_runs(dclient: httpx.Client, docker_settings: Settings) -> None:
     first = wait_for_run(dclient, start(dclient, "with_requirements"), timeout=180)
     assert first["status"] == "SUCCESS", logs(dclient, first["id"])
-    cache = docker_settings.resolved_uv_cache_dir
+    # The containers' cache (their own when they run as another user than the server).
+    cache = DockerExecutor.from_settings(docker_settings).uv_cache_dir
     assert any(p.name.startswith("tabulate") for p in cache.rglob("tabulate*"))
     second = wait_for_run(dclient, start(dclient, "with_requirements"), timeout=120)
     assert second["status"] == "SUCCESS"
