@@ -4,16 +4,14 @@ out of reach, nothing a run starts outlives it, and a run stops when its worker 
 from __future__ import annotations
 
 import json
-import os
 import time
 
-import psutil
 import pytest
 
 from fastflow.sandbox.landlock import abi_version
 from tests.distributed.conftest import Cluster
 from tests.distributed.test_celery_runs import _assert_exactly_once, _history, _run
-from tests.support.intruder import write_intruder
+from tests.support.intruder import wait_gone, write_intruder
 from tests.support.server import wait_for_run
 from tests.support.services import service_missing
 
@@ -32,22 +30,6 @@ def _report(client: object, run_id: str) -> dict[str, object]:
     lines = [e["line"] for e in events if e["type"] == "log" and e["line"].startswith("REPORT ")]
     assert lines, events
     return dict(json.loads(lines[0][len("REPORT ") :]))
-
-
-def _gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
-def _wait_gone(pid: int, what: str) -> None:
-    deadline = time.monotonic() + 15
-    while not _gone(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if not _gone(pid):
-        os.kill(pid, 9)
-        raise AssertionError(what)
 
 
 @SQLITE_ONLY
@@ -76,7 +58,7 @@ def test_a_worker_run_cannot_reach_the_worker_and_leaves_nothing_behind(
         assert {p: v for p, v in report["read"].items() if v == "ok"} == {}  # type: ignore[union-attr]
         assert all(v != "ok" for v in report["list"].values())  # type: ignore[union-attr]
         assert report["imported"] == "tabulate"
-        _wait_gone(int(report["daemon_pid"]), "a worker run's daemon outlived the run")  # type: ignore[call-overload]
+        wait_gone(int(report["daemon_pid"]), "a worker run's daemon outlived the run")  # type: ignore[call-overload]
         names = [a["path"] for a in client.get(f"/api/runs/{run['id']}/artifacts").json()]
         assert names == ["result.txt"]
 
@@ -97,5 +79,5 @@ def test_a_worker_run_stops_when_its_worker_dies(cluster: Cluster) -> None:
         run = wait_for_run(client, run_id, timeout=60)
         assert (run["status"], run["failure_kind"]) == ("FAILED", "LOST")
         # Its process tree went with it: nothing runs on for a worker that is gone.
-        _wait_gone(int(report["daemon_pid"]), "the run's daemon outlived its worker")  # type: ignore[call-overload]
-        _wait_gone(int(report["parent"]), "the run's supervisor outlived its worker")  # type: ignore[call-overload]
+        wait_gone(int(report["daemon_pid"]), "the run's daemon outlived its worker")  # type: ignore[call-overload]
+        wait_gone(int(report["parent"]), "the run's supervisor outlived its worker")  # type: ignore[call-overload]

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 import pytest
 
 from fastflow.sandbox.landlock import abi_version
@@ -25,7 +24,7 @@ from fastflow.sandbox.status import SandboxMode, probe
 from fastflow.services import build_services
 from fastflow.settings import Settings
 from tests.support.git import git
-from tests.support.intruder import INTRUDER, write_intruder
+from tests.support.intruder import INTRUDER, gone, wait_gone, write_intruder
 from tests.support.server import (
     ADMIN_PASSWORD,
     LiveServer,
@@ -170,30 +169,14 @@ def test_a_build_upload_cannot_read_the_servers_keys(
     )
     assert list(report["list"].values()) == ["PermissionError"]
     assert list(report["write"].values()) == ["PermissionError"]
-    _wait_gone(report["daemon_pid"], "the upload's daemon outlived its run")
-
-
-def _gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
-def _wait_gone(pid: int, what: str) -> None:
-    deadline = time.monotonic() + 10
-    while not _gone(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if not _gone(pid):
-        os.kill(pid, 9)  # not left behind by the test either
-        raise AssertionError(what)
+    wait_gone(report["daemon_pid"], "the upload's daemon outlived its run")
 
 
 def test_nothing_a_run_starts_outlives_it(sandboxed: LiveServer, client: httpx.Client) -> None:
     run = _start(client, "intruder", {"daemon": True})
     wait_for_run(client, run["id"], timeout=120)
     pid = _report(client, run["id"])["daemon_pid"]
-    _wait_gone(pid, "the run's double-forked, setsid daemon outlived the run")
+    wait_gone(pid, "the run's double-forked, setsid daemon outlived the run")
     assert "process(es) the run left running" in client.get(f"/api/runs/{run['id']}/logs").text
 
 
@@ -206,10 +189,10 @@ def test_nothing_a_run_starts_outlives_a_cancel(
         assert time.monotonic() < deadline, "the run never reported"
         time.sleep(0.1)
     pid = _report(client, run["id"])["daemon_pid"]
-    assert not _gone(pid)
+    assert not gone(pid)
     assert client.post(f"/api/runs/{run['id']}/cancel").status_code in (200, 202)
     assert wait_for_run(client, run["id"])["status"] == "CANCELLED"
-    _wait_gone(pid, "the run's daemon outlived the cancel")
+    wait_gone(pid, "the run's daemon outlived the cancel")
 
 
 def test_nothing_a_run_starts_outlives_its_timeout(
@@ -219,7 +202,7 @@ def test_nothing_a_run_starts_outlives_its_timeout(
     run = _start(client, "hasty", {"daemon": True, "sleep": 120})
     assert wait_for_run(client, run["id"], timeout=120)["status"] == "TIMED_OUT"
     pid = _report(client, run["id"])["daemon_pid"]
-    _wait_gone(pid, "the run's daemon outlived the timeout")
+    wait_gone(pid, "the run's daemon outlived the timeout")
 
 
 def test_network_false_takes_tcp_away_but_the_run_still_writes_its_outputs(
@@ -319,12 +302,7 @@ def test_the_servers_files_are_readable_by_the_server_only(
     )
     served = Served(tmp_path, env)
     try:
-        token = httpx.post(
-            f"{served.url}/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
-        ).json()["access_token"]
-        with httpx.Client(
-            base_url=served.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
-        ) as client:
+        with served.client() as client:
             run = client.post("/api/pipelines/hello/run", json={}).json()
             assert wait_for_run(client, run["id"])["status"] == "SUCCESS"
     finally:
@@ -370,12 +348,7 @@ def test_code_git_sync_brings_is_readable_by_the_run_user(tmp_path: Path, uv_cac
         git(dev, "add", "-A")
         git(dev, "commit", "-qm", "synced")
         git(dev, "push", "-q", "origin", "HEAD:main")
-        token = httpx.post(
-            f"{served.url}/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
-        ).json()["access_token"]
-        with httpx.Client(
-            base_url=served.url, headers={"Authorization": f"Bearer {token}"}, timeout=60
-        ) as client:
+        with served.client() as client:
             assert client.post("/api/sync").status_code == 200
             run = client.post("/api/pipelines/synced/run", json={}).json()
             done = wait_for_run(client, run["id"])

@@ -9,6 +9,11 @@ in), `daemon` (start a process that calls setsid, double-forks and sleeps), `con
 
 from __future__ import annotations
 
+import os
+import time
+
+import psutil
+
 INTRUDER = r"""
 import json, os, socket, subprocess, sys, tempfile, time
 
@@ -109,3 +114,21 @@ def write_intruder(
     if timeout is not None:
         config["timeout"] = timeout
     (folder / "pipeline.json").write_text(json.dumps(config))
+
+
+def gone(pid: int) -> bool:
+    """The process has ended (a zombie waiting for its parent counts as ended)."""
+    try:
+        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return True
+
+
+def wait_gone(pid: int, what: str, timeout: float = 15) -> None:
+    """Until process `pid` has ended; else kill it (no test leaves it behind) and fail."""
+    deadline = time.monotonic() + timeout
+    while not gone(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not gone(pid):
+        os.kill(pid, 9)
+        raise AssertionError(what)

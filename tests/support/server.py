@@ -138,6 +138,15 @@ class Served:
     def output(self) -> str:
         return self.log.read_text()
 
+    def client(self) -> httpx.Client:
+        """An HTTP client signed in as the admin."""
+        r = httpx.post(
+            f"{self.url}/api/auth/login", json={"username": ADMIN_USER, "password": ADMIN_PASSWORD}
+        )
+        r.raise_for_status()
+        headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60)
+
     def kill9(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
