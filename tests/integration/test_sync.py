@@ -93,22 +93,54 @@ def test_branch_switch_and_unknown_branch(sync_server: LiveServer, repos: dict[s
         assert c.get("/api/sync/status").json()["branch"] == "feature"
 
 
-def test_conflict_remote_wins_and_local_commit_is_kept_as_backup(
+def test_conflict_remote_wins_and_nothing_local_is_lost(
     sync_server: LiveServer, repos: dict[str, Path]
 ) -> None:
     checkout = repos["checkout"]
     local = commit(checkout, {"first.py": "print('local edit')\n"}, "local", push=None)
-    remote_head = commit(repos["dev"], {"first.py": "print('remote edit')\n"}, "remote")
+    remote_head = commit(
+        repos["dev"], {"first.py": "print('remote edit')\n", "new.py": HELLO}, "remote"
+    )
     (checkout / "first.py").write_text("print('uncommitted')\n")
+    (checkout / "new.py").write_text("print('my untracked new.py')\n")  # the remote adds one
+    (checkout / "notes.txt").write_text("untouched\n")  # untracked, in nobody's way
     with sync_server.client() as c:
         result = c.post("/api/sync").json()
         assert result["ok"] and result["commit"] == remote_head
         assert result["discarded_local_commits"] == 1
-        assert result["discarded_local_changes"] == ["first.py"]
-        assert "remote wins" in result["output"]
+        assert result["kept_local_changes"] == ["first.py", "new.py"]
+        ref = result["local_changes_ref"]
+        assert ref.startswith("refs/fastflow/backup/") and ref.endswith("-changes")
+        assert f"git stash apply {ref}" in result["output"]
+        last = c.get("/api/sync/status").json()["last_sync"]
+        assert last["local_changes_ref"] == ref
     assert (checkout / "first.py").read_text() == "print('remote edit')\n"
-    backups = git(checkout, "for-each-ref", "--format=%(objectname)", "refs/fastflow/backup")
-    assert backups == local
+    assert (checkout / "notes.txt").read_text() == "untouched\n"
+    backups = git(checkout, "for-each-ref", "--format=%(objectname)", "refs/fastflow/backup/2*")
+    assert local in backups.split()
+    # The uncommitted edit and the untracked file come back from the kept stash.
+    assert "print('uncommitted')" in git(checkout, "stash", "show", "-p", ref)
+    assert git(checkout, "show", f"{ref}^3:new.py") == "print('my untracked new.py')"
+
+
+def test_a_pipelines_dir_inside_a_bigger_repository_is_refused_and_left_alone(
+    make_settings: Callable[..., Settings], repos: dict[str, Path]
+) -> None:
+    """The quick start's layout: PIPELINES_DIR is a folder of the fastflow clone. A sync
+    would check out the whole clone and discard edits outside PIPELINES_DIR."""
+    outer = repos["checkout"]
+    commit(outer, {"pipelines/inner.py": HELLO, "README.md": "readme\n"}, "layout")
+    (outer / "README.md").write_text("an edit outside PIPELINES_DIR\n")
+    live = start_server(make_settings(PIPELINES_DIR=str(outer / "pipelines")))
+    try:
+        with live.client() as c:
+            r = c.post("/api/sync")
+            assert r.status_code == 409, r.text
+            detail = r.json()["detail"]
+            assert "inside the git repository" in detail and "clone" in detail
+    finally:
+        live.stop()
+    assert (outer / "README.md").read_text() == "an edit outside PIPELINES_DIR\n"
 
 
 def test_not_a_checkout_is_a_clear_409(client: httpx.Client) -> None:

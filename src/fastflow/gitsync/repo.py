@@ -132,6 +132,21 @@ class GitRepo:
         match = re.match(r"^(\d+)\s+(\d+)$", result.output.strip()) if result.ok else None
         return (int(match.group(1)), int(match.group(2))) if match else None
 
+    async def toplevel(self) -> Path | None:
+        """The root of the repository the checkout belongs to."""
+        result = await self.run("rev-parse", "--show-toplevel")
+        # git prints the real path (symlinks resolved), as os.path.realpath does.
+        return Path(result.output.strip()) if result.ok else None
+
+    async def untracked_files(self) -> list[str]:
+        """Files git does not track and does not ignore."""
+        result = await self.run("ls-files", "-z", "--others", "--exclude-standard")
+        return [name for name in result.output.split("\0") if name]
+
+    async def tree_files(self, ref: str) -> set[str]:
+        result = await self.run("ls-tree", "-r", "-z", "--name-only", ref)
+        return {name for name in result.output.split("\0") if name} if result.ok else set()
+
     async def dirty_files(self) -> list[str]:
         result = await self.run("status", "--porcelain", "--untracked-files=no")
         return [line[3:] for line in result.output.splitlines() if line.strip()]

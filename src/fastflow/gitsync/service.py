@@ -1,9 +1,13 @@
-"""SyncService: pull PIPELINES_DIR from its remote; the remote wins over local changes.
+"""SyncService: pull PIPELINES_DIR from its remote; nothing local is ever lost.
 
-A sync fetches the branch, records local commits that would be lost under
-`refs/fastflow/backup/<time>`, and force-checks-out `origin/<branch>`. Then discovery
-refreshes, schedules of pipelines that vanished are reported, and (UV_PRE_HEAT) new or
-changed environments are built in the background.
+A sync works only when PIPELINES_DIR is the root of its own repository (a folder inside a
+bigger checkout, e.g. the fastflow clone, answers 409: checking out that repository would
+change files outside PIPELINES_DIR). It fetches the branch, keeps local commits the remote
+lacks under `refs/fastflow/backup/<time>`, stashes uncommitted changes (and untracked files
+the remote's files would overwrite) under `refs/fastflow/backup/<time>-changes`, and checks
+out `origin/<branch>` — without force, so git stops rather than overwrite anything. Then
+discovery refreshes, schedules of pipelines that vanished are reported, and (UV_PRE_HEAT)
+new or changed environments are built in the background.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -64,6 +69,15 @@ class SyncService:
                 f"PIPELINES_DIR ({self.repo.path}) is not a git checkout; clone your pipeline "
                 "repository there to use sync"
             )
+        root = await self.repo.toplevel()
+        here = await asyncio.to_thread(os.path.realpath, self.repo.path)
+        if root is not None and str(root) != here:
+            raise ConflictError(
+                f"PIPELINES_DIR ({self.repo.path}) is a folder inside the git repository "
+                f"{root}; a sync would check out that whole repository and could change files "
+                "outside PIPELINES_DIR, so fastflow does not sync it. Make PIPELINES_DIR a "
+                "clone of your pipeline repository of its own (git clone <url> <folder>)"
+            )
         async with self._lock:
             started = time.monotonic()
             before_names = set(await asyncio.to_thread(self.refresh))
@@ -113,16 +127,13 @@ class SyncService:
             raise GitError(f"git fetch failed: {fetched.output.strip()[-1000:]}")
         ahead_behind = await self.repo.ahead_behind(branch)
         ahead = ahead_behind[0] if ahead_behind and before else 0
-        dirty = await self.repo.dirty_files()
+        stamp = time.strftime("%Y%m%dT%H%M%S")
         if ahead and before:
-            backup = f"refs/fastflow/backup/{time.strftime('%Y%m%dT%H%M%S')}"
+            backup = f"refs/fastflow/backup/{stamp}"
             await self.repo.check("update-ref", backup, before)
             output.append(f"remote wins: {ahead} local commit(s) replaced; kept as {backup}\n")
-        if dirty:
-            output.append(f"remote wins: local changes discarded in {', '.join(dirty)}\n")
-        checkout = await self.repo.run(
-            "checkout", "-f", "-B", branch, f"refs/remotes/origin/{branch}"
-        )
+        kept, changes_ref = await self._keep_local_changes(branch, stamp, output)
+        checkout = await self.repo.run("checkout", "-B", branch, f"refs/remotes/origin/{branch}")
         output.append(checkout.output)
         if not checkout.ok:
             raise GitError(f"git checkout failed: {checkout.output.strip()[-1000:]}")
@@ -135,9 +146,40 @@ class SyncService:
             commit=after,
             changed=before != after,
             discarded_local_commits=ahead,
-            discarded_local_changes=dirty,
+            kept_local_changes=kept,
+            local_changes_ref=changes_ref,
             output="".join(output)[-_OUTPUT_LIMIT:],
         )
+
+    async def _keep_local_changes(
+        self, branch: str, stamp: str, output: list[str]
+    ) -> tuple[list[str], str | None]:
+        """Stash uncommitted changes, and untracked files the remote's files would replace,
+        under a ref of their own; (their paths, the ref)."""
+        dirty = await self.repo.dirty_files()
+        incoming = await self.repo.tree_files(f"refs/remotes/origin/{branch}")
+        colliding = [f for f in await self.repo.untracked_files() if f in incoming]
+        paths = [*dirty, *colliding]
+        if not paths:
+            return [], None
+        identity = ["-c", "user.name=fastflow", "-c", "user.email=fastflow@localhost"]
+        await self.repo.check(
+            *identity,
+            "stash",
+            "push",
+            "--include-untracked",
+            "-m",
+            f"fastflow sync {stamp}: local changes",
+            "--",
+            *paths,
+        )
+        ref = f"refs/fastflow/backup/{stamp}-changes"
+        await self.repo.check("update-ref", ref, "refs/stash")
+        output.append(
+            f"local changes kept as {ref} ({', '.join(paths)}); bring them back with "
+            f"git stash apply {ref}\n"
+        )
+        return paths, ref
 
     async def status(self) -> dict[str, Any]:
         """Branch, commit, ahead/behind (as of the last fetch) and the last sync's result."""

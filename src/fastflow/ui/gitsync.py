@@ -92,7 +92,12 @@ def _facts(status: dict[str, Any]) -> list[tuple[str, str]]:
         ("Default branch (GIT_BRANCH)", str(status.get("default_branch"))),
         ("Commit", f"{_short(status.get('commit'))} {status.get('subject') or ''}".strip()),
         ("Ahead / behind origin", f"{status.get('ahead', '—')} / {status.get('behind', '—')}"),
-        ("Local changes", "yes (the next sync discards them)" if status.get("dirty") else "no"),
+        (
+            "Local changes",
+            "yes (a sync stashes them under refs/fastflow/backup/)"
+            if status.get("dirty")
+            else "no",
+        ),
         ("Warming environments", ", ".join(status.get("warming") or []) or "none"),
         (
             "Auto sync",
@@ -127,8 +132,11 @@ def _status_view(status: dict[str, Any]) -> None:
         changed = [
             ("added", last.get("added_pipelines")),
             ("removed", last.get("removed_pipelines")),
-            ("discarded local changes", last.get("discarded_local_changes")),
         ]
+        if last.get("local_changes_ref"):
+            changed.append(
+                (f"local changes kept as {last['local_changes_ref']}", last["kept_local_changes"])
+            )
         for label, names in changed:
             if names:
                 ui.label(f"{label}: {', '.join(names)}").classes("text-sm")
@@ -169,8 +177,9 @@ def register() -> None:
                 button = ui.button("Sync now", icon="sync", on_click=click).props(tid("sync-now"))
                 button.set_enabled(operator)
             ui.label(
-                "A sync fetches the branch and checks it out: the remote wins over local "
-                "changes (local commits are kept under refs/fastflow/backup/)."
+                "A sync fetches the branch and checks it out. Nothing local is lost: local "
+                "commits the remote lacks and uncommitted changes are kept under "
+                "refs/fastflow/backup/ (git stash apply <ref> brings changes back)."
             ).classes("text-sm text-grey-8")
             with ui.card().classes("ff-card w-full").props(tid("sync-status")):
                 body(await load_status())
