@@ -33,6 +33,7 @@ from fastflow.pipelines.discovery import PipelineCatalog
 from fastflow.pipelines.service import PipelineService
 from fastflow.retention.cleanup import CleanupLoop, CleanupService
 from fastflow.runs.engine import RunEngine
+from fastflow.runs.removals import PipelineRemovals, RemovalWatch
 from fastflow.runs.service import RunService
 from fastflow.sandbox.status import SandboxStatus, probe
 from fastflow.scheduler.service import SchedulerService
@@ -89,6 +90,7 @@ class Services:
     builds: BuildService
     cleanup: CleanupService
     cleanup_loop: CleanupLoop
+    removal_watch: RemovalWatch
     monitoring: Monitoring
     worker_token: str
     sandbox: SandboxStatus
@@ -117,11 +119,13 @@ class Services:
         await self.scheduler.start()
         self.monitoring.health.report("scheduler", ok=True)
         await self.cleanup_loop.start()
+        await self.removal_watch.start()
         if self.auto_sync is not None:
             await self.auto_sync.start()
 
     async def stop(self) -> None:
         await self.cleanup_loop.stop()
+        await self.removal_watch.stop()
         if self.auto_sync is not None:
             await self.auto_sync.stop()
         await self.scheduler.stop()
@@ -229,14 +233,13 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
         timeout=settings.webhook_timeout,
     )
     engine.on_finished += [outbound.run_finished, scheduler.run_finished]
+    removals = PipelineRemovals(runs, run_service, scheduler)
     sync = SyncService(
         GitRepo(settings.pipelines_dir),
         settings.git_branch,
         settings.data_dir / "sync_status.json",
         refresh=lambda: {v.definition.name: v.definition for v in pipeline_service.list()},
-        scheduled_warnings=lambda gone: [
-            w for p in sorted(gone) for w in scheduler.warnings_for(p)
-        ],
+        removed=removals.handle,
         preheater=preheater if settings.uv_pre_heat else None,
         github=_github_app(settings),
     )
@@ -299,6 +302,7 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
         builds=builds,
         cleanup=cleanup,
         cleanup_loop=CleanupLoop(cleanup, settings.cleanup_interval, monitoring.health),
+        removal_watch=RemovalWatch(removals, runs, catalog, health=monitoring.health),
         monitoring=monitoring,
         worker_token=worker_token,
         sandbox=sandbox,

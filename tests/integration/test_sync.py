@@ -226,3 +226,54 @@ def poll(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.1)
     return value
+
+
+SLOW = "import time\nfor i in range(600):\n    print('tick', i, flush=True)\n    time.sleep(0.1)\n"
+
+
+def _wait_line(c: httpx.Client, run_id: str, text: str) -> None:
+    deadline = time.monotonic() + 60
+    while text not in c.get(f"/api/runs/{run_id}/logs").text:
+        assert time.monotonic() < deadline, f"{text!r} never appeared"
+        time.sleep(0.05)
+
+
+def test_a_pipeline_removed_by_sync_stops_its_runs_and_schedules(
+    sync_server: LiveServer, repos: dict[str, Path]
+) -> None:
+    commit(repos["dev"], {"slow.py": SLOW}, "slow pipeline")
+    with sync_server.client() as c:
+        assert c.post("/api/sync").json()["added_pipelines"] == ["slow"]
+        run = c.post("/api/pipelines/slow/run", json={}).json()
+        schedule = c.post(
+            "/api/schedules",
+            json={"pipeline_name": "slow", "trigger_type": "INTERVAL", "trigger_value": 3600},
+        ).json()
+        _wait_line(c, run["id"], "tick 2")
+        git(repos["dev"], "rm", "-q", "slow.py")
+        git(repos["dev"], "commit", "-qm", "remove slow")
+        git(repos["dev"], "push", "-q", "origin", "HEAD:main")
+        result = c.post("/api/sync").json()
+        assert result["removed_pipelines"] == ["slow"]
+        [warning] = result["warnings"]
+        assert "'slow' was removed" in warning and run["id"] in warning
+        assert schedule["id"] in warning
+        done = wait_for_run(c, run["id"])
+        assert done["status"] == "CANCELLED"
+        assert "pipeline removed" in done["error_message"]
+        assert c.get(f"/api/schedules/{schedule['id']}").json()["enabled"] is False
+        # The last sync's warnings are what the console shows.
+        assert c.get("/api/sync/status").json()["last_sync"]["warnings"] == [warning]
+
+
+def test_a_pipeline_deleted_on_disk_stops_its_runs(
+    sync_server: LiveServer, repos: dict[str, Path]
+) -> None:
+    (repos["checkout"] / "slow.py").write_text(SLOW)
+    with sync_server.client() as c:
+        run = c.post("/api/pipelines/slow/run", json={}).json()
+        _wait_line(c, run["id"], "tick 2")
+        (repos["checkout"] / "slow.py").unlink()
+        done = wait_for_run(c, run["id"], timeout=30)
+        assert done["status"] == "CANCELLED"
+        assert "pipeline removed" in done["error_message"]

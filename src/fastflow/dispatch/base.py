@@ -18,8 +18,9 @@ class Dispatcher(Protocol):
         """A run became PENDING; safe to call from any thread."""
         ...
 
-    def cancel(self, run_id: str) -> bool:
-        """Ask a running run to stop; False when no worker of this dispatcher runs it."""
+    def cancel(self, run_id: str, reason: str = "cancel requested") -> bool:
+        """Ask a running run to stop (`reason` goes into its error message); False when no
+        worker of this dispatcher runs it."""
         ...
 
     @property

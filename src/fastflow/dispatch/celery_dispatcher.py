@@ -110,10 +110,10 @@ class CeleryDispatcher:
         self.ingest.poke()
         loop.call_soon_threadsafe(self._wake.set)
 
-    def cancel(self, run_id: str) -> bool:
+    def cancel(self, run_id: str, reason: str = "cancel requested") -> bool:
         """Tell the worker running (or about to run) `run_id` to stop it."""
         try:
-            self.redis.set(self.keys.cancel(run_id), "cancel requested", ex=CANCEL_TTL)
+            self.redis.set(self.keys.cancel(run_id), reason, ex=CANCEL_TTL)
         except redis.RedisError as exc:
             log.error("run %s: cancel not delivered, redis unreachable: %s", run_id, exc)
             return False

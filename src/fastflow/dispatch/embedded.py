@@ -53,14 +53,14 @@ class EmbeddedDispatcher:
         else:
             loop.call_soon_threadsafe(self._wake.set)
 
-    def cancel(self, run_id: str) -> bool:
+    def cancel(self, run_id: str, reason: str = "cancel requested") -> bool:
         loop = self._loop
         # Runs the engine re-attached after a restart are not this dispatcher's tasks.
         if loop is None or (
             run_id not in self._tasks and run_id not in self._engine.active_run_ids
         ):
             return False
-        loop.call_soon_threadsafe(self._engine.request_cancel, run_id, "cancel requested")
+        loop.call_soon_threadsafe(self._engine.request_cancel, run_id, reason)
         return True
 
     async def _dispatch_forever(self) -> None:

@@ -46,7 +46,7 @@ class SyncService:
         default_branch: str,
         state_file: Path,
         refresh: Callable[[], dict[str, PipelineDefinition]],
-        scheduled_warnings: Callable[[set[str]], list[str]],
+        removed: Callable[[set[str]], list[str]],
         preheater: Preheater | None = None,
         github: GitHubAppAuth | None = None,
     ) -> None:
@@ -54,7 +54,8 @@ class SyncService:
         self.default_branch = default_branch
         self.state_file = state_file
         self.refresh = refresh
-        self.scheduled_warnings = scheduled_warnings
+        # Pipelines the sync removed: their runs are cancelled, their schedules disabled.
+        self.removed = removed
         self.preheater = preheater
         self.github = github
         self._lock = asyncio.Lock()
@@ -93,7 +94,7 @@ class SyncService:
                 gone = before_names - set(found)
                 result["removed_pipelines"] = sorted(gone)
                 result["added_pipelines"] = sorted(set(found) - before_names)
-                result["warnings"] = self.scheduled_warnings(gone) if gone else []
+                result["warnings"] = await asyncio.to_thread(self.removed, gone) if gone else []
                 if self.preheater is not None:
                     result["preheating"] = self.preheater.start(found)
             await asyncio.to_thread(self._save, result)

@@ -90,28 +90,32 @@ class RunService:
         self.dispatcher.submit(run.id)
         return run
 
-    def cancel(self, run_id: str) -> Run:
-        """Cancel a PENDING run at once, or ask a RUNNING one to stop."""
+    def cancel(self, run_id: str, reason: str = "cancel requested") -> Run:
+        """Cancel a PENDING run at once, or ask a RUNNING one to stop; `reason` is said in
+        its error message."""
         run = self.runs.get(run_id)
         if RunStatus(run.status).is_terminal:
             raise ConflictError(f"run {run_id} already finished ({run.status})")
-        if self.runs.cancel_pending(run_id):
+        error = "cancelled before it started" + (
+            "" if reason == "cancel requested" else f": {reason}"
+        )
+        if self.runs.cancel_pending(run_id, error):
             recorder = RunRecorder(run_id, self.engine.log_path(run_id), self.engine.fanout)
             recorder.complete(
                 status=RunStatus.CANCELLED.value,
                 success=False,
                 exit_code=None,
                 failure_kind=None,
-                error="cancelled before it started",
+                error=error,
                 artifacts=[],
             )
             recorder.close()
             # A task message may be queued for it already: its worker must drop it.
-            self.dispatcher.cancel(run_id)
+            self.dispatcher.cancel(run_id, reason)
             self.engine.notify_finished(run_id)
             return self.runs.get(run_id)
         self.runs.update(run_id, cancel_requested=True)
-        self.dispatcher.cancel(run_id)
+        self.dispatcher.cancel(run_id, reason)
         return self.runs.get(run_id)
 
     def retry(self, run_id: str, triggered_by: str | None = None) -> Run:

@@ -117,7 +117,19 @@ class SchedulerService:
         return self.store.get(schedule_id)
 
     def set_enabled(self, schedule_id: str, enabled: bool) -> Schedule:
-        return self.update(schedule_id, {"enabled": enabled})
+        if enabled:
+            return self.update(schedule_id, {"enabled": True})
+        # Switching off needs no valid pipeline: it may be the one that disappeared.
+        row = self.store.update(schedule_id, enabled=False, queued_at=None)
+        self._register(row)
+        return self.store.get(schedule_id)
+
+    def disable_all(self, pipeline: str) -> list[str]:
+        """Disable every enabled schedule of `pipeline` (removed); their ids."""
+        ids = [s.id for s in self.store.all(pipeline) if s.enabled]
+        for schedule_id in ids:
+            self.set_enabled(schedule_id, False)
+        return ids
 
     def delete(self, schedule_id: str) -> None:
         self.store.delete(schedule_id)

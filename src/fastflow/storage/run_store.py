@@ -157,14 +157,17 @@ class RunStore:
             s.commit()
             return run
 
-    def cancel_pending(self, run_id: str) -> bool:
+    def cancel_pending(self, run_id: str, error: str | None = None) -> bool:
         """Cancel a run that has not started; False when it is no longer PENDING."""
         with self._db.session() as s:
             res = s.execute(
                 sa.update(Run)
                 .where(col(Run.id) == run_id, col(Run.status) == RunStatus.PENDING.value)
                 .values(
-                    status=RunStatus.CANCELLED.value, finished_at=utcnow(), cancel_requested=True
+                    status=RunStatus.CANCELLED.value,
+                    finished_at=utcnow(),
+                    cancel_requested=True,
+                    error_message=error,
                 )
             )
             s.commit()
