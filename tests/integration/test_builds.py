@@ -124,6 +124,8 @@ def test_bad_uploads_get_a_clear_4xx_and_leave_nothing(
     bomb = _zip({"main.py": b"", "zeros": bytes(20 * 1024 * 1024)})
     slip = _zip({"main.py": b"", "../../evil.py": b""})
     latin = _zip({"main.py": b"", "QQQQ.txt": b"x"}).replace(b"QQQQ", b"caf\xe9")
+    deep = b"[" * 50_000 + b"]" * 50_000
+    file_and_folder = _zip({"main.py": b"", "a": b"x", "a/b": b"y"})
     cases: list[tuple[dict[str, Any], int, str]] = [
         ({"files": {"file": ("x.zip", b"not a zip")}}, 422, "not a zip"),
         ({"files": {"file": ("x.zip", _zip({"app.py": b""}))}}, 422, "no main.py"),
@@ -144,6 +146,17 @@ def test_bad_uploads_get_a_clear_4xx_and_leave_nothing(
             {"files": {"file": ("x.zip", _zip({"main.py": b"", "pipeline.json": b"{oops"}))}},
             422,
             "invalid JSON",
+        ),
+        ({"files": {"file": ("x.zip", file_and_folder)}}, 422, "as a file and as a folder"),
+        (
+            {"files": {"file": ("x.py", b"print(1)")}, "data": {"parameters": deep.decode()}},
+            422,
+            "not valid JSON",
+        ),
+        (
+            {"files": {"file": ("x.zip", _zip({"main.py": b"", "pipeline.json": deep}))}},
+            422,
+            "depth limit",
         ),
         ({"files": {"file": ("hello.py", b"print(1)")}}, 409, "exists in PIPELINES_DIR"),
         ({"files": {"file": ("x.py", b"print(1)")}, "data": {"name": "../x"}}, 422, "invalid"),

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -161,3 +162,27 @@ def test_outbound_webhook_gives_up_after_max_attempts(hook_server: LiveServer) -
         bad = c.post("/api/webhooks/outbound", json={"url": "ftp://example.org/x"})
         assert bad.status_code == 422 and "url" in bad.json()["detail"]
         assert c.delete(f"/api/webhooks/outbound/{hook['id']}").status_code == 204
+
+
+def test_deeply_nested_json_is_a_clear_4xx_and_marks_only_its_pipeline_invalid(
+    server: LiveServer, pipelines_dir: Path
+) -> None:
+    deep = "[" * 50_000 + "]" * 50_000
+    (pipelines_dir / "nested").mkdir()
+    (pipelines_dir / "nested" / "main.py").write_text("print(1)\n")
+    (pipelines_dir / "nested" / "pipeline.json").write_text(deep)
+    with server.client() as c:
+        listed = c.get("/api/pipelines")
+        assert listed.status_code == 200, listed.text
+        by_name = {p["name"]: p for p in listed.json()}
+        assert "depth limit" in by_name["nested"]["error"]
+        assert by_name["hello"]["valid"] is True
+        assert c.get("/api/pipelines/nested").status_code == 200
+        token = c.post("/api/webhooks/inbound", json={"pipeline": "hello"}).json()["token"]
+    r = httpx.post(
+        f"{server.url}/api/hooks/hello",
+        headers={"X-Fastflow-Token": token, "Content-Type": "application/json"},
+        content='{"parameters": ' + deep + "}",
+    )
+    assert r.status_code == 422, r.text
+    assert "not valid JSON" in r.json()["detail"]

@@ -151,6 +151,13 @@ def _check_members(infos: list[zipfile.ZipInfo], limits: UploadLimits) -> tuple[
                 f"of {limits.max_ratio:g}:1 (a zip bomb?)"
             )
         files.append((info, path))
+    # A file that is also a folder of another member ("a" and "a/b") cannot be unpacked.
+    folders = {parent for _, p in files for parent in p.parents}
+    for _, path in files:
+        if path in folders:
+            raise InvalidInputError(
+                f"zip holds {str(path)!r} as a file and as a folder of other members"
+            )
     root = _root(set(p for _, p in files))
     return tuple(
         Member(info, path.relative_to(root))

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
 from pydantic import ValidationError
 
 from fastflow.errors import InvalidInputError, NotFoundError
@@ -71,7 +72,8 @@ class PipelineDefinition:
 
 def _load_config(path: Path) -> tuple[PipelineConfig, str | None]:
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        # orjson: nesting past 1024 levels is an error, not a RecursionError.
+        raw = orjson.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
         return PipelineConfig(), f"{path.name}: not valid UTF-8"
     except json.JSONDecodeError as exc:

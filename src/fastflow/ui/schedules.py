@@ -13,6 +13,7 @@ import json
 from typing import Any
 from zoneinfo import available_timezones
 
+import orjson
 from nicegui import ui
 from pydantic import BaseModel, ValidationError
 
@@ -57,7 +58,7 @@ def _parameters(text: str) -> dict[str, Any]:
     if not text.strip():
         return {}
     try:
-        value = json.loads(text)
+        value = orjson.loads(text)  # too deep nesting is an error here, not a RecursionError
     except ValueError as exc:
         raise InvalidInputError(f"parameters: not valid JSON ({exc})") from None
     if not isinstance(value, dict):

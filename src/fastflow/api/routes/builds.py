@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
+import orjson
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict
 from starlette.datastructures import UploadFile
@@ -117,7 +118,7 @@ def _parse_parameters(raw: object) -> dict[str, Any]:
     if not isinstance(raw, str):
         raise InvalidInputError("form field 'parameters' must be text (a JSON object)")
     try:
-        value = json.loads(raw)
+        value = orjson.loads(raw)  # too deep nesting is an error here, not a RecursionError
     except json.JSONDecodeError as exc:
         raise InvalidInputError(f"form field 'parameters' is not valid JSON: {exc.msg}") from None
     if not isinstance(value, dict):

@@ -7,9 +7,9 @@ Authenticated by the pipeline's hook token or an HMAC signature of the body (see
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Query, Request
 
 from fastflow.api.deps import ServicesDep
@@ -52,7 +52,7 @@ def _parameters(body: bytes, content_type: str) -> dict[str, Any]:
     if not body.strip() or "json" not in content_type:
         return {}
     try:
-        data = json.loads(body)
+        data = orjson.loads(body)  # too deep nesting is an error here, not a RecursionError
     except ValueError:
         raise InvalidInputError("request body is not valid JSON") from None
     params = data.get("parameters") if isinstance(data, dict) else None
