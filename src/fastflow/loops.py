@@ -76,6 +76,10 @@ class Loop:
                 log.exception("%s: one round failed; trying again in %ss", self.name, self.interval)
                 if self.health is not None:
                     self.health.report(self.name, ok=False, detail=str(exc))
+                # A failing round waits the full interval, wake-ups or not: never a loop
+                # that spins.
+                await asyncio.sleep(self.interval)
+                continue
             else:
                 if self.health is not None:
                     self.health.report(self.name, ok=True)

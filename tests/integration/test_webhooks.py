@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from fastflow.settings import Settings
+from fastflow.storage.tables import OutboundWebhook
 from tests.support.server import LiveServer, free_port, start_server, wait_for_run
 
 
@@ -186,3 +187,46 @@ def test_deeply_nested_json_is_a_clear_4xx_and_marks_only_its_pipeline_invalid(
     )
     assert r.status_code == 422, r.text
     assert "not valid JSON" in r.json()["detail"]
+
+
+def test_outbound_urls_are_checked_and_a_broken_one_never_spins_the_delivery_loop(
+    hook_server: LiveServer,
+) -> None:
+    receiver = Receiver([])
+    try:
+        with hook_server.client() as c:
+            for bad in (
+                "http://127.0.0.1/a\r\nX-Injected: 1",
+                " http://127.0.0.1/a",
+                "http://127.0.0.1/a b",
+                "http://127.0.0.1\t/a",
+                "http://127.0.0.1:port/a",
+                "ftp://127.0.0.1/a",
+            ):
+                r = c.post("/api/webhooks/outbound", json={"url": bad})
+                assert r.status_code == 422, (bad, r.text)
+            good = c.post("/api/webhooks/outbound", json={"url": receiver.url}).json()
+            # A webhook stored before URLs were checked (an older server wrote it).
+            broken = hook_server.services.webhook_store.add_webhook(
+                OutboundWebhook(url="http://127.0.0.1:1\r\n/x", salt="s")
+            )
+            run = c.post("/api/pipelines/hello/run", json={}).json()
+            wait_for_run(c, run["id"])
+            poll(lambda: receiver.requests, "the good webhook's delivery")
+            failed = poll(
+                lambda: [
+                    d
+                    for d in c.get(f"/api/webhooks/outbound/{broken.id}/deliveries").json()
+                    if d["attempts"] >= 1
+                ],
+                "the broken webhook's attempt",
+            )
+            assert failed[0]["last_error"]
+            time.sleep(1.5)  # long enough for a spinning loop to try hundreds of times
+            [delivery] = c.get(f"/api/webhooks/outbound/{broken.id}/deliveries").json()
+            assert delivery["attempts"] <= 3  # WEBHOOK_MAX_ATTEMPTS, backoff from 0.2 s
+            done = c.get(f"/api/webhooks/outbound/{good['id']}/deliveries").json()
+            assert [d["status"] for d in done] == ["delivered"]
+    finally:
+        receiver.close()
+    assert len(receiver.requests) == 1  # the good webhook's delivery was sent once

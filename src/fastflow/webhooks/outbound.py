@@ -81,6 +81,8 @@ class OutboundWebhooks(Loop):
         self.retry_base = retry_base
         self.timeout = timeout
         self._client: httpx.AsyncClient | None = None
+        # Deliveries being sent now: a round never sends one that is still in flight.
+        self._in_flight: set[str] = set()
 
     def secret_of(self, hook: OutboundWebhook) -> str:
         return derive_secret(self._key, f"out:{hook.id}:{hook.salt}", "ffw_")
@@ -133,8 +135,16 @@ class OutboundWebhooks(Loop):
 
     async def run_once(self) -> None:
         due = await asyncio.to_thread(self.store.due, utcnow())
+        due = [d for d in due if d.id not in self._in_flight]
         if due:
-            await asyncio.gather(*(self._deliver(d) for d in due))
+            await asyncio.gather(*(self._deliver_once(d) for d in due))
+
+    async def _deliver_once(self, delivery: WebhookDelivery) -> None:
+        self._in_flight.add(delivery.id)
+        try:
+            await self._deliver(delivery)
+        finally:
+            self._in_flight.discard(delivery.id)
 
     async def _deliver(self, delivery: WebhookDelivery) -> None:
         assert self._client is not None
@@ -164,7 +174,9 @@ class OutboundWebhooks(Loop):
             code = r.status_code
             if not 200 <= code < 300:
                 error = f"answered {code}"
-        except httpx.HTTPError as exc:
+        except Exception as exc:
+            # Whatever goes wrong (a URL stored before it was checked, a broken answer) is
+            # this attempt's failure, retried with backoff: never an error of the round.
             error = f"{type(exc).__name__}: {exc}"[:500]
         fields: dict[str, Any] = {
             "attempts": attempts,

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -57,9 +58,18 @@ class OutboundIn(BaseModel):
     @field_validator("url")
     @classmethod
     def _http(cls, value: str) -> str:
+        # urlsplit drops tabs and newlines silently; a URL with any whitespace or control
+        # character is refused here rather than failing every delivery later.
+        if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+            raise ValueError("must not contain spaces or control characters")
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must be an http:// or https:// URL")
+        try:
+            httpx.URL(value)
+            _ = parts.port  # a port that is not a number raises here
+        except (httpx.InvalidURL, ValueError) as exc:
+            raise ValueError(f"is not a usable URL: {exc}") from None
         return value
 
 
