@@ -38,6 +38,48 @@ def test_user_list_and_disable(settings: Settings, monkeypatch: pytest.MonkeyPat
         r = runner.invoke(app, ["user", "disable", "nobody"])
         assert r.exit_code == 1 and "not found" in r.output
         assert runner.invoke(app, ["user", "disable", "carol", "--enable"]).exit_code == 0
-        assert live.login("carol", "pw-carol-1")
+        with live.client(token) as c:
+            assert c.get("/api/auth/me").status_code == 401  # re-enabling revives nothing
+        fresh = live.login("carol", "pw-carol-1")
+        with live.client(fresh) as c:
+            api_token = c.post("/api/auth/tokens", json={"name": "ci"}).json()["token"]
+            assert c.get("/api/auth/me").status_code == 200
+        # A password reset ends every earlier session and API token of the user.
+        r = runner.invoke(app, ["user", "create", "carol", "--reset", "--password", "pw-carol-2"])
+        assert r.exit_code == 0, r.output
+        for old in (fresh, api_token):
+            with live.client(old) as c:
+                me = c.get("/api/auth/me")
+                assert me.status_code == 401 and "changed" in me.json()["detail"], me.text
+        with live.client(live.login("carol", "pw-carol-2")) as c:
+            assert c.get("/api/auth/me").status_code == 200
+    finally:
+        live.stop()
+
+
+def test_a_role_change_ends_the_users_sessions_and_tokens(
+    settings: Settings,
+) -> None:
+    live = start_server(settings)
+    try:
+        with live.client() as admin:
+            r = admin.post(
+                "/api/users",
+                json={"username": "dave", "password": "pw-dave-12", "role": "operator"},
+            )
+            assert r.status_code == 201, r.text
+            session = live.login("dave", "pw-dave-12")
+            with live.client(session) as c:
+                token = c.post("/api/auth/tokens", json={"name": "ci"}).json()["token"]
+            assert admin.patch("/api/users/dave", json={"role": "viewer"}).status_code == 200
+            for old in (session, token):
+                with live.client(old) as c:
+                    assert c.get("/api/auth/me").status_code == 401
+            # Raising the role again revives nothing either: a token's role never rises.
+            assert admin.patch("/api/users/dave", json={"role": "admin"}).status_code == 200
+            with live.client(token) as c:
+                assert c.get("/api/auth/me").status_code == 401
+            with live.client(live.login("dave", "pw-dave-12")) as c:
+                assert c.get("/api/auth/me").json()["role"] == "admin"
     finally:
         live.stop()

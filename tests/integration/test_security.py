@@ -88,7 +88,11 @@ def test_token_rights_follow_the_owner(server: LiveServer, client: httpx.Client)
     with server.client(raw) as ci:
         assert ci.get("/api/auth/me").json()["role"] == "operator"
         client.patch("/api/users/ops", json={"role": "viewer"}).raise_for_status()
-        assert ci.get("/api/auth/me").json()["role"] == "viewer"  # lowered with its owner
+        assert ci.get("/api/auth/me").status_code == 401  # a role change ends it, at once
+    with server.client(server.login("ops", "operator-pw-1")) as ops:
+        raw = ops.post("/api/auth/tokens", json={"name": "again"}).json()["token"]
+    with server.client(raw) as ci:
+        assert ci.get("/api/auth/me").json()["role"] == "viewer"
         client.patch("/api/users/ops", json={"disabled": True}).raise_for_status()
         assert ci.get("/api/auth/me").status_code == 401  # disabled owner: at once
     assert client.patch("/api/users/admin", json={"disabled": True}).status_code == 409

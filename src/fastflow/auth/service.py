@@ -89,6 +89,8 @@ class AuthService:
         if self.token_store is not None and self.token_store.is_session_revoked(claims.jti):
             raise AuthError("this token was revoked (logged out); log in again")
         user = self._active_user(claims.user_id)
+        if _before(claims.issued_at, user.sessions_valid_after):
+            raise AuthError(_ENDED)
         return Principal(
             user, Role(user.role), "session", claims.jti, claims.expires_at, claims.csrf
         )
@@ -103,6 +105,8 @@ class AuthService:
         if row.expires_at is not None and row.expires_at <= now:
             raise AuthError("this API token has expired")
         user = self._active_user(row.user_id)
+        if _before(row.created_at, user.sessions_valid_after):
+            raise AuthError(_ENDED)
         # A token never has more rights than its owner has now (roles can be lowered).
         role = min(Role(row.role), Role(user.role), key=_rank)
         if row.last_used_at is None or now - row.last_used_at >= _TOUCH_INTERVAL:
@@ -194,3 +198,22 @@ class AuthService:
 
 def _rank(role: Role) -> int:
     return [Role.VIEWER, Role.OPERATOR, Role.ADMIN].index(role)
+
+
+_ENDED = (
+    "this session or token ended: the account's password, role or status changed since; "
+    "log in again (or make a new API token)"
+)
+
+
+def _before(made: datetime | None, valid_after: datetime | None) -> bool:
+    """Made before the account's last change (which ends what was made before it)."""
+    if valid_after is None:
+        return False
+    if made is None:
+        return True
+    if made.tzinfo is None:
+        made = made.replace(tzinfo=UTC)
+    if valid_after.tzinfo is None:
+        valid_after = valid_after.replace(tzinfo=UTC)
+    return made < valid_after

@@ -21,6 +21,7 @@ class TokenClaims:
     expires_at: datetime
     jti: str = ""
     csrf: str = ""
+    issued_at: datetime | None = None  # to the microsecond (the `iat` claim has seconds)
 
 
 class TokenIssuer:
@@ -44,6 +45,7 @@ class TokenIssuer:
             "sub": user_id,
             "exp": expires,
             "iat": now,
+            "iat_us": int(now.timestamp() * 1_000_000),
             "typ": "access",
             "jti": secrets.token_hex(16),
             "csrf": secrets.token_urlsafe(24),
@@ -69,4 +71,13 @@ class TokenIssuer:
             datetime.fromtimestamp(payload["exp"], UTC),
             str(payload["jti"]),
             str(payload.get("csrf", "")),
+            _issued_at(payload),
         )
+
+
+def _issued_at(payload: dict[str, object]) -> datetime | None:
+    micro = payload.get("iat_us")
+    if isinstance(micro, int):
+        return datetime.fromtimestamp(micro / 1_000_000, UTC)
+    seconds = payload.get("iat")
+    return datetime.fromtimestamp(seconds, UTC) if isinstance(seconds, int | float) else None

@@ -158,6 +158,9 @@ class User(SQLModel, table=True):
     disabled: bool = Field(default=False)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     last_login_at: datetime | None = _ts()
+    # Sessions and API tokens made before this no longer work (password, role or status
+    # changed); re-enabling an account does not revive them.
+    sessions_valid_after: datetime | None = _ts()
 
 
 class ApiToken(SQLModel, table=True):

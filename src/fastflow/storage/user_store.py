@@ -46,7 +46,7 @@ class UserStore:
             res = s.execute(
                 sa.update(User)
                 .where(col(User.username) == username)
-                .values(password_hash=password_hash)
+                .values(password_hash=password_hash, sessions_valid_after=utcnow())
             )
             s.commit()
         if res.rowcount != 1:  # type: ignore[attr-defined]
@@ -68,6 +68,9 @@ class UserStore:
             values["role"] = role.value
         if disabled is not None:
             values["disabled"] = disabled
+        if (role is not None and role.value != user.role) or (disabled and not user.disabled):
+            # Every session and API token of the user ends (and stays ended on re-enable).
+            values["sessions_valid_after"] = utcnow()
         if values:
             with self._db.session() as s:
                 s.execute(sa.update(User).where(col(User.id) == user.id).values(**values))
