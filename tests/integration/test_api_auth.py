@@ -167,3 +167,23 @@ def test_client_library_is_served(server: LiveServer) -> None:
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/javascript")
     assert "class FastflowRunStream" in r.text
+
+
+def test_usernames_people_cannot_tell_apart_are_one_name(server: LiveServer) -> None:
+    with server.client() as c:
+        for name, status in (
+            ("Admin", 409),  # case does not count
+            ("\uff41\uff44\uff4d\uff49\uff4e", 409),  # fullwidth letters: NFKC makes them "admin"
+            ("admin ", 422),  # trailing space
+            (" admin", 422),
+            ("admin\u200b", 422),  # zero-width space
+            ("ad\u202emin", 422),  # right-to-left override
+            ("ad\tmin", 422),
+        ):
+            r = c.post("/api/users", json={"username": name, "password": "long-enough-1"})
+            assert r.status_code == status, (name, r.text)
+        fullwidth_eve = "\uff25\uff56\uff45"
+        r = c.post("/api/users", json={"username": fullwidth_eve, "password": "long-enough-1"})
+        assert r.status_code == 201 and r.json()["username"] == "Eve"
+        assert [u["username"] for u in c.get("/api/users").json()] == ["Eve", "admin"]
+    assert server.login("EVE", "long-enough-1")  # the same name, however it is cased

@@ -188,3 +188,15 @@ def _wait_for_children(client: httpx.Client, run_id: str) -> list[dict[str, Any]
             return children
         assert time.monotonic() < deadline, "no retry was created"
         time.sleep(0.05)
+
+
+def test_retrying_a_run_of_a_disabled_pipeline_is_refused_like_starting_one(
+    client: httpx.Client,
+) -> None:
+    run = wait_for_run(client, start(client, "hello")["id"])
+    assert client.post("/api/pipelines/hello/disable").status_code == 200
+    r = client.post(f"/api/runs/{run['id']}/retry")
+    assert r.status_code == 409 and "disabled" in r.json()["detail"]
+    assert client.post("/api/pipelines/hello/run", json={}).status_code == 409
+    assert client.post("/api/pipelines/hello/enable").status_code == 200
+    assert client.post(f"/api/runs/{run['id']}/retry").status_code in (200, 201, 202)

@@ -169,8 +169,6 @@ class AuthService:
         log.info("user %r revoked API token %s", principal.user.username, token_id)
 
     def create_user(self, username: str, password: str, role: Role) -> User:
-        if not username.strip() or len(username) > 150:
-            raise InvalidInputError("username must be 1-150 characters")
         if len(password) < MIN_PASSWORD_LENGTH:
             raise InvalidInputError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
         return self.users.create(username, hash_password(password), role.value)

@@ -46,12 +46,7 @@ class RunService:
         schedule_id: str | None = None,
     ) -> Run:
         """Accept a run as PENDING and hand it to the dispatcher."""
-        pipeline = self.catalog.get(pipeline_name)
-        if not pipeline.valid:
-            raise ConflictError(f"pipeline {pipeline_name!r} is invalid: {pipeline.error}")
-        row = self.pipelines.get(pipeline_name)
-        if not pipeline.config.enabled or not row.enabled:
-            raise ConflictError(f"pipeline {pipeline_name!r} is disabled; enable it to run it")
+        pipeline = self._runnable(pipeline_name)
         params = resolve_parameters(pipeline.config, parameters or {})
         return self.start_definition(pipeline, params, trigger, triggered_by, schedule_id)
 
@@ -118,15 +113,23 @@ class RunService:
         self.dispatcher.cancel(run_id, reason)
         return self.runs.get(run_id)
 
+    def _runnable(self, pipeline_name: str) -> PipelineDefinition:
+        """The pipeline, if a run of it may start now (it exists, is valid and enabled)."""
+        pipeline = self.catalog.get(pipeline_name)
+        if not pipeline.valid:
+            raise ConflictError(f"pipeline {pipeline_name!r} is invalid: {pipeline.error}")
+        row = self.pipelines.get(pipeline_name)
+        if not pipeline.config.enabled or not row.enabled:
+            raise ConflictError(f"pipeline {pipeline_name!r} is disabled; enable it to run it")
+        return pipeline
+
     def retry(self, run_id: str, triggered_by: str | None = None) -> Run:
         """A new attempt of a finished run, with the same parameters, linked to it."""
         old = self.runs.get(run_id)
         if not RunStatus(old.status).is_terminal:
             raise ConflictError(f"run {run_id} is still {old.status}; cancel it first")
         if old.source is None:  # code from elsewhere (an upload) is resolved when it runs
-            pipeline = self.catalog.get(old.pipeline_name)
-            if not pipeline.valid:
-                raise ConflictError(f"pipeline {old.pipeline_name!r} is invalid: {pipeline.error}")
+            self._runnable(old.pipeline_name)  # a retry is a start: same checks
         run = Run(
             pipeline_name=old.pipeline_name,
             trigger=Trigger.RETRY.value,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import unicodedata
 from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlmodel import col, func, select
 
+from fastflow import usernames
 from fastflow.errors import ConflictError, NotFoundError
 from fastflow.storage.database import Database
 from fastflow.storage.tables import User, utcnow
@@ -21,8 +23,16 @@ class UserStore:
             return int(s.exec(select(func.count()).select_from(User)).one())
 
     def by_username(self, username: str) -> User | None:
+        """The user of `username`, as typed: NFKC, case does not count (exact match first)."""
+        name = unicodedata.normalize("NFKC", username)
         with self._db.session() as s:
-            return s.exec(select(User).where(col(User.username) == username)).first()
+            user = s.exec(select(User).where(col(User.username) == name)).first()
+            if user is not None:
+                return user
+            # Few users: compare in Python, where casefold() is Unicode-correct.
+            return next(
+                (u for u in s.exec(select(User)).all() if usernames.same(u.username, name)), None
+            )
 
     def get(self, user_id: str) -> User:
         with self._db.session() as s:
@@ -32,6 +42,9 @@ class UserStore:
         return user
 
     def create(self, username: str, password_hash: str, role: str) -> User:
+        username = usernames.normalize(username)
+        if self.by_username(username) is not None:
+            raise ConflictError(f"user {username!r} already exists (case does not count)")
         user = User(username=username, password_hash=password_hash, role=role)
         with self._db.session() as s:
             s.add(user)
@@ -42,10 +55,11 @@ class UserStore:
         return user
 
     def set_password(self, username: str, password_hash: str) -> None:
+        found = self.by_username(username)
         with self._db.session() as s:
             res = s.execute(
                 sa.update(User)
-                .where(col(User.username) == username)
+                .where(col(User.id) == (found.id if found else ""))
                 .values(password_hash=password_hash, sessions_valid_after=utcnow())
             )
             s.commit()
