@@ -190,6 +190,7 @@ class Settings(BaseSettings):
     metrics_token: str | None = Field(default=None, validation_alias="METRICS_TOKEN")
     log_format: LogFormat = Field(default=LogFormat.TEXT, validation_alias="LOG_FORMAT")
     ui_enabled: bool = Field(default=True, validation_alias="FASTFLOW_UI")
+    public_docs: bool = Field(default=False, validation_alias="FASTFLOW_PUBLIC_DOCS")
     docker_host: str | None = Field(default=None, validation_alias="DOCKER_HOST")
     health_check_interval: float = Field(
         default=30.0, gt=0, validation_alias="FASTFLOW_HEALTH_CHECK_INTERVAL"

@@ -8,12 +8,13 @@ role below the route's 403, with enough rights neither. The expected roles live 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 
 from fastflow.models import Role
+from fastflow.settings import Settings
 from tests.support.auth_table import (
     PUBLIC,
     PUBLIC_ROUTES,
@@ -23,7 +24,7 @@ from tests.support.auth_table import (
     allows,
     routes_of,
 )
-from tests.support.server import ADMIN_PASSWORD, LiveServer
+from tests.support.server import ADMIN_PASSWORD, LiveServer, start_server
 
 PASSWORD = "role-password-1"
 # Webhook callers (GitHub, CI) have no user login: these check their own per-hook secret
@@ -187,3 +188,25 @@ def test_usernames_people_cannot_tell_apart_are_one_name(server: LiveServer) -> 
         assert r.status_code == 201 and r.json()["username"] == "Eve"
         assert [u["username"] for u in c.get("/api/users").json()] == ["Eve", "admin"]
     assert server.login("EVE", "long-enough-1")  # the same name, however it is cased
+
+
+def test_api_docs_need_login_unless_made_public(
+    server: LiveServer, make_settings: Callable[..., Settings]
+) -> None:
+    token = server.login()
+    for path in ("/openapi.json", "/docs", "/redoc"):
+        assert httpx.get(f"{server.url}{path}").status_code == 401, path
+        signed_in = httpx.get(f"{server.url}{path}", headers={"Authorization": f"Bearer {token}"})
+        assert signed_in.status_code == 200, path
+    assert (
+        "/api/runs"
+        in httpx.get(
+            f"{server.url}/openapi.json", headers={"Authorization": f"Bearer {token}"}
+        ).json()["paths"]
+    )
+    public = start_server(make_settings(FASTFLOW_PUBLIC_DOCS="true"))
+    try:
+        for path in ("/openapi.json", "/docs", "/redoc"):
+            assert httpx.get(f"{public.url}{path}").status_code == 200, path
+    finally:
+        public.stop()

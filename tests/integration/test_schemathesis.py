@@ -58,8 +58,9 @@ def admin_token(fuzz_server: LiveServer) -> str:
 
 
 @pytest.fixture(scope="module")
-def api_schema(fuzz_server: LiveServer) -> Any:
-    return schemathesis.openapi.from_url(f"{fuzz_server.url}/openapi.json")
+def api_schema(fuzz_server: LiveServer, admin_token: str) -> Any:
+    headers = {"Authorization": f"Bearer {admin_token}"}  # the schema is behind login
+    return schemathesis.openapi.from_url(f"{fuzz_server.url}/openapi.json", headers=headers)
 
 
 def test_no_operation_answers_5xx(api_schema: Any, admin_token: str) -> None:

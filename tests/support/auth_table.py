@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from tests.support.server import ADMIN_PASSWORD, ADMIN_USER
+
 PUBLIC = "public"
 ROLES = ("viewer", "operator", "admin")
 
@@ -81,7 +83,12 @@ def expected_role(method: str, path: str) -> str:
 
 
 def routes_of(base_url: str) -> list[Route]:
-    schema = httpx.get(f"{base_url}/openapi.json").json()
+    """Every route of the server's schema (which only a signed-in user may read)."""
+    login = httpx.post(
+        f"{base_url}/api/auth/login", json={"username": ADMIN_USER, "password": ADMIN_PASSWORD}
+    )
+    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    schema = httpx.get(f"{base_url}/openapi.json", headers=headers).json()
     return [
         Route(method.upper(), path, expected_role(method.upper(), path))
         for path, ops in schema["paths"].items()

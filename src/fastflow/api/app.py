@@ -35,6 +35,7 @@ from fastflow.api.routes import (
     worker_runs,
     workers,
 )
+from fastflow.api.routes.api_docs import docs_router
 from fastflow.api.streaming import Encoder
 from fastflow.services import Services, build_services
 from fastflow.settings import Settings
@@ -58,6 +59,10 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         version=__version__,
         description="Self-hosted orchestrator for Python pipelines.",
         lifespan=lifespan,
+        # Served behind login below, unless FASTFLOW_PUBLIC_DOCS=true.
+        openapi_url="/openapi.json" if settings.public_docs else None,
+        docs_url="/docs" if settings.public_docs else None,
+        redoc_url="/redoc" if settings.public_docs else None,
     )
     app.state.services = built
     app.state.stream_encoder = Encoder()  # shared: many viewers of a run reuse one encoding
@@ -99,6 +104,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     )
     for router in routers:
         app.include_router(router)
+    if not settings.public_docs:
+        app.include_router(docs_router(app))
     if settings.ui_enabled:
         # Imported only when wanted: NiceGUI is a process-wide singleton and slow to import.
         from fastflow.ui import mount_ui
