@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import http.client
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from urllib.parse import quote
 
 import httpx
@@ -235,3 +236,32 @@ def test_tokens_in_urls_are_redacted_from_the_access_log() -> None:
     TokenRedactingFilter().filter(record)
     assert "eyJhbGci" not in record.getMessage()
     assert "token=***" in record.getMessage() and "from_seq=3" in record.getMessage()
+
+
+def test_a_refused_upload_is_answered_at_once_not_after_its_body(server: LiveServer) -> None:
+    """A user's token on a worker-only upload route: 401 before the body is read, and the
+    connection ends, so the client stops sending instead of the server draining it all."""
+    sent = []
+
+    def body() -> Iterator[bytes]:
+        for _ in range(400):
+            sent.append(1)
+            yield b"x" * 65536
+            time.sleep(0.02)
+
+    headers = {
+        "Authorization": f"Bearer {server.login()}",
+        "X-Content-SHA256": "0" * 64,
+        "Content-Length": str(400 * 65536),
+    }
+    try:
+        r = httpx.put(
+            f"{server.url}/api/worker/runs/abc/artifacts/x.txt",
+            content=body(),
+            headers=headers,
+            timeout=60,
+        )
+        assert r.status_code == 401 and r.headers["connection"] == "close"
+    except httpx.TransportError:
+        pass  # the server closed while the client was still writing: refused all the same
+    assert len(sent) < 400, "the server read the whole body of a request it refused"

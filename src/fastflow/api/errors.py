@@ -40,11 +40,16 @@ def describe_validation(errors: Sequence[Any]) -> str:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(FastflowError)
-    async def fastflow_error(_: Request, exc: FastflowError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthError) else None
+    async def fastflow_error(request: Request, exc: FastflowError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthError) else {}
         if isinstance(exc, TooManyAttemptsError):
             headers = {"Retry-After": str(exc.retry_after)}
-        return JSONResponse({"detail": exc.message}, exc.status_code, headers=headers)
+        if _sends_a_body(request):
+            # Refused before its body was read: end the connection after the answer, so a
+            # client still sending (megabytes of an upload) stops at once instead of the
+            # server reading all of it to keep the connection.
+            headers["Connection"] = "close"
+        return JSONResponse({"detail": exc.message}, exc.status_code, headers=headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -68,3 +73,8 @@ def _plain(errors: object) -> list[dict[str, object]]:
     for err in errors if isinstance(errors, list | tuple) else []:
         out.append({"loc": [str(p) for p in err.get("loc", ())], "msg": str(err.get("msg"))})
     return out
+
+
+def _sends_a_body(request: Request) -> bool:
+    length = request.headers.get("content-length", "0")
+    return (length.isdigit() and int(length) > 0) or "transfer-encoding" in request.headers
