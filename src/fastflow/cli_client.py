@@ -16,6 +16,8 @@ from typing import Any, TextIO
 import httpx
 import orjson
 
+from fastflow.terminal_text import safe
+
 RECONNECT_ATTEMPTS = 30
 _PAGE = 100_000  # the logs route's largest page
 
@@ -140,7 +142,7 @@ class Follower:
         elif kind == "gap":
             self._fill(data["from_seq"], data["to_seq"])
         elif kind == "error" and data["seq"] > self.cursor:
-            self.err.write(f"fastflow: {data['error']}\n")
+            self.err.write(f"fastflow: {safe(data['error'])}\n")
         elif kind == "complete":
             self.cursor = max(self.cursor, data["seq"])
             self.out.flush()
@@ -153,7 +155,7 @@ class Follower:
         if line["seq"] <= self.cursor:
             return  # seen before a reconnect
         self.cursor = line["seq"]
-        text = line["line"] if line.get("partial") else line["line"] + "\n"
+        text = safe(line["line"]) if line.get("partial") else safe(line["line"]) + "\n"
         stream = line.get("stream")
         if stream == "stdout":
             self.out.write(text)
@@ -192,4 +194,4 @@ def _exit_code(complete: dict[str, Any]) -> int:
 def print_logs(client: httpx.Client, run_id: str, out: TextIO = sys.stdout) -> None:
     """The run's log so far as text."""
     r = check(client.get(f"/api/runs/{run_id}/logs/download"))
-    out.write(r.text)
+    out.write(safe(r.text))  # newlines and tabs stay; other controls are shown escaped

@@ -58,3 +58,25 @@ def test_cli_errors_are_one_clear_line(server: LiveServer) -> None:
     assert unknown.returncode == 2 and "no_such_pipeline" in unknown.stderr
     bad_param = fastflow(server, "run", "hello", "-p", "oops", token=server.login())
     assert bad_param.returncode == 2 and "key=value" in bad_param.stderr
+
+
+TERMINAL_TRICKS = r"""
+print("\x1b[32mgreen stays\x1b[0m")
+print("title \x1b]0;pwned\x07 clear \x1b[2J home \x1b[H")
+print("over\rwritten \x9b31m c1")
+"""
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_logs_and_follow_cannot_drive_the_viewers_terminal(server: LiveServer) -> None:
+    (server.settings.pipelines_dir / "tricks.py").write_text(TERMINAL_TRICKS)
+    token = server.login()
+    followed = fastflow(server, "run", "tricks", "--follow", token=token)
+    assert followed.returncode == 0, followed.stderr
+    run_id = followed.stderr.split("run ", 1)[1].split()[0]
+    printed = fastflow(server, "logs", run_id, token=token)
+    for out in (followed.stdout, printed.stdout):
+        assert "\x1b[32mgreen stays\x1b[0m" in out  # colours are kept
+        assert "title \\x1b]0;pwned\\x07 clear \\x1b[2J home \\x1b[H" in out
+        assert "over\\rwritten \\x9b31m c1" in out
+        assert "\x1b]" not in out and "\r" not in out and "\x9b" not in out
