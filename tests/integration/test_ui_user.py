@@ -11,6 +11,7 @@ itself only needs an httpx client, so each test gives it one speaking ASGI to ou
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 
@@ -121,3 +122,32 @@ async def test_secrets_page_never_holds_a_secret_value(app: FastAPI) -> None:
         assert "API_KEY" in payload and SECRET_VALUE not in payload
         [new] = user.find(marker="secret-new").elements
         assert new.enabled is can_change, name
+
+
+async def _finished(app: FastAPI, run_id: str) -> str:
+    for _ in range(1200):
+        status = services(app).runs.get(run_id).status
+        if status in ("SUCCESS", "FAILED", "CANCELLED", "TIMED_OUT"):
+            return str(status)
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"run {run_id} did not finish")
+
+
+async def test_dashboard_says_what_its_numbers_mean(app: FastAPI) -> None:
+    svc = services(app)
+    # A run builds the environment (no warm-up ever ran): the dashboard says it is cached.
+    built = svc.run_service.start("with_requirements")
+    assert await _finished(app, built.id) == "SUCCESS"
+    assert svc.pipeline_store.get("with_requirements").last_cache_warmup is None
+    waiting = svc.run_service.start("sleeper", {"SECONDS_TO_RUN": "60"})
+    for _ in range(600):
+        if svc.runs.get(waiting.id).status == "RUNNING":
+            break
+        await asyncio.sleep(0.05)
+    svc.run_service.cancel(waiting.id)
+    assert await _finished(app, waiting.id) == "CANCELLED"
+    user = await logged_in(app)
+    await user.open("/")
+    await user.should_see("Deps: requirements, cached")
+    await user.should_see("Cancelled 1")  # in the total, not among the failures
+    await user.should_see("Failed 0")

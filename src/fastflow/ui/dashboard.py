@@ -56,10 +56,18 @@ def _pipeline_card(view: PipelineView, operator: bool) -> None:
         elif d.config.description:
             ui.label(d.config.description).classes("text-grey-8 text-sm")
         with ui.row().classes("gap-x-6 gap-y-1 text-sm"):
-            ui.label(f"Runs {row.total_runs}")
+            # Cancelled runs count in the total only: say so, so the numbers add up.
+            other = row.total_runs - row.successful_runs - row.failed_runs
+            ui.label(f"Runs {row.total_runs}").tooltip("finished runs")
             ui.label(f"Success {row.successful_runs}").classes("text-green-9")
-            ui.label(f"Failed {row.failed_runs}").classes("text-red-9")
-            ui.label(f"Success rate {rate(row.successful_runs, row.total_runs)}")
+            ui.label(f"Failed {row.failed_runs}").classes("text-red-9").tooltip(
+                "failed or timed out"
+            )
+            if other:
+                ui.label(f"Cancelled {other}").classes("text-grey-8")
+            ui.label(f"Success rate {rate(row.successful_runs, row.total_runs)}").tooltip(
+                "successful of all finished runs, cancelled ones included"
+            )
             ui.label(f"Running {view.running}").classes("text-blue-9" if view.running else "")
         with ui.row().classes("gap-x-6 gap-y-1 text-sm text-grey-8 items-center"):
             if view.last_run:
@@ -69,7 +77,8 @@ def _pipeline_card(view: PipelineView, operator: bool) -> None:
                     ui.link(when(view.last_run.created_at), f"/runs/{view.last_run.id}")
             else:
                 ui.label("Never run")
-            cache = "cached" if view.row.last_cache_warmup else "not cached"
+            # The environment on disk decides (a run builds it too, not only a warm-up).
+            cache = view.cache_status or "not cached"
             ui.label(f"Deps: {'requirements, ' + cache if d.has_requirements else 'none'}")
             ui.label(actions.limits_text(view))
         with ui.row().classes("gap-2"):
