@@ -13,7 +13,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from datetime import datetime
@@ -22,7 +21,7 @@ from typing import Any
 
 import redis
 
-from bench.common import FASTFLOW, ROOT, BenchServer, ms
+from bench.common import FASTFLOW, ROOT, BenchServer, bench_dir, ms
 
 TRIVIAL = 'print("hello from a trivial pipeline")\n'
 RUNS = int(os.environ.get("BENCH_RUNS", "100"))
@@ -152,7 +151,7 @@ def bench_embedded() -> None:
 
 def main() -> None:
     print(f"== celery: {RUNS} trivial runs at once, {WORKERS} workers x {SLOTS} slots")
-    tmp = Path(tempfile.mkdtemp(prefix="fastflow-celery-bench-"))
+    tmp = bench_dir("fastflow-celery-bench-")
     try:
         bench_plain_celery(tmp)
         bench_fastflow_celery(tmp)

@@ -21,6 +21,14 @@ FASTFLOW = str(Path(sys.executable).parent / "fastflow")
 PASSWORD = "bench-password"
 
 
+def bench_dir(prefix: str) -> Path:
+    """A temporary folder the runs' OS user may pass through (mkdtemp makes it 0700; a
+    server running as root runs its pipelines as `nobody`)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    folder.chmod(0o711)
+    return folder
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -31,7 +39,7 @@ class BenchServer:
     """`fastflow serve` with its own data, logs and pipelines folders."""
 
     def __init__(self, pipelines: dict[str, str], **env: str) -> None:
-        self.tmp = Path(tempfile.mkdtemp(prefix="fastflow-bench-"))
+        self.tmp = bench_dir("fastflow-bench-")
         pdir = self.tmp / "pipelines"
         pdir.mkdir()
         for name, source in pipelines.items():

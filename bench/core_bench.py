@@ -13,18 +13,17 @@ import os
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from bench.common import BenchServer, ms, timed
+from bench.common import BenchServer, bench_dir, ms, timed
 
 TRIVIAL = 'print("hello from a trivial pipeline")\n'
 REPEAT = int(os.environ.get("BENCH_REPEAT", "30"))
 
 
 def main() -> None:
-    work = Path(tempfile.mkdtemp(prefix="fastflow-floor-"))
+    work = bench_dir("fastflow-floor-")
     script = work / "trivial.py"
     script.write_text(TRIVIAL)
     uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")

@@ -23,7 +23,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import textwrap
 import threading
 import time
@@ -32,6 +31,8 @@ from pathlib import Path
 import httpx
 import psutil
 import websockets
+
+from bench.common import bench_dir
 
 PIPELINE = textwrap.dedent(
     """
@@ -217,7 +218,7 @@ def main() -> None:
         "--rate-limit", type=int, default=1_000_000_000, help="LOG_STREAM_RATE_LIMIT (lines/s)"
     )
     args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="fastflow-bench-"))
+    tmp = bench_dir("fastflow-bench-")
     pipes = tmp / "pipelines"
     pipes.mkdir()
     (pipes / "bench_lines.py").write_text(PIPELINE)

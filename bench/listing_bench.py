@@ -7,15 +7,13 @@ the filters a UI uses. Set BENCH_PG_URL (default: local postgres) or BENCH_SKIP_
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import sqlalchemy as sa
 
-from bench.common import BenchServer, ms
+from bench.common import BenchServer, bench_dir, ms
 from fastflow.storage.db import create_db_engine, upgrade
 from fastflow.storage.tables import Run, utcnow
 
@@ -98,7 +96,7 @@ def _measure(label: str, url: str) -> None:
 
 
 def main() -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="fastflow-listing-"))
+    tmp = bench_dir("fastflow-listing-")
     _measure("SQLite", f"sqlite:///{tmp / 'runs.db'}")
     if os.environ.get("BENCH_SKIP_PG") == "1":
         return

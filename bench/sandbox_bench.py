@@ -19,11 +19,10 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 
+from bench.common import bench_dir
 from fastflow.events.recorder import RunRecorder
 from fastflow.executors.process_run import ProcessJob, ProcessRun
 from fastflow.sandbox.access import python_for
@@ -48,8 +47,7 @@ def main() -> None:
         return
     status = probe(SandboxMode.AUTO)
     python, _ = python_for(status.run_user)
-    tmp = Path(tempfile.mkdtemp(prefix="fastflow-sandbox-bench-"))
-    os.chmod(tmp, 0o711)
+    tmp = bench_dir("fastflow-sandbox-bench-")
     work, art, private = tmp / "work", tmp / "artifacts", tmp / "tmp"
     for folder in (work, art, private):
         folder.mkdir()
