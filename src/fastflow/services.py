@@ -150,6 +150,7 @@ def _executors(
         max_line_bytes=settings.max_line_bytes,
         supervise_in=settings.work_dir,
         sandbox=sandbox,
+        health_timeout=settings.health_timeout,
     )
     # Always there, so a pipeline.json `"executor": "docker"` works under EXECUTOR=local too;
     # it connects to the engine on first use, so an engine that is down fails runs

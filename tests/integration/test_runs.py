@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -200,3 +201,27 @@ def test_retrying_a_run_of_a_disabled_pipeline_is_refused_like_starting_one(
     assert client.post("/api/pipelines/hello/run", json={}).status_code == 409
     assert client.post("/api/pipelines/hello/enable").status_code == 200
     assert client.post(f"/api/runs/{run['id']}/retry").status_code in (200, 201, 202)
+
+
+def test_a_local_run_silent_past_its_health_timeout_fails_unhealthy(
+    client: httpx.Client, pipelines_dir: Path
+) -> None:
+    # Silent for 600 s after one line, health_timeout 1 s (as the docker executor's test).
+    run = start(client, "silent")
+    _wait_for_line(client, run["id"], "started")
+    health = client.get(f"/api/runs/{run['id']}/health").json()
+    assert health["checked"] is True and health["health_timeout"] == 1
+    assert health["seconds_since_output"] is not None
+    done = wait_for_run(client, run["id"], timeout=60)
+    assert (done["status"], done["failure_kind"]) == ("FAILED", "UNHEALTHY")
+    assert "no output or progress" in done["error_message"]
+    after = client.get(f"/api/runs/{run['id']}/health").json()
+    assert after["checked"] is False and after["reason"] == "the run has finished"
+    # Progress counts as a sign of life: a run that reports it is left alone.
+    (pipelines_dir / "progressing.py").write_text(
+        "import time\nfor i in range(6):\n    print(f'::progress {i * 20}', flush=True)\n"
+        "    time.sleep(0.5)\n"
+    )
+    (pipelines_dir / "progressing.json").write_text('{"health_timeout": 1}')
+    steady = wait_for_run(client, start(client, "progressing")["id"], timeout=60)
+    assert steady["status"] == "SUCCESS", steady

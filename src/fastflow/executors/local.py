@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Collection
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from fastflow.events.recorder import RunRecorder
 from fastflow.executors.base import ExecutionResult, RunControl, RunSpec
@@ -43,14 +46,19 @@ class LocalExecutor:
         sandbox: RunSandbox | None = None,
         launcher: SupervisorLauncher | None = None,
         stop_with_parent: bool = False,
+        health_timeout: float | None = None,
     ) -> None:
         """`supervise_in`: the runs' work folder; set, each run gets a supervisor process.
         `sandbox`: how runs are confined (None: not at all, only for tests of other parts).
         `launcher`: forks the supervisors (a worker shares one between its runs).
         `stop_with_parent`: supervisors cancel their run when this process ends (a worker's:
-        nobody else would carry the run's events to the server)."""
+        nobody else would carry the run's events to the server).
+        `health_timeout`: FASTFLOW_HEALTH_TIMEOUT, for pipelines without `health_timeout`."""
         self.envs = envs
         self.sandbox = sandbox
+        self.health_timeout = health_timeout
+        # Runs executing now: their job and log, for `health`.
+        self._running: dict[str, tuple[ProcessJob, Path]] = {}
         self.cancel_grace = cancel_grace
         self.metrics_interval = metrics_interval
         self.max_line_bytes = max_line_bytes
@@ -84,6 +92,7 @@ class LocalExecutor:
         if prepared.warning:
             recorder.system(f"warning: {prepared.warning}")
         job = self._job(spec, env.python, prepared)
+        self._running[spec.run_id] = (job, recorder.log_path)
         try:
             if self.supervise_in is None:
                 outcome = await self._run_inline(job, recorder, control)
@@ -98,6 +107,7 @@ class LocalExecutor:
                 )
                 outcome = await handle.wait(recorder, control)
         finally:
+            self._running.pop(spec.run_id, None)
             if self.sandbox is not None:
                 await asyncio.to_thread(self.sandbox.cleanup, spec)
         result = _result(outcome)
@@ -128,6 +138,7 @@ class LocalExecutor:
             cancel_grace=self.cancel_grace,
             metrics_interval=self.metrics_interval,
             max_line_bytes=self.max_line_bytes,
+            health_timeout=config.health_timeout or self.health_timeout,
         )
 
     async def _run_inline(
@@ -150,6 +161,28 @@ class LocalExecutor:
             return await asyncio.to_thread(run.run)
         finally:
             canceller.cancel()
+
+    async def health(self, run_id: str) -> dict[str, Any] | None:
+        """How a run executing here is doing: how long it has been silent (the supervisor
+        stops it as UNHEALTHY past its health timeout)."""
+        found = self._running.get(run_id)
+        if found is None:
+            return None
+        job, log_path = found
+        try:
+            last_write: float | None = (await asyncio.to_thread(log_path.stat)).st_mtime
+        except OSError:
+            last_write = None
+        silent = None if last_write is None else max(0.0, time.time() - last_write)
+        limit = job.health_timeout
+        healthy = limit is None or silent is None or silent <= limit
+        return {
+            "healthy": healthy,
+            "reason": None if healthy else f"no output or progress for {silent:.0f}s",
+            "checked_at": datetime.now(UTC).isoformat(),
+            "seconds_since_output": None if silent is None else round(silent, 1),
+            "health_timeout": limit,
+        }
 
     def close(self) -> None:
         """Stop the supervisor launcher; running supervisors are not affected."""

@@ -30,7 +30,7 @@ from fastflow.sandbox.policy import SandboxPolicy
 # so this module does not import the models into the supervisor's start-up).
 SUCCESS, FAILED, CANCELLED, TIMED_OUT = "SUCCESS", "FAILED", "CANCELLED", "TIMED_OUT"
 OOM, NOT_EXECUTABLE, COMMAND_NOT_FOUND = "OOM", "NOT_EXECUTABLE", "COMMAND_NOT_FOUND"
-EXIT_NONZERO, ENGINE_ERROR = "EXIT_NONZERO", "ENGINE_ERROR"
+EXIT_NONZERO, ENGINE_ERROR, UNHEALTHY = "EXIT_NONZERO", "ENGINE_ERROR", "UNHEALTHY"
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,8 @@ class ProcessJob:
     cancel_grace: float = 10.0
     metrics_interval: float = 1.0
     max_line_bytes: int = 1024 * 1024
+    # No output and no progress for longer: the run is stopped as UNHEALTHY.
+    health_timeout: float | None = None
     # A SandboxPolicy as a dict (None: not sandboxed).
     sandbox: dict[str, Any] | None = None
 
@@ -183,14 +185,26 @@ class ProcessRun:
         self._wake.set()
 
     def _supervise(self) -> None:
-        """Wait for the end, a cancel, the timeout or a limit kill (whichever comes first)."""
-        timeout = self.job.timeout
+        """Wait for the end, a cancel, the timeout, silence past the health timeout or a
+        limit kill (whichever comes first)."""
+        timeout, health = self.job.timeout, self.job.health_timeout
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._exited.is_set():
-            left = None if deadline is None else deadline - time.monotonic()
+            now = time.monotonic()
+            left = None if deadline is None else deadline - now
             if left is not None and left <= 0:
                 self._terminate(TIMED_OUT, f"timeout of {timeout:g}s")
                 return
+            if health is not None:
+                silent = now - self.recorder.last_output_at
+                if silent > health:
+                    self._terminate(
+                        UNHEALTHY,
+                        f"no output or progress for {silent:.0f}s (health timeout {health:g}s)",
+                    )
+                    return
+                quiet_left = health - silent + 0.05
+                left = quiet_left if left is None else min(left, quiet_left)
             self._wake.wait(left)
             self._wake.clear()
             if self._cancel is not None and not self._exited.is_set():
@@ -262,6 +276,8 @@ class ProcessRun:
             return ProcessOutcome(FAILED, exit_code, OOM, "memory hard limit exceeded")
         if reason == CANCELLED:
             return ProcessOutcome(CANCELLED, exit_code, error=f"cancelled: {self._stop.detail}")
+        if reason == UNHEALTHY:
+            return ProcessOutcome(FAILED, exit_code, UNHEALTHY, self._stop.detail)
         if reason == TIMED_OUT:
             return ProcessOutcome(
                 TIMED_OUT, exit_code, error=f"timed out after {self.job.timeout:g}s"

@@ -79,6 +79,7 @@ def _executor(runtime: WorkerRuntime, name: str) -> Executor | None:
         sandbox=runtime.run_sandbox,
         launcher=runtime.launcher,
         stop_with_parent=True,
+        health_timeout=settings.health_timeout,
     )
 
 
