@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,17 @@ from tests.support.services import (
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "pipelines"
 TEST_PIPELINES = Path(__file__).resolve().parent / "fixtures" / "pipelines"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Temporary folders of this checkout's own (not under the machine-wide
+    /tmp/pytest-of-<user>, which every pytest session resets to 0700 while another may be
+    running): runs of the sandbox's OS user must pass through them. Outside the checkout,
+    so a test's PIPELINES_DIR is not inside fastflow's own git repository."""
+    if config.option.basetemp is None:
+        digest = hashlib.sha256(str(config.rootpath).encode()).hexdigest()[:10]
+        config.option.basetemp = Path(tempfile.gettempdir()) / f"fastflow-tests-{digest}"
 
 
 @pytest.fixture(autouse=True)

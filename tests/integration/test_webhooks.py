@@ -230,3 +230,36 @@ def test_outbound_urls_are_checked_and_a_broken_one_never_spins_the_delivery_loo
     finally:
         receiver.close()
     assert len(receiver.requests) == 1  # the good webhook's delivery was sent once
+
+
+def test_a_replayed_hook_delivery_starts_no_second_run_and_the_body_limit_is_the_documented(
+    server: LiveServer,
+) -> None:
+    url = f"{server.url}/api/hooks/hello"
+    with server.client() as c:
+        token = c.post("/api/webhooks/inbound", json={"pipeline": "hello"}).json()["token"]
+        before = len(c.get("/api/runs", params={"pipeline": "hello"}).json()["items"])
+    body = json.dumps({"parameters": {"NAME": "once"}}).encode()
+    signed = {
+        "X-Hub-Signature-256": "sha256="
+        + hmac.new(token.encode(), body, hashlib.sha256).hexdigest(),
+        "Content-Type": "application/json",
+    }
+    first = httpx.post(url, content=body, headers={**signed, "X-GitHub-Delivery": "d-1"})
+    assert first.status_code == 202, first.text
+    again = httpx.post(url, content=body, headers={**signed, "X-GitHub-Delivery": "d-1"})
+    assert again.status_code == 409 and "received before" in again.json()["detail"]
+    # The same signed body without a delivery id is a replay too.
+    assert httpx.post(url, content=body, headers=signed).status_code == 202
+    assert httpx.post(url, content=body, headers=signed).status_code == 409
+    # A new delivery of the same event is a new run.
+    other = httpx.post(url, content=body, headers={**signed, "X-GitHub-Delivery": "d-2"})
+    assert other.status_code == 202
+    with server.client() as c:
+        after = len(c.get("/api/runs", params={"pipeline": "hello"}).json()["items"])
+    assert after - before == 3
+    # The documented limit (5 MB) is the enforced one: 2 MB passes, 6 MB is a 413.
+    tokened = {"X-Fastflow-Token": token, "Content-Type": "application/octet-stream"}
+    assert httpx.post(url, content=b"x" * (2 * 1024 * 1024), headers=tokened).status_code == 202
+    big = httpx.post(url, content=b"x" * (6 * 1024 * 1024), headers=tokened)
+    assert big.status_code == 413

@@ -36,6 +36,7 @@ from fastflow.api.routes import (
     workers,
 )
 from fastflow.api.routes.api_docs import docs_router
+from fastflow.api.routes.sync import MAX_HOOK_BODY
 from fastflow.api.streaming import Encoder
 from fastflow.services import Services, build_services
 from fastflow.settings import Settings
@@ -76,6 +77,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         # (the slack covers multipart framing and form fields).
         per_path={
             "/api/builds": upload_bytes + 1024 * 1024,
+            # Webhook bodies (a GitHub push payload): the limit the docs name, read_limited's.
+            "/api/hooks": MAX_HOOK_BODY,
+            "/api/sync/hook": MAX_HOOK_BODY,
             # Artifacts of remote runs: the route checks each against ARTIFACTS_MAX_SIZE_MB.
             "/api/worker/runs": int(settings.artifacts_max_size_mb * 1024 * 1024) + 1024,
         },

@@ -13,9 +13,11 @@ import base64
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 from collections.abc import Mapping
 
-from fastflow.errors import AuthError, ForbiddenError
+from fastflow.errors import AuthError, ConflictError, ForbiddenError
 from fastflow.storage.tables import InboundHook
 from fastflow.storage.webhook_store import WebhookStore
 
@@ -41,10 +43,41 @@ def generate_key() -> str:
     return secrets.token_urlsafe(32)
 
 
+# How long a delivery is remembered: a replay within this window starts nothing.
+REPLAY_WINDOW = 600.0
+
+
+class ReplayError(ConflictError):
+    """The same delivery came before."""
+
+
 class InboundHooks:
     def __init__(self, store: WebhookStore, key: str) -> None:
         self.store = store
         self._key = key
+        # Deliveries seen recently (key → when), in this process.
+        self._seen: dict[str, float] = {}
+        self._seen_lock = threading.Lock()
+
+    def remember(self, hook: InboundHook, body: bytes, headers: Mapping[str, str]) -> None:
+        """Refuse (409) a delivery this hook took within REPLAY_WINDOW: the same GitHub
+        delivery id (`X-GitHub-Delivery`), or the same signed body. Else remember it."""
+        delivery = headers.get("x-github-delivery", "").strip()
+        if delivery:
+            key, what = f"{hook.id}:id:{delivery[:200]}", f"delivery {delivery[:200]!r}"
+        elif headers.get("x-hub-signature-256"):
+            key = f"{hook.id}:body:{hashlib.sha256(body).hexdigest()}"
+            what = "this signed body"
+        else:
+            return  # a token call without a delivery id: each call is its own (e.g. CI)
+        now = time.monotonic()
+        with self._seen_lock:
+            for old, at in list(self._seen.items()):
+                if now - at > REPLAY_WINDOW:
+                    del self._seen[old]
+            if key in self._seen:
+                raise ReplayError(f"{what} was received before; a replayed delivery starts nothing")
+            self._seen[key] = now
 
     def token_of(self, hook: InboundHook) -> str:
         return derive_secret(self._key, f"in:{hook.id}:{hook.salt}", "ffh_")

@@ -36,9 +36,10 @@ async def pipeline_hook(
     Other bodies (e.g. a GitHub event payload) are accepted and not used as parameters.
     """
     body = await read_limited(request)
-    services.inbound_hooks.verify(pipeline_target(pipeline), body, request.headers, token)
+    hook = services.inbound_hooks.verify(pipeline_target(pipeline), body, request.headers, token)
     check_name(pipeline)
     params = _parameters(body, request.headers.get("content-type", ""))
+    services.inbound_hooks.remember(hook, body, request.headers)
     run = services.run_service.start(
         pipeline,
         params,

@@ -44,7 +44,8 @@ async def sync_hook(
     is GIT_BRANCH; `ping` answers without syncing.
     """
     body = await read_limited(request)
-    services.inbound_hooks.verify(SYNC_TARGET, body, request.headers, token)
+    hook = services.inbound_hooks.verify(SYNC_TARGET, body, request.headers, token)
+    services.inbound_hooks.remember(hook, body, request.headers)
     event = request.headers.get("x-github-event", "push")
     if event == "ping":
         return {"ok": True, "event": "ping"}
