@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import random
 import threading
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -245,3 +247,21 @@ def test_sources_artifacts_and_logs_in_s3(
         shutil.rmtree(server.settings.uploads_dir / build["build_id"])
         again = client.post(f"/api/builds/{build['build_id']}/run", json={}).json()
         assert wait_for_run(client, again["run_id"])["status"] == "SUCCESS"
+
+
+def test_unpacked_uploads_fall_under_the_clean_up(server: LiveServer, client: httpx.Client) -> None:
+    r = _upload(client, "writer.py", WRITER)
+    build = r.json()
+    assert wait_for_run(client, build["run_id"])["status"] == "SUCCESS"
+    cache = server.settings.uploads_dir / build["build_id"]
+    assert cache.is_dir()
+    server.services.cleanup.run_once()
+    assert cache.is_dir()  # used within the hour: kept
+    old = time.time() - 7200
+    os.utime(cache, (old, old))
+    report = server.services.cleanup.run_once()
+    assert not cache.exists() and str(cache) in report.leftover_paths
+    # The next run of the build unpacks it again from the object store.
+    again = client.post(f"/api/builds/{build['build_id']}/run", json={}).json()
+    assert wait_for_run(client, again["run_id"])["status"] == "SUCCESS"
+    assert cache.is_dir()

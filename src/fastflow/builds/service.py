@@ -8,6 +8,7 @@ run needs it on a machine (or after a clean-up) that does not have it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -156,6 +157,9 @@ class BuildService:
         folder = self.root / upload.id
         if not folder.is_dir():
             self._materialise(upload, folder)
+        else:
+            with contextlib.suppress(OSError):
+                os.utime(folder)  # used now: the clean-up keeps caches used within the hour
         return self._definition(upload)
 
     def _definition(self, upload: Upload) -> PipelineDefinition:

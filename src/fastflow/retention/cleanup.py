@@ -32,6 +32,8 @@ _BATCH = 500
 ContainerSweep = Callable[[Callable[[Collection[str]], dict[str, str]], bool], list[str]]
 # A file of an unknown run younger than this may belong to a run being created right now.
 _ORPHAN_GRACE_SECONDS = 300.0
+# An unpacked upload not used for this long is removed (unpacked again when needed).
+_UPLOAD_CACHE_SECONDS = 3600.0
 _LOG_SUFFIXES = ("_metrics.jsonl", ".log")
 
 
@@ -144,11 +146,27 @@ class CleanupService:
                 elif is_log or not RunStatus(status).is_terminal:
                     continue  # a known run keeps its log; an active one keeps everything
                 self._remove_path(path, report, dry_run)
+        self._sweep_upload_caches(now, report, dry_run)
         staging = self.settings.uploads_dir / ".incoming"
         if staging.is_dir():
             for entry in staging.iterdir():
                 if now - entry.stat().st_mtime > 3600:
                     self._remove_path(entry, report, dry_run)
+
+    def _sweep_upload_caches(self, now: float, report: CleanupReport, dry_run: bool) -> None:
+        """Unpacked uploads no run needs now and none used for an hour: a cache, unpacked
+        again from the object store by the next run of its build."""
+        root = self.settings.uploads_dir
+        if not root.is_dir():
+            return
+        in_use = self.store.sources_in_use()
+        for entry in root.iterdir():
+            if entry.name.startswith(".") or not entry.is_dir():
+                continue
+            if f"upload:{entry.name}" in in_use:
+                continue
+            if now - entry.stat().st_mtime > _UPLOAD_CACHE_SECONDS:
+                self._remove_path(entry, report, dry_run)
 
     def _remove_path(self, path: Path, report: CleanupReport, dry_run: bool) -> None:
         report.leftover_paths.append(str(path))

@@ -51,6 +51,16 @@ class RetentionStore:
         with self._db.session() as s:
             return [str(r) for r in s.exec(query).all()]
 
+    def sources_in_use(self) -> set[str]:
+        """The `source` of every run that is not finished (e.g. `upload:<id>`)."""
+        with self._db.session() as s:
+            rows = s.exec(
+                select(Run.source).where(
+                    col(Run.source).is_not(None), col(Run.status).not_in(_TERMINAL)
+                )
+            ).all()
+        return {str(source) for source in rows}
+
     def statuses(self, run_ids: Iterable[str]) -> dict[str, str]:
         """The status of each of these runs that exists."""
         ids = list(run_ids)
