@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from dataclasses import dataclass
 
 from fastflow.artifacts.keeper import RunFiles
@@ -18,7 +19,7 @@ from fastflow.events.connections import StreamRegistry
 from fastflow.events.fanout import EventFanout
 from fastflow.events.memory_fanout import MemoryFanout
 from fastflow.executors.base import Executor
-from fastflow.executors.docker import DockerExecutor
+from fastflow.executors.docker import INSTANCE_LABEL, DockerExecutor
 from fastflow.executors.local import LocalExecutor
 from fastflow.executors.run_sandbox import RunSandbox, log_sandbox, prepare_host
 from fastflow.executors.uv_env import EnvironmentCache
@@ -155,7 +156,12 @@ def _executors(
     # Always there, so a pipeline.json `"executor": "docker"` works under EXECUTOR=local too;
     # it connects to the engine on first use, so an engine that is down fails runs
     # (ENGINE_ERROR), never the server's start.
-    docker = DockerExecutor.from_settings(settings)
+    # Its containers carry this server's instance id: two servers sharing one engine sweep
+    # only their own.
+    instance = load_or_create(
+        settings.data_dir / "instance_id", lambda: secrets.token_hex(8), "server instance id"
+    )
+    docker = DockerExecutor.from_settings(settings, labels={INSTANCE_LABEL: instance})
     return {"local": local, "docker": docker}
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from fastflow.events.recorder import RunRecorder
 from fastflow.executors.base import RunControl, RunSpec
-from fastflow.executors.docker import LABEL, DockerExecutor
+from fastflow.executors.docker import INSTANCE_LABEL, LABEL, DockerExecutor
 from fastflow.pipelines.discovery import PipelineCatalog
 from fastflow.settings import Settings
 from tests.support.engine import Engine, find_engine, require_engine
@@ -301,3 +301,28 @@ def test_cleanup_removes_leftover_containers_of_finished_runs_only(
         for name in made.values():
             with contextlib.suppress(Exception):
                 engine.client.containers.get(name).remove(force=True)
+
+
+def test_the_sweep_removes_only_this_servers_containers(
+    docker_server: LiveServer, engine: Engine
+) -> None:
+    instance = (docker_server.settings.data_dir / "instance_id").read_text().strip()
+    made = []
+    try:
+        for owner in (instance, "another-server"):
+            made.append(
+                engine.client.containers.create(
+                    engine.image,
+                    ["true"],
+                    labels={LABEL: f"gone-run-of-{owner}", INSTANCE_LABEL: owner},
+                )
+            )
+        report = docker_server.services.cleanup.run_once()
+        left = {c.id for c in engine.client.containers.list(all=True, sparse=True)}
+        assert made[0].id not in left  # this server's, its run gone: swept
+        assert made[1].id in left  # another server's: not this server's to judge
+        assert report.containers == [made[0].name]
+    finally:
+        for container in made:
+            with contextlib.suppress(Exception):
+                container.remove(force=True)

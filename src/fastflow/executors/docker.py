@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 
 LABEL = "fastflow-run-id"
 WORKER_LABEL = "fastflow-worker"
+# The server that started a container (its DATA_DIR's instance id): the server's sweep
+# removes only its own containers.
+INSTANCE_LABEL = "fastflow-instance"
 _ACTIVE_STATES = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
 APP_DIR = "/app"
 UV_CACHE = "/uv-cache"
@@ -305,7 +308,9 @@ class DockerExecutor:
         """
         try:
             client = self._client if self._client is not None else self._connect()[0]
-            found = list_containers(client, [LABEL])
+            # Only containers of this server (another server may share the engine).
+            mine = [f"{k}={v}" for k, v in self.labels.items() if k == INSTANCE_LABEL]
+            found = list_containers(client, [LABEL, *mine])
         except DockerException as exc:
             log.warning("cleanup: container engine not reachable: %s", exc)
             return []
