@@ -157,6 +157,8 @@ def _crash_and_restart(server: ServerProcess, engine: Engine) -> None:
         for run_id, count in ((long, 80), (short, 25)):
             run = wait_for_run(c, run_id, timeout=90)
             assert (run["status"], run["exit_code"]) == ("SUCCESS", 0), run
+            # Known after the re-attach too (kept in the container's labels).
+            assert run["uv_version"] and run["uv_version"][0].isdigit(), run
             events = _events(c, run_id)
             assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
             lines = [e["line"] for e in events if e["type"] == "log" and e["stream"] == "stdout"]

@@ -91,6 +91,7 @@ def test_success_limits_mounts_and_artifacts(
     assert run["status"] == "SUCCESS", text
     assert run["executor"] == "docker" and run["exit_code"] == 0
     assert run["uv_version"] and run["uv_version"][0].isdigit()
+    assert run["setup_duration"] is not None and run["setup_duration"] > 0
     out = dict(line.split(" ", 1) for line in text.splitlines())
     assert out["mem_limit"] == str(64 * 1024 * 1024)
     assert out["memsw_limit"] in (str(64 * 1024 * 1024), "0", "max")  # swap = mem, i.e. none

@@ -15,6 +15,7 @@ import logging
 import os
 import pwd
 import threading
+import time
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,7 @@ WORKER_LABEL = "fastflow-worker"
 # The server that started a container (its DATA_DIR's instance id): the server's sweep
 # removes only its own containers.
 INSTANCE_LABEL = "fastflow-instance"
+UV_VERSION_LABEL = "fastflow-uv-version"
 _ACTIVE_STATES = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
 APP_DIR = "/app"
 UV_CACHE = "/uv-cache"
@@ -208,11 +210,12 @@ class DockerExecutor:
         self, spec: RunSpec, recorder: RunRecorder, control: RunControl
     ) -> ExecutionResult:
         """Create, start and supervise the run's container; engine trouble → ENGINE_ERROR."""
+        setup_started = time.monotonic()
         try:
             client, podman = await self.client()
             uv_version = await self.uv_version()
             await asyncio.to_thread(_prepare_dirs, spec)
-            container = await asyncio.to_thread(self._create, client, spec)
+            container = await asyncio.to_thread(self._create, client, spec, uv_version)
         except DockerException as exc:
             return self._engine_error(exc)
         try:
@@ -229,11 +232,14 @@ class DockerExecutor:
             )
         except DockerException as exc:
             return self._engine_error(exc)
+        # Setup: connecting, preparing folders, creating and starting the container.
+        setup = round(time.monotonic() - setup_started, 4)
         result = await self._supervise(client, podman, container, spec, recorder, control)
         result.uv_version = uv_version
+        result.setup_duration = setup
         return result
 
-    def _create(self, client: Any, spec: RunSpec) -> Any:
+    def _create(self, client: Any, spec: RunSpec, uv_version: str | None = None) -> Any:
         pipeline = spec.pipeline
         target = f"{APP_DIR}/{pipeline.name}" + (".py" if pipeline.kind == "file" else "")
         uid, gid = self.user
@@ -261,7 +267,13 @@ class DockerExecutor:
             self.image,
             container_command(pipeline, self.uv_command),
             name=f"fastflow-{spec.run_id}",
-            labels={**self.labels, LABEL: spec.run_id, "fastflow-pipeline": pipeline.name},
+            labels={
+                **self.labels,
+                LABEL: spec.run_id,
+                "fastflow-pipeline": pipeline.name,
+                # Read back by a server that re-attaches to the container.
+                UV_VERSION_LABEL: uv_version or "",
+            },
             environment=container_env(spec),
             volumes=volumes,
             working_dir=WORK,
@@ -368,7 +380,10 @@ class DockerExecutor:
             return self._engine_error(exc)
         resume = await asyncio.to_thread(resume_points, recorder.log_path, STREAMS)
         recorder.system(f"re-attached to container {container.short_id} after a server restart")
-        return await self._supervise(client, podman, container, spec, recorder, control, resume)
+        result = await self._supervise(client, podman, container, spec, recorder, control, resume)
+        labels = (container.attrs.get("Config") or {}).get("Labels") or {}
+        result.uv_version = labels.get(UV_VERSION_LABEL) or None
+        return result
 
     async def health(self, run_id: str) -> dict[str, Any] | None:
         """Check a run's container now (the periodic check acts on problems; this reports)."""
