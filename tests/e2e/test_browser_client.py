@@ -106,7 +106,7 @@ def test_browser_without_a_token_gets_a_close_reason(server: LiveServer, page: A
         })""",
         "somerun",
     )
-    assert result["code"] == 1008 and "authenticated" in result["reason"]
+    assert result["code"] == 4401 and "authenticated" in result["reason"]
 
 
 def _wait_viewers(server: LiveServer, token: str, run_id: str, count: int) -> None:

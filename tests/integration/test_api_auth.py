@@ -8,6 +8,7 @@ role below the route's 403, with enough rights neither. The expected roles live 
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -159,7 +160,7 @@ def test_websocket_refuses_without_a_valid_token(server: LiveServer) -> None:
         with connect(url + suffix) as ws:
             with contextlib.suppress(ConnectionClosed):
                 ws.recv(timeout=10)  # the server speaks first: it closes
-            assert ws.close_code == 1008, ws.close_code
+            assert ws.close_code == 4401, ws.close_code
             assert ws.close_reason
 
 
@@ -210,3 +211,29 @@ def test_api_docs_need_login_unless_made_public(
             assert httpx.get(f"{public.url}{path}").status_code == 200, path
     finally:
         public.stop()
+
+
+def test_websocket_takes_the_console_cookie_from_its_own_origin_only(server: LiveServer) -> None:
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    with httpx.Client(base_url=server.url) as browser:
+        login = browser.post(
+            "/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+        )
+        cookie = f"fastflow_session={browser.cookies['fastflow_session']}"
+        run = browser.post(
+            "/api/pipelines/hello/run",
+            json={},
+            headers={"Authorization": f"Bearer {login.json()['access_token']}"},
+        ).json()
+    host = server.url.split("://", 1)[1]
+    url = f"ws://{host}/ws/runs/{run['id']}"
+    same = {"Cookie": cookie, "Origin": f"http://{host}"}
+    with connect(url, additional_headers=same) as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "connected"
+    other = {"Cookie": cookie, "Origin": "http://evil.example"}
+    with connect(url, additional_headers=other) as ws:
+        with contextlib.suppress(ConnectionClosed):
+            ws.recv(timeout=10)
+        assert ws.close_code == 4403 and "cross-origin" in (ws.close_reason or "")

@@ -195,7 +195,7 @@ async def test_auth_cap_idle_and_ping(make_server: Callable[..., LiveServer]) ->
     base = server.url
     for bad in (None, "not-a-token"):
         got = await ws(base, bad, waiting)
-        assert got.closed is not None and got.closed[0] == 1008
+        assert got.closed is not None and got.closed[0] == 4401
         assert "token" in got.closed[1] or "authenticated" in got.closed[1]
     unknown = await ws(base, token, "no-such-run")
     assert unknown.closed is not None and unknown.closed[0] == 4404

@@ -1,8 +1,10 @@
 """WebSocket: `/ws/runs/{id}?since=SEQ` — a run's events, live, resumable by seq.
 
-Close codes: 1000 after `complete`; 1008 (policy) for a missing or invalid token, too many
-open streams, an idle stream, or a client too slow to accept data; 4404 for an unknown run;
-4422 for an invalid `since`. The close reason always says which, in a sentence.
+Credentials: `Authorization: Bearer`, `?token=`, or the console's session cookie when the
+Origin is this server's own. Close codes: 1000 after `complete`; 4401 not authenticated (no
+or an invalid token); 4403 refused (a session cookie from another origin); 1008 (policy) for
+too many open streams, an idle stream, or a client too slow to accept data; 4404 for an
+unknown run; 4422 for an invalid `since`. The close reason always says which, in a sentence.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
+from fastflow.api.deps import websocket_user
 from fastflow.api.streaming import Encoder, connected_message, run_stream
 from fastflow.errors import FastflowError, NotFoundError
 from fastflow.events.stream import RunEventStream
+from fastflow.models import Role
 from fastflow.services import Services
 from fastflow.storage.tables import User
 
@@ -37,16 +41,17 @@ class _Closing(Exception):
 
 
 def _authenticate(websocket: WebSocket, services: Services) -> User:
-    header = websocket.headers.get("authorization", "")
-    scheme, _, credentials = header.partition(" ")
-    raw = credentials.strip() if scheme.lower() == "bearer" else ""
-    raw = raw or websocket.query_params.get("token", "")
-    if not raw:
-        raise _Closing(POLICY, "not authenticated: send 'Authorization: Bearer <token>' or ?token=")
+    """The one WebSocket authentication (`websocket_user`): 4401 / 4403 when it refuses."""
     try:
-        return services.auth.authenticate(raw)
+        return websocket_user(websocket, Role.VIEWER)
     except FastflowError as exc:
-        raise _Closing(POLICY, exc.message) from None
+        message = exc.message
+        if exc.status_code == 401 and "not authenticated" in message:
+            message = (
+                "not authenticated: send 'Authorization: Bearer <token>', ?token=, or the "
+                "console's session cookie"
+            )
+        raise _Closing(4000 + exc.status_code, message) from None
 
 
 def _since(websocket: WebSocket) -> int:

@@ -23,7 +23,7 @@
   "use strict";
 
   // Close codes after which reconnecting cannot help (see docs/events.md).
-  const FINAL_CODES = new Set([1000, 4404, 4422]);
+  const FINAL_CODES = new Set([1000, 4401, 4403, 4404, 4422]);
 
   class FastflowRunStream {
     constructor(runId, options = {}) {
