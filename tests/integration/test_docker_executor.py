@@ -276,9 +276,11 @@ def test_cleanup_removes_leftover_containers_of_finished_runs_only(
         services.runs.create(run)
     gone = "0" * 32  # a run the database no longer knows
     made = {}
+    # Containers of this server carry its instance id (the sweep takes no others).
+    instance = (docker_server.settings.data_dir / "instance_id").read_text().strip()
     for run_id in (finished.id, running.id, gone):
         c = engine.client.containers.create(
-            engine.image, ["true"], labels={"fastflow-run-id": run_id}
+            engine.image, ["true"], labels={LABEL: run_id, INSTANCE_LABEL: instance}
         )
         made[run_id] = c.name
     try:
