@@ -297,7 +297,6 @@ class SandboxOut(BaseModel):
     landlock_abi: int  # the kernel's Landlock ABI (0: none)
     run_user: str | None  # the OS user runs become (when fastflow runs as root)
     network_control: bool  # pipeline.json "network": false can be enforced
-    cgroup: str | None = None
     detail: str  # one sentence for people
 
 

@@ -182,8 +182,8 @@ def log_sandbox(status: SandboxStatus, warnings: list[str]) -> None:
         log.warning("%s", status.summary())
     for warning in warnings:
         log.warning("sandbox: %s", warning)
-    if not status.cgroup:
-        log.info(
-            "per-run cgroups are not used (no writable cgroup v2 here): the memory hard "
-            "limit is enforced by sampling, cpu_hard_limit is not enforced for local runs"
-        )
+    # Said once, plainly: fastflow does not make per-run cgroups (yet), on any host.
+    log.info(
+        "per-run cgroups are not used: the memory hard limit of local runs is enforced by "
+        "sampling, cpu_hard_limit is not enforced for them"
+    )

@@ -41,7 +41,7 @@ from fastflow.executors.process_run import (
     ProcessRun,
     log_exception,
 )
-from fastflow.sandbox.contain import become_subreaper
+from fastflow.sandbox.contain import become_subreaper, signal_on_parent_death
 from fastflow.secrets.masking import Masker
 
 CANCEL_FILE = "cancel"
@@ -50,7 +50,6 @@ INFO_FILE = "supervisor.json"
 LOG_FILE = "supervisor.log"
 CHILD_PID_FILE = "child.pid"
 DEFAULT_CANCEL_REASON = "cancel requested"
-_PR_SET_PDEATHSIG = 1
 
 
 class ServerPipe:
@@ -137,10 +136,8 @@ def install_signals(control_dir: Path) -> _Cancel:
 
 def stop_with_parent(cancel: _Cancel) -> None:
     """SIGTERM (a cancel) to this process when its parent ends; at once if it already has."""
-    import ctypes
-
     parent = os.getppid()
-    ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    signal_on_parent_death(signal.SIGTERM)
     if os.getppid() != parent or parent == 1:
         cancel.handle(signal.SIGTERM, None)
 

@@ -13,7 +13,6 @@ start the run with a cheap vfork.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
@@ -24,7 +23,7 @@ from collections.abc import Callable
 from fastflow.sandbox import landlock as ll
 from fastflow.sandbox.policy import SandboxPolicy
 
-_PR_SET_CHILD_SUBREAPER = 36
+_PR_SET_PDEATHSIG, _PR_SET_CHILD_SUBREAPER = 1, 36
 # setgroups, setresuid, setresgid by architecture (raw: they change this thread only).
 _CRED_CALLS = {"x86_64": (116, 117, 119), "aarch64": (159, 147, 149)}
 _CRED_CALLS["arm64"] = _CRED_CALLS["aarch64"]
@@ -88,12 +87,10 @@ def _become_in_thread(policy: SandboxPolicy) -> bool:
     if calls is None:
         return False
     setgroups, setresuid, setresgid = calls
-    syscall = ctypes.CDLL(None, use_errno=True).syscall
+    syscall = ll.libc().syscall
     uid, gid = policy.uid, policy.gid if policy.gid is not None else policy.uid
     for number, args in ((setgroups, (0, None)), (setresgid, (gid,) * 3), (setresuid, (uid,) * 3)):
-        if syscall(number, *args) != 0:
-            err = ctypes.get_errno()
-            raise ll.LandlockError(err, f"switching to uid {uid}: {os.strerror(err)}")
+        ll.check(syscall(number, *args), f"switching to uid {uid}")
     return True
 
 
@@ -101,10 +98,14 @@ def become_subreaper() -> bool:
     """Orphans of this process's descendants come to it (not to init): a run's daemons
     stay within reach. False where the kernel does not offer it."""
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return int(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
+        return int(ll.libc().prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
     except OSError:
         return False
+
+
+def signal_on_parent_death(signum: int) -> None:
+    """The kernel sends `signum` to this process when the thread that started it ends."""
+    ll.libc().prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
 
 
 def kill_descendants(rounds: int = 50) -> int:

@@ -85,11 +85,16 @@ class _PathBeneathAttr(ctypes.Structure):
 _libc: ctypes.CDLL | None = None
 
 
-def _syscall() -> Any:
+def libc() -> ctypes.CDLL:
+    """The C library (errno kept for `check`), loaded once for every caller."""
     global _libc
     if _libc is None:
         _libc = ctypes.CDLL(None, use_errno=True)
-    return _libc.syscall
+    return _libc
+
+
+def _syscall() -> Any:
+    return libc().syscall
 
 
 def abi_version() -> tuple[int, str]:
@@ -111,7 +116,8 @@ def abi_version() -> tuple[int, str]:
     return 0, f"Landlock is not usable: {os.strerror(err)}"
 
 
-def _check(result: int, what: str) -> int:
+def check(result: int, what: str) -> int:
+    """`result` of a C call, or LandlockError naming `what` and errno's sentence."""
     if result < 0:
         err = ctypes.get_errno()
         raise LandlockError(err, f"{what}: {os.strerror(err)}")
@@ -129,7 +135,7 @@ class Ruleset:
         attr = _RulesetAttr(self.fs, self.net, self.scoped)
         # Older kernels refuse fields they do not know: pass only the ones this ABI has.
         size = 24 if abi >= 6 else 16 if abi >= 4 else 8
-        self._fd = _check(
+        self._fd = check(
             _syscall()(_SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), 0),
             "creating a Landlock ruleset",
         )
@@ -147,7 +153,7 @@ class Ruleset:
             if not rights:
                 return True
             attr = _PathBeneathAttr(rights, fd)
-            _check(
+            check(
                 _syscall()(_SYS_ADD_RULE, self._fd, _RULE_PATH_BENEATH, ctypes.byref(attr), 0),
                 f"allowing {path!r}",
             )
@@ -161,9 +167,8 @@ class Ruleset:
         Sets no_new_privs first (the kernel requires it without CAP_SYS_ADMIN, and nothing the
         run executes may gain privileges). Irreversible for this thread.
         """
-        libc = _libc if _libc is not None else ctypes.CDLL(None, use_errno=True)
-        _check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "setting no_new_privs")
-        _check(_syscall()(_SYS_RESTRICT_SELF, self._fd, 0), "enforcing the Landlock ruleset")
+        check(libc().prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "setting no_new_privs")
+        check(_syscall()(_SYS_RESTRICT_SELF, self._fd, 0), "enforcing the Landlock ruleset")
 
     def close(self) -> None:
         if self._fd >= 0:

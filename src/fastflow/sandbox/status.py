@@ -12,7 +12,6 @@ import pwd
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 from fastflow.errors import ConfigError
@@ -44,7 +43,6 @@ class SandboxStatus:
     landlock_abi: int
     run_user: RunUser | None
     reason: str = ""
-    cgroup: str = ""
     # Why the run user cannot reach the runs' folders (empty: it can). Runs are refused then:
     # the alternative, root without capabilities, would still own root's Unix sockets (a
     # container engine's), which Landlock does not guard.
@@ -95,7 +93,6 @@ class SandboxStatus:
             "landlock_abi": self.landlock_abi,
             "run_user": self.run_user.name if self.run_user else None,
             "network_control": self.network_control,
-            "cgroup": self.cgroup or None,
             "detail": self.summary(),
         }
 
@@ -106,9 +103,8 @@ def probe(
     """What the kernel and this process's user allow. `abi_probe` is the seam tests use to
     stand for a kernel without Landlock. A FASTFLOW_RUN_USER that cannot be used is a
     configuration error (never a silent fall-back to running as root)."""
-    cgroup = cgroup_support()
     if mode is SandboxMode.OFF:
-        return SandboxStatus(mode, False, 0, None, "switched off by FASTFLOW_SANDBOX=off", cgroup)
+        return SandboxStatus(mode, False, 0, None, "switched off by FASTFLOW_SANDBOX=off")
     abi, why = (abi_probe or landlock.abi_version)()
     user: RunUser | None = None
     if abi > 0 and os.geteuid() == 0:
@@ -125,16 +121,4 @@ def probe(
                 "unprivileged user (default: nobody), or set FASTFLOW_SANDBOX=off"
             )
         user = RunUser(entry.pw_name, entry.pw_uid, entry.pw_gid)
-    return SandboxStatus(mode, abi > 0, abi, user, why, cgroup)
-
-
-def cgroup_support() -> str:
-    """How a run's memory and CPU can be capped here; empty when only by sampling."""
-    root = Path("/sys/fs/cgroup")
-    try:
-        controllers = (root / "cgroup.controllers").read_text().split()
-    except OSError:
-        return ""
-    if "memory" in controllers and os.access(root, os.W_OK):
-        return "cgroup v2"
-    return ""
+    return SandboxStatus(mode, abi > 0, abi, user, why)
