@@ -44,7 +44,7 @@ class LogFormat(StrEnum):
 
 
 class Settings(BaseSettings):
-    """fastflow's configuration; names and defaults follow SPEC §4 / seed 001 §3.1."""
+    """fastflow's configuration; one field per environment variable, with its default."""
 
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
@@ -166,7 +166,7 @@ class Settings(BaseSettings):
         default="127.0.0.1", validation_alias="FASTFLOW_FORWARDED_ALLOW_IPS"
     )
 
-    # Builds, artifacts and object storage (issue 10).
+    # Builds, artifacts and object storage.
     object_store: ObjectStoreKind = Field(
         default=ObjectStoreKind.LOCAL, validation_alias="OBJECT_STORE"
     )

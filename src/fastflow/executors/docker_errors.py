@@ -44,7 +44,7 @@ def classify_exit(code: int, oom_killed: bool) -> tuple[FailureKind | None, str 
     if code == 137:
         if oom_killed:
             return FailureKind.OOM, "killed by the kernel: the container ran out of memory"
-        # SIGKILL that fastflow did not send: almost always the OOM killer (seed 001 §5.5).
+        # SIGKILL that fastflow did not send: almost always the OOM killer.
         return FailureKind.OOM, "killed (SIGKILL, exit 137), likely out of memory"
     if code == 125:
         return FailureKind.ENGINE_ERROR, "the container engine failed to run the container (125)"

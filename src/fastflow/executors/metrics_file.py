@@ -1,4 +1,4 @@
-"""A run's metrics file: one JSON object per sample (seed 001 §5.4 fields)."""
+"""A run's metrics file: one JSON object per sample (time, CPU, RAM, limits, flags)."""
 
 from __future__ import annotations
 

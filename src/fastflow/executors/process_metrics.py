@@ -1,4 +1,4 @@
-"""CPU and RAM of a whole process tree (psutil), in seed 001 §5.4's metrics format."""
+"""CPU and RAM of a whole process tree (psutil), as one metrics sample."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ class ProcessTreeSampler:
 def format_sample(
     lim: Limits, cpu_percent: float, ram_mb: float, ram_limit_mb: float | None = None
 ) -> dict[str, Any]:
-    """One metrics sample in seed 001 §5.4's format, with the soft-limit flags."""
+    """One metrics sample, with the soft-limit flags."""
     cpu_soft = lim.cpu_soft is not None and cpu_percent > lim.cpu_soft * 100
     mem_soft = lim.mem_soft_bytes is not None and ram_mb * _MB > lim.mem_soft_bytes
     if ram_limit_mb is None and lim.mem_hard_bytes:

@@ -62,7 +62,7 @@ class Pipeline(SQLModel, table=True):
 
 
 class Run(SQLModel, table=True):
-    """One execution of a pipeline (seed 001 §2.2 PipelineRun plus SPEC §1 fields)."""
+    """One execution of a pipeline with its outcome, limits and where it ran."""
 
     __tablename__ = "runs"
     __table_args__ = (
@@ -108,7 +108,7 @@ class Run(SQLModel, table=True):
 
 
 class Schedule(SQLModel, table=True):
-    """A cron or interval trigger for a pipeline (seed 001 §2.2 ScheduledJob)."""
+    """A cron or interval trigger for a pipeline."""
 
     __tablename__ = "schedules"
 

@@ -116,7 +116,7 @@ def _active_runs(active: list[Run]) -> None:
 
 
 def _sync_card(operator: bool) -> None:
-    """The git sync line and button (seed 001 §13.2); details on the sync page."""
+    """The git sync line and button; details on the sync page."""
     with ui.card().classes("ff-card w-full").props(tid("sync-card")):
         with ui.row().classes("items-center gap-2 w-full"):
             ui.label("Git sync").classes("text-lg font-bold")

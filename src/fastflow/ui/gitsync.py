@@ -1,4 +1,4 @@
-"""Git sync (seed 001 §13.8): the checkout's state, the last sync's result, "Sync now" — as
+"""Git sync: the checkout's state, the last sync's result, "Sync now" — as
 a page, and as the compact line with a button the dashboard shows.
 
 Both call `SyncService.status()` and `.sync()`, the same calls as `/api/sync/status` and

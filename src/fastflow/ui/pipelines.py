@@ -1,4 +1,4 @@
-"""Pipelines (seed 001 §13.9): the list, and per pipeline its details, stats with reset,
+"""Pipelines: the list, and per pipeline its details, stats with reset,
 enable toggle, limits, start with its parameter form, and its latest runs."""
 
 from __future__ import annotations

@@ -301,7 +301,7 @@ class RunView:
 
 
 def _fields(run: Run) -> None:
-    """Every field of seed 001 §13.3 in a responsive grid."""
+    """Every field of the run in a responsive grid."""
     kind = FailureKind(run.failure_kind) if run.failure_kind else None
     rows: list[tuple[str, str]] = [
         ("Run ID", run.id),

@@ -1,4 +1,4 @@
-"""Schedules (seed 001 §13.6): every schedule with its next and last run, create and edit
+"""Schedules: every schedule with its next and last run, create and edit
 (cron or interval), enable/disable, delete after a confirmation.
 
 Input goes through the API's own request model (`ScheduleIn`/`ScheduleUpdate`) and then the

@@ -1,4 +1,4 @@
-"""Secrets and stored parameters (seed 001 §13.5): keys, kind and times; values of secrets are
+"""Secrets and stored parameters: keys, kind and times; values of secrets are
 never sent to the browser — not to admins either, not in the page, not over the websocket.
 
 Only admins create, change and delete (the API's rule); everyone else sees the list. Input is

@@ -1,4 +1,4 @@
-"""Schedules: cron and interval triggers that start runs (seed 001 §2.2 ScheduledJob)."""
+"""Schedules: cron and interval triggers that start runs."""
 
 from __future__ import annotations
 
