@@ -14,8 +14,8 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from bench.common import BenchServer, bench_dir, ms
+from fastflow.records import Run, utcnow
 from fastflow.storage.db import create_db_engine, upgrade
-from fastflow.storage.tables import Run, utcnow
 
 N = int(os.environ.get("BENCH_RUNS", "100000"))
 REPEAT = int(os.environ.get("BENCH_REPEAT", "30"))

@@ -12,13 +12,13 @@ from fastflow.auth.service import AuthService
 from fastflow.auth.throttle import LoginThrottle
 from fastflow.auth.tokens import TokenIssuer
 from fastflow.builds.service import BuildService
-from fastflow.dispatch.base import Dispatcher
+from fastflow.builds.source import BuildSource
 from fastflow.dispatch.embedded import EmbeddedDispatcher
+from fastflow.dispatch.remote_runs import RemoteRuns
 from fastflow.errors import ConfigError
 from fastflow.events.connections import StreamRegistry
 from fastflow.events.fanout import EventFanout
 from fastflow.events.memory_fanout import MemoryFanout
-from fastflow.executors.base import Executor
 from fastflow.executors.docker import INSTANCE_LABEL, DockerExecutor
 from fastflow.executors.local import LocalExecutor
 from fastflow.executors.run_sandbox import RunSandbox, log_sandbox, prepare_host
@@ -26,6 +26,7 @@ from fastflow.executors.uv_env import EnvironmentCache
 from fastflow.gitsync.github_app import GitHubAppAuth
 from fastflow.gitsync.loop import AutoSyncLoop
 from fastflow.gitsync.preheat import Preheater
+from fastflow.gitsync.removals import PipelineRemovals, RemovalWatch
 from fastflow.gitsync.repo import GitRepo
 from fastflow.gitsync.service import SyncService
 from fastflow.keyfile import load_or_create
@@ -34,14 +35,19 @@ from fastflow.pipelines.discovery import PipelineCatalog
 from fastflow.pipelines.service import PipelineService
 from fastflow.retention.cleanup import CleanupLoop, CleanupService
 from fastflow.runs.engine import RunEngine
-from fastflow.runs.removals import PipelineRemovals, RemovalWatch
+from fastflow.runs.execution import RunExecution
+from fastflow.runs.logs import RunLogs
+from fastflow.runs.ports import Dispatcher, Executor
+from fastflow.runs.recovery import Recovery
+from fastflow.runs.server_place import ServerPlace
 from fastflow.runs.service import RunService
+from fastflow.runs.settlement import Settlement
 from fastflow.sandbox.status import SandboxStatus, probe
 from fastflow.scheduler.service import SchedulerService
 from fastflow.secrets.crypto import load_cipher
 from fastflow.secrets.service import SecretService
 from fastflow.secrets.store import SecretStore
-from fastflow.settings import DispatcherKind, Settings
+from fastflow.settings import DispatcherKind, RunsOnShutdown, Settings
 from fastflow.storage.artifact_store import ArtifactStore
 from fastflow.storage.database import Database
 from fastflow.storage.objects import ObjectStore, build_object_store
@@ -68,8 +74,13 @@ class Services:
     users: UserStore
     catalog: PipelineCatalog
     fanout: EventFanout
+    logs: RunLogs
+    settlement: Settlement
+    executors: dict[str, Executor]
     engine: RunEngine
+    recovery: Recovery
     dispatcher: Dispatcher
+    remote_runs: RemoteRuns
     run_service: RunService
     pipeline_service: PipelineService
     auth: AuthService
@@ -113,7 +124,7 @@ class Services:
         # Remote runs outlive a server restart (their workers keep going): only runs this
         # process executed itself can have been left behind.
         if self.settings.dispatcher is DispatcherKind.EMBEDDED:
-            settled = await self.engine.recover()
+            settled = await self.recovery.recover()
             if settled:
                 log.warning("settled %d run(s) left RUNNING by a previous server", settled)
         await self.dispatcher.start()
@@ -133,10 +144,9 @@ class Services:
         self.monitoring.health.report("scheduler", ok=False, detail="stopped")
         await self.preheater.stop()
         await self.dispatcher.stop()
-        await self.engine.stop()
-        for executor in self.engine.executors.values():
-            if isinstance(executor, LocalExecutor):
-                await asyncio.to_thread(executor.close)
+        await self.recovery.stop()
+        for executor in self.executors.values():
+            await asyncio.to_thread(executor.close)
         await self.outbound.stop()
         self.db.dispose()
 
@@ -189,21 +199,47 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
     envs = EnvironmentCache(
         settings.envs_dir, settings.resolved_uv_cache_dir, base_python=plan.python
     )
-    run_sandbox = RunSandbox(sandbox, settings.resolved_uv_cache_dir)
-    engine = RunEngine(
-        settings,
-        runs,
-        pipeline_store,
-        catalog,
-        _executors(settings, envs, run_sandbox),
+    objects = build_object_store(settings)
+    uploads = UploadStore(db)
+    artifacts = ArtifactStore(db)
+    run_files = RunFiles(
+        objects,
+        artifacts,
+        max_artifact_bytes=int(settings.artifacts_max_size_mb * 1024 * 1024),
+        archive_logs=settings.archive_logs,
+    )
+    max_mb = settings.log_max_size_mb
+    logs = RunLogs(
+        settings.logs_dir,
         fanout,
-        secrets=secrets,
+        max_log_bytes=int(max_mb * 1024 * 1024) if max_mb else None,
+        outputs=run_files,
+    )
+    settlement = Settlement(runs, logs)
+    executors = _executors(settings, envs, RunSandbox(sandbox, settings.resolved_uv_cache_dir))
+    build_source = BuildSource(settings, uploads, objects, catalog)
+    place = ServerPlace(build_source, executors, settings.executor.value, secrets, runs)
+    execution = RunExecution(
+        place,
+        run_files,
+        settings.work_dir,
+        logs.metrics_path,
+        default_timeout=settings.container_timeout,
+    )
+    engine = RunEngine(
+        runs,
+        logs,
+        execution,
+        settlement,
+        executors,
+        outputs=run_files,
+        keep_on_shutdown=settings.runs_on_shutdown is RunsOnShutdown.KEEP,
     )
     dispatcher: Dispatcher
     if settings.dispatcher is DispatcherKind.CELERY:
         from fastflow.dispatch.celery_dispatcher import CeleryDispatcher  # celery only if used
 
-        dispatcher = CeleryDispatcher(settings, runs, catalog, engine, fanout)
+        dispatcher = CeleryDispatcher(settings, runs, catalog, settlement, logs, fanout)
     else:
         dispatcher = EmbeddedDispatcher(runs, engine, settings.max_concurrent_runs)
     worker_token = settings.worker_token or load_or_create(
@@ -220,7 +256,11 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
     auth = AuthService(
         users, TokenIssuer(secret_key, settings.access_token_minutes), TokenStore(db), throttle
     )
-    run_service = RunService(settings, runs, pipeline_store, catalog, engine, dispatcher)
+    run_service = RunService(
+        settings, runs, pipeline_store, catalog, engine, dispatcher, settlement, logs
+    )
+    # The retry policy first: a failed run's next attempt is queued before anyone hears of it.
+    settlement.subscribe(run_service.attempts.retry_failed)
     preheater = Preheater(envs, pipeline_store)
     pipeline_service = PipelineService(
         catalog, pipeline_store, runs, preheater.status, preheater.snapshot
@@ -239,7 +279,8 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
         retry_base=settings.webhook_retry_base,
         timeout=settings.webhook_timeout,
     )
-    engine.on_finished += [outbound.run_finished, scheduler.run_finished]
+    settlement.subscribe(outbound.run_finished)
+    settlement.subscribe(scheduler.run_finished)
     removals = PipelineRemovals(runs, run_service, scheduler)
     sync = SyncService(
         GitRepo(settings.pipelines_dir),
@@ -250,32 +291,29 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
         preheater=preheater if settings.uv_pre_heat else None,
         github=_github_app(settings),
     )
-
-    objects = build_object_store(settings)
-    uploads = UploadStore(db)
-    artifacts = ArtifactStore(db)
-    run_files = RunFiles(
-        objects,
-        artifacts,
-        max_artifact_bytes=int(settings.artifacts_max_size_mb * 1024 * 1024),
-        archive_logs=settings.archive_logs,
-    )
-    builds = BuildService(settings, uploads, objects, catalog, run_service)
-    engine.resolve = builds.resolve
-    engine.outputs = run_files
+    builds = BuildService(build_source, uploads, objects, catalog, run_service)
     monitoring = Monitoring(
         runs.count_by_status, fanout.subscriber_counts, lambda: dispatcher.running
     )
-    engine.on_finished.append(monitoring.observe_finished)
-    docker_executor = engine.executors["docker"]
-    assert isinstance(docker_executor, DockerExecutor)
+    settlement.subscribe(monitoring.observe_finished)
     cleanup = CleanupService(
         settings,
         RetentionStore(db),
         objects,
-        engine.log_path,
-        engine.metrics_path,
-        containers=docker_executor.sweep_containers,
+        logs.log_path,
+        logs.metrics_path,
+        containers=lambda statuses, dry_run: [
+            name for e in executors.values() for name in e.sweep(statuses, dry_run)
+        ],
+    )
+    remote_runs = RemoteRuns(
+        dispatcher,
+        runs,
+        place,
+        objects,
+        artifacts,
+        max_artifact_bytes=int(settings.artifacts_max_size_mb * 1024 * 1024),
+        tmp_dir=settings.data_dir / "tmp",
     )
     return Services(
         settings=settings,
@@ -285,8 +323,13 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
         users=users,
         catalog=catalog,
         fanout=fanout,
+        logs=logs,
+        settlement=settlement,
+        executors=executors,
         engine=engine,
+        recovery=Recovery(engine, settlement, executors),
         dispatcher=dispatcher,
+        remote_runs=remote_runs,
         run_service=run_service,
         pipeline_service=pipeline_service,
         auth=auth,

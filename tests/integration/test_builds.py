@@ -239,7 +239,7 @@ def test_sources_artifacts_and_logs_in_s3(
         }
         assert server.services.objects.exists(f"uploads/{build['build_id']}/source.py")
         # The local log is gone (a new disk): it comes back from the archive.
-        server.services.engine.log_path(run["id"]).unlink()
+        server.services.logs.log_path(run["id"]).unlink()
         assert client.get(build["logs_url"]).text.startswith("wrote 300000\n")
         # The unpacked source is gone too: a re-run fetches it from the bucket.
         import shutil

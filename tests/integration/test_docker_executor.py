@@ -14,9 +14,9 @@ import httpx
 import pytest
 
 from fastflow.events.recorder import RunRecorder
-from fastflow.executors.base import RunControl, RunSpec
 from fastflow.executors.docker import INSTANCE_LABEL, LABEL, DockerExecutor
 from fastflow.pipelines.discovery import PipelineCatalog
+from fastflow.runs.ports import RunControl, RunSpec
 from fastflow.settings import Settings
 from tests.support.engine import Engine, find_engine, require_engine
 from tests.support.server import LiveServer, start_server, wait_for_run
@@ -267,7 +267,7 @@ def test_command_missing_in_the_image(settings: Settings, engine: Engine, tmp_pa
 def test_cleanup_removes_leftover_containers_of_finished_runs_only(
     docker_server: LiveServer, engine: Engine
 ) -> None:
-    from fastflow.storage.tables import Run
+    from fastflow.records import Run
 
     services = docker_server.services
     finished = Run(pipeline_name="hello", status="SUCCESS", executor="docker")

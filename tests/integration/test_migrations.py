@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
-import fastflow.storage.tables  # noqa: F401
+import fastflow.records  # noqa: F401
 from fastflow.storage.db import create_db_engine, upgrade
 
 

@@ -13,10 +13,10 @@ import psutil
 
 from fastflow.events.recorder import RunRecorder
 from fastflow.models import RunStatus
+from fastflow.records import Run, utcnow
 from fastflow.settings import Settings
 from fastflow.storage.database import Database
 from fastflow.storage.run_store import RunStore
-from fastflow.storage.tables import Run, utcnow
 from tests.support.server import start_server
 
 

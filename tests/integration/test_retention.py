@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 from fastflow.cli import app
 from fastflow.models import RunStatus
+from fastflow.records import Artifact, Run, utcnow
 from fastflow.retention.policy import RetentionPolicy
 from fastflow.services import build_services
 from fastflow.settings import Settings
-from fastflow.storage.tables import Artifact, Run, utcnow
 
 PIPELINES = ("alpha", "beta", "gamma")
 PER_PIPELINE = 1000
@@ -50,8 +50,8 @@ def _seed(settings: Settings) -> dict[str, Run]:
             ],
         )
     for rid in ("alpha00010", "alpha00400", "alpha00500"):
-        services.engine.log_path(rid).parent.mkdir(parents=True, exist_ok=True)
-        services.engine.log_path(rid).write_text('{"seq":1}\n')
+        services.logs.log_path(rid).parent.mkdir(parents=True, exist_ok=True)
+        services.logs.log_path(rid).write_text('{"seq":1}\n')
         (settings.work_dir / rid / "artifacts").mkdir(parents=True)
         services.objects.put_bytes(f"runs/{rid}/artifacts/out.txt", b"x")
     services.db.dispose()
@@ -83,7 +83,7 @@ def test_policy_removes_exactly_what_it_names(settings: Settings) -> None:
     assert _remaining(settings) == set(runs) - expected_removed
     assert {"alpha00500", "alpha00999"} <= _remaining(settings)  # active: untouched
 
-    log = services.engine.log_path
+    log = services.logs.log_path
     assert log("alpha00010").exists() and not log("alpha00400").exists()
     assert log("alpha00500").exists()
     assert services.objects.exists("runs/alpha00010/artifacts/out.txt")

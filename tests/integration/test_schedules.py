@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from fastflow.records import Schedule
 from fastflow.settings import Settings
 from fastflow.storage.database import Database
 from fastflow.storage.schedule_store import ScheduleStore
-from fastflow.storage.tables import Schedule
 from tests.support.server import LiveServer, start_server, wait_for_run
 
 

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
+from fastflow.records import OutboundWebhook
 from fastflow.settings import Settings
-from fastflow.storage.tables import OutboundWebhook
 from tests.support.server import LiveServer, free_port, start_server, wait_for_run
 
 

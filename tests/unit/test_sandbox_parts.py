@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from fastflow.errors import ConfigError
-from fastflow.executors.base import RunSpec
 from fastflow.executors.run_sandbox import RunSandbox, prepare_host
 from fastflow.pipelines.discovery import load_definition
+from fastflow.runs.ports import RunSpec
 from fastflow.sandbox import landlock
 from fastflow.sandbox.access import blocking_folder
 from fastflow.sandbox.policy import SandboxPolicy, build_policy, is_beneath

@@ -18,8 +18,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastflow.auth.service import Principal
 from fastflow.errors import AuthError, FastflowError, ForbiddenError
 from fastflow.models import Role
+from fastflow.records import User
 from fastflow.services import Services
-from fastflow.storage.tables import User
 
 SESSION_COOKIE = "fastflow_session"
 CSRF_COOKIE = "fastflow_csrf"

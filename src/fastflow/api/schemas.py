@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fastflow.models import Role
 from fastflow.pipelines.service import PipelineView
+from fastflow.records import ApiToken, Run, User
 from fastflow.secrets.service import KEY_PATTERN, MAX_VALUE_LENGTH, PlainEntry
-from fastflow.storage.tables import ApiToken, Run, User
 
 
 class LoginRequest(BaseModel):

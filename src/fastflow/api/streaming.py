@@ -36,16 +36,16 @@ _PAGES = LogPages()
 
 def run_stream(services: Services, run_id: str, since: int) -> RunEventStream:
     """A stream of `run_id` after `since` (raises NotFoundError for an unknown run)."""
-    run = services.runs.get(run_id)  # the id reaches the file system only once it is known
+    run = services.run_service.get(run_id)  # the id reaches the file system only once it is known
     settings = services.settings
 
     async def finished() -> bool:
-        current = await asyncio.to_thread(services.runs.get, run.id)
+        current = await asyncio.to_thread(services.run_service.get, run.id)
         return RunStatus(current.status).is_terminal
 
     return RunEventStream(
         run.id,
-        services.engine.log_path(run.id),
+        services.run_service.log_path(run.id),
         services.fanout,
         since=since,
         pages=_PAGES,
@@ -57,10 +57,10 @@ def run_stream(services: Services, run_id: str, since: int) -> RunEventStream:
 
 def nothing_left(services: Services, run_id: str, since: int) -> bool:
     """True when the run is over and the client already has its last event."""
-    run = services.runs.get(run_id)
+    run = services.run_service.get(run_id)
     if not RunStatus(run.status).is_terminal:
         return False
-    path = services.engine.log_path(run.id)
+    path = services.run_service.log_path(run.id)
     return not path.exists() or last_seq(path) <= since
 
 

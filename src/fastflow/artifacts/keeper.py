@@ -13,9 +13,9 @@ from pathlib import Path
 
 from fastflow.errors import InvalidInputError
 from fastflow.events.recorder import RunRecorder
+from fastflow.records import Artifact
 from fastflow.storage.artifact_store import ArtifactStore
 from fastflow.storage.objects import ObjectStore, check_key
-from fastflow.storage.tables import Artifact
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from fastflow.auth.throttle import LoginThrottle, TooManyAttemptsError
 from fastflow.auth.tokens import TokenIssuer
 from fastflow.errors import AuthError, ForbiddenError, InvalidInputError, NotFoundError
 from fastflow.models import Role
-from fastflow.storage.tables import ApiToken, User
+from fastflow.records import ApiToken, User
 from fastflow.storage.token_store import TokenStore
 from fastflow.storage.user_store import UserStore
 

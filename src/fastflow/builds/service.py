@@ -1,55 +1,35 @@
-"""BuildService: accept an uploaded source, keep it, run it; re-run it; resolve it for runs.
+"""BuildService: accept an uploaded source, keep it, run it; re-run it.
 
 An upload is checked and unpacked before anything is stored, so a bad upload leaves nothing
-behind. The original bytes go to the object store (`uploads/<id>/source.py|zip`); the
-unpacked folder under DATA_DIR/uploads/<id>/ is a cache, re-created from the store when a
-run needs it on a machine (or after a clean-up) that does not have it.
+behind; `BuildSource` keeps it and gives it to runs.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import re
 import shutil
-import uuid
-import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fastflow.builds.validation import (
-    CheckedUpload,
-    UploadLimits,
-    check_upload,
-    unpack,
-    upload_kind,
-)
-from fastflow.errors import ConflictError, InvalidInputError, NotFoundError
+from fastflow.builds.source import BuildSource, upload_source
+from fastflow.builds.validation import check_upload, upload_kind
+from fastflow.errors import ConflictError, NotFoundError
 from fastflow.models import Trigger
 from fastflow.pipelines.discovery import (
     MAX_NAME_LENGTH,
     PipelineCatalog,
-    PipelineDefinition,
     check_name,
-    load_definition,
 )
+from fastflow.records import Run, Upload, new_id
 from fastflow.runs.parameters import resolve_parameters
 from fastflow.runs.service import RunService
-from fastflow.sandbox.access import share_tree
-from fastflow.settings import Settings
 from fastflow.storage.objects import ObjectStore
-from fastflow.storage.tables import Run, Upload, new_id
 from fastflow.storage.upload_store import UploadStore
 
-UPLOAD_SOURCE = "upload:"
 _MB = 1024 * 1024
-
-
-def upload_source(upload_id: str) -> str:
-    return UPLOAD_SOURCE + upload_id
 
 
 @dataclass(frozen=True)
@@ -68,29 +48,23 @@ def default_name(filename: str) -> str:
 class BuildService:
     def __init__(
         self,
-        settings: Settings,
+        source: BuildSource,
         uploads: UploadStore,
         objects: ObjectStore,
         catalog: PipelineCatalog,
         run_service: RunService,
     ) -> None:
-        self.settings = settings
+        self.source = source
         self.uploads = uploads
         self.objects = objects
         self.catalog = catalog
         self.run_service = run_service
-        self.limits = UploadLimits(
-            max_bytes=int(settings.upload_max_size_mb * _MB),
-            max_unpacked_bytes=int(settings.upload_max_unpacked_mb * _MB),
-            max_ratio=settings.upload_max_ratio,
-        )
-        self.root = settings.uploads_dir
+        self.limits = source.limits
+        self.root = source.root
 
     def incoming_path(self) -> Path:
         """A fresh path for an upload's bytes while they are checked."""
-        folder = self.root / ".incoming"
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder / uuid.uuid4().hex
+        return self.source.incoming_path()
 
     def accept(
         self,
@@ -107,7 +81,7 @@ class BuildService:
             name = check_name(name) if name else default_name(filename)
             self._refuse_repository_name(name)
             checked = check_upload(filename, saved, self.limits)
-            pipeline = self._unpack(saved, checked, staging, name)
+            pipeline = self.source.unpack(saved, checked, staging, name)
             params = resolve_parameters(pipeline.config, parameters or {})
             upload = Upload(
                 id=new_id(),
@@ -123,7 +97,7 @@ class BuildService:
             self.objects.put_file(upload.source_key, saved)
             self.uploads.create(upload)
             os.replace(staging, self.root / upload.id)
-            pipeline = self._definition(upload)
+            pipeline = self.source.definition(upload)
             run = self.run_service.start_definition(
                 pipeline, params, Trigger.API, user, source=upload_source(upload.id)
             )
@@ -137,64 +111,13 @@ class BuildService:
     ) -> Run:
         """Start the stored upload again (its source is unchanged)."""
         upload = self.uploads.get(upload_id)
-        pipeline = self.resolve_upload(upload)
+        pipeline = self.source.resolve_upload(upload)
         if not pipeline.valid:
             raise ConflictError(f"upload {upload_id} is invalid: {pipeline.error}")
         params = resolve_parameters(pipeline.config, parameters or {})
         return self.run_service.start_definition(
             pipeline, params, Trigger.API, user, source=upload_source(upload.id)
         )
-
-    def resolve(self, run: Run) -> PipelineDefinition:
-        """The engine's resolver: an upload for `upload:<id>` runs, else PIPELINES_DIR."""
-        if run.source is None:
-            return self.catalog.get(run.pipeline_name)
-        if not run.source.startswith(UPLOAD_SOURCE):
-            raise NotFoundError(f"run source {run.source!r} is not known to this server")
-        return self.resolve_upload(self.uploads.get(run.source[len(UPLOAD_SOURCE) :]))
-
-    def resolve_upload(self, upload: Upload) -> PipelineDefinition:
-        folder = self.root / upload.id
-        if not folder.is_dir():
-            self._materialise(upload, folder)
-        else:
-            with contextlib.suppress(OSError):
-                os.utime(folder)  # used now: the clean-up keeps caches used within the hour
-        return self._definition(upload)
-
-    def _definition(self, upload: Upload) -> PipelineDefinition:
-        folder = self.root / upload.id
-        entry = folder / "main.py" if upload.kind == "py" else folder
-        return load_definition(upload.name, entry)
-
-    def _materialise(self, upload: Upload, folder: Path) -> None:
-        saved = self.incoming_path()
-        staging = saved.with_name(saved.name + ".d")
-        try:
-            self.objects.get_file(upload.source_key, saved)
-            checked = check_upload(upload.filename, saved, self.limits)
-            self._unpack(saved, checked, staging, upload.name)
-            try:
-                os.replace(staging, folder)
-            except OSError:
-                if not folder.is_dir():  # not just a concurrent run materialising it first
-                    raise
-        finally:
-            saved.unlink(missing_ok=True)
-            shutil.rmtree(staging, ignore_errors=True)
-
-    def _unpack(
-        self, saved: Path, checked: CheckedUpload, staging: Path, name: str
-    ) -> PipelineDefinition:
-        try:
-            unpack(saved, checked, staging, self.limits)
-            share_tree(staging)  # read by runs, which may be another OS user
-        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-            raise InvalidInputError(f"the zip archive is damaged: {exc}") from None
-        pipeline = load_definition(name, staging / "main.py" if checked.kind == "py" else staging)
-        if not pipeline.valid:
-            raise InvalidInputError(f"the upload is not a valid pipeline: {pipeline.error}")
-        return pipeline
 
     def _refuse_repository_name(self, name: str) -> None:
         try:

@@ -19,6 +19,7 @@ import orjson
 import redis
 import redis.asyncio as aredis
 
+from fastflow.dispatch.celery_app import make_celery
 from fastflow.dispatch.celery_ingest import StreamIngest
 from fastflow.dispatch.celery_messages import TASK_NAME, RunMessage
 from fastflow.dispatch.redis_keys import CANCEL_TTL, CLAIM_TTL, RedisKeys
@@ -27,11 +28,11 @@ from fastflow.events.fanout import EventFanout
 from fastflow.models import FailureKind, RunStatus
 from fastflow.pipelines.bundle import build_bundle
 from fastflow.pipelines.discovery import PipelineCatalog
-from fastflow.runs.engine import RunEngine
+from fastflow.records import Run
+from fastflow.runs.logs import RunLogs
+from fastflow.runs.settlement import Settlement
 from fastflow.settings import Settings
 from fastflow.storage.run_store import RunStore
-from fastflow.storage.tables import Run
-from fastflow.worker.celery_app import make_celery
 
 log = logging.getLogger(__name__)
 
@@ -46,19 +47,22 @@ class CeleryDispatcher:
         settings: Settings,
         runs: RunStore,
         catalog: PipelineCatalog,
-        engine: RunEngine,
+        settlement: Settlement,
+        logs: RunLogs,
         fanout: EventFanout,
     ) -> None:
         self._settings = settings
         self._runs = runs
         self._catalog = catalog
-        self._engine = engine
+        self._settlement = settlement
         self.keys = RedisKeys(settings.redis_prefix)
         self.celery = make_celery(settings)
         opts = {"socket_timeout": 5.0, "socket_connect_timeout": 3.0}
         self.redis = redis.Redis.from_url(settings.redis_url, **opts)
         self._aredis = aredis.Redis.from_url(settings.redis_url, **opts)  # type: ignore[arg-type]
-        self.ingest = StreamIngest(runs, engine, fanout, self.keys, self._aredis, self.redis)
+        self.ingest = StreamIngest(
+            runs, settlement, logs, fanout, self.keys, self._aredis, self.redis
+        )
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -86,7 +90,6 @@ class CeleryDispatcher:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._engine.submit = self.submit
         self._tasks = [
             asyncio.create_task(self._send_forever(), name="fastflow-celery-send"),
             asyncio.create_task(self.ingest.run_forever(), name="fastflow-celery-ingest"),
@@ -155,7 +158,7 @@ class CeleryDispatcher:
             bundle = build_bundle(pipeline, self._settings.bundles_dir)
         except (FastflowError, OSError) as exc:
             message = getattr(exc, "message", None) or str(exc)
-            self._engine.settle_failed(run, f"cannot dispatch: {message}", FailureKind.SETUP)
+            self._settlement.settle_failed(run, f"cannot dispatch: {message}", FailureKind.SETUP)
             return False
         message = RunMessage(
             run_id=run.id,

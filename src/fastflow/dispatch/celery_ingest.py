@@ -30,9 +30,10 @@ from fastflow.events.fanout import EventFanout
 from fastflow.events.log import RunLogWriter
 from fastflow.events.redis_sink import FIELD
 from fastflow.models import RunStatus
-from fastflow.runs.engine import RunEngine
+from fastflow.records import Run
+from fastflow.runs.logs import RunLogs
+from fastflow.runs.settlement import Settlement
 from fastflow.storage.run_store import RunStore
-from fastflow.storage.tables import Run
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +61,16 @@ class StreamIngest:
     def __init__(
         self,
         runs: RunStore,
-        engine: RunEngine,
+        settlement: Settlement,
+        logs: RunLogs,
         fanout: EventFanout,
         keys: RedisKeys,
         client: aredis.Redis,
         sync_client: redis.Redis,
     ) -> None:
         self._runs = runs
-        self._engine = engine
+        self._settlement = settlement
+        self._logs = logs
         self._fanout = fanout
         self._keys = keys
         self._redis = client
@@ -165,7 +168,7 @@ class StreamIngest:
         """Append to the log, publish, mirror into the DB; True when the run completed."""
         run = tracked.run
         if tracked.writer is None:
-            tracked.writer = RunLogWriter(self._engine.log_path(run.id))
+            tracked.writer = RunLogWriter(self._logs.log_path(run.id))
         fresh = tracked.writer.append_numbered([e for e in events if "seq" in e])
         if not fresh:
             return False
@@ -184,7 +187,7 @@ class StreamIngest:
             tracked.writer.close()
             tracked.writer = None
             self._fanout.finish(run.id)
-            self._engine.settle_remote(run, complete)
+            self._settlement.settle_remote(run, complete)
             return True
         self._mirror_progress(tracked, fresh)
         return False
@@ -203,7 +206,7 @@ class StreamIngest:
         ]
         if not samples:
             return
-        path = self._engine.metrics_path(run_id)
+        path = self._logs.metrics_path(run_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "ab") as f:
             f.write(b"".join(orjson.dumps(sample) + b"\n" for sample in samples))
@@ -259,7 +262,7 @@ class StreamIngest:
             return  # it completed after all
         log.warning("run %s: %s", run_id, message)
         self._forget(run_id)
-        await asyncio.to_thread(self._engine.settle_failed, tracked.run, message)
+        await asyncio.to_thread(self._settlement.settle_failed, tracked.run, message)
         await self._redis.delete(key)
 
 

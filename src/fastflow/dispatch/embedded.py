@@ -36,7 +36,6 @@ class EmbeddedDispatcher:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._engine.submit = self.submit
         self._main = asyncio.create_task(self._dispatch_forever(), name="fastflow-dispatcher")
         self._wake.set()
 

@@ -21,7 +21,6 @@ import anyio
 import redis
 
 from fastflow.artifacts.keeper import artifact_key
-from fastflow.dispatch.base import Dispatcher, RemoteWorkers
 from fastflow.errors import (
     ConflictError,
     FastflowError,
@@ -30,12 +29,13 @@ from fastflow.errors import (
     TooLargeError,
 )
 from fastflow.models import RunStatus
-from fastflow.runs.engine import RunEngine
-from fastflow.runs.spec import secrets_for_run
+from fastflow.records import Artifact, Run
+from fastflow.runs.ports import Dispatcher, RemoteWorkers, Ticket
+from fastflow.runs.server_place import ServerPlace
 from fastflow.secrets.service import RunSecrets
 from fastflow.storage.artifact_store import ArtifactStore
 from fastflow.storage.objects import ObjectStore, check_key
-from fastflow.storage.tables import Artifact, Run
+from fastflow.storage.run_store import RunStore
 
 log = logging.getLogger(__name__)
 # Handing secrets to a machine is worth a line of its own in the server's log.
@@ -54,14 +54,16 @@ class RemoteRuns:
     def __init__(
         self,
         dispatcher: Dispatcher,
-        engine: RunEngine,
+        runs: RunStore,
+        place: ServerPlace,
         objects: ObjectStore,
         artifacts: ArtifactStore,
         max_artifact_bytes: int,
         tmp_dir: Path,
     ) -> None:
         self._dispatcher = dispatcher
-        self._engine = engine
+        self._runs = runs
+        self._place = place
         self._objects = objects
         self._artifacts = artifacts
         self._max_artifact_bytes = max_artifact_bytes
@@ -73,7 +75,7 @@ class RemoteRuns:
             raise ConflictError("this server does not dispatch to workers (DISPATCHER=embedded)")
         if not worker:
             raise InvalidInputError("send the worker's id in the X-Fastflow-Worker header")
-        run = self._engine.runs.get(run_id)
+        run = self._runs.get(run_id)
         try:
             owner = self._dispatcher.claim_owner(run.id)
         except redis.RedisError as exc:
@@ -87,9 +89,8 @@ class RemoteRuns:
     def secrets(self, run_id: str, worker: str) -> RunSecrets:
         """The run's secrets and stored parameters, as embedded mode gives them to a run."""
         run = self.claimed_run(run_id, worker)
-        pipeline = self._engine.resolve(run)
-        wanted = pipeline.config.secrets
-        found = secrets_for_run(self._engine.secrets, self._engine.runs, run, wanted)
+        ticket = Ticket.of(run)
+        found = self._place.secrets(ticket, self._place.pipeline(ticket))
         audit.info(
             "worker %s fetched the secrets of run %s (%s): %s",
             worker,

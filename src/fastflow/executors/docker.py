@@ -10,13 +10,12 @@ them (`reattach`), and are removed once their exit code and output are recorded.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import pwd
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,25 +23,30 @@ import docker
 from docker.errors import APIError, DockerException
 
 from fastflow.events.recorder import RunRecorder
-from fastflow.executors.base import ExecutionResult, RunControl, RunSpec
 from fastflow.executors.docker_errors import classify_start_error, describe_engine_error
 from fastflow.executors.docker_logs import resume_points
 from fastflow.executors.docker_supervise import STREAMS, ContainerSupervision, SupervisionConfig
+from fastflow.executors.docker_sweep import (
+    LABEL,
+    container_labels,
+    list_containers,
+    sweep_stopped,
+)
 from fastflow.models import FailureKind, RunStatus
 from fastflow.pipelines.discovery import PipelineDefinition
+from fastflow.records import Run
+from fastflow.runs.ports import ExecutionResult, RunControl, RunSpec, RunStatuses
 
 if TYPE_CHECKING:
     from fastflow.settings import Settings
 
 log = logging.getLogger(__name__)
 
-LABEL = "fastflow-run-id"
 WORKER_LABEL = "fastflow-worker"
 # The server that started a container (its DATA_DIR's instance id): the server's sweep
 # removes only its own containers.
 INSTANCE_LABEL = "fastflow-instance"
 UV_VERSION_LABEL = "fastflow-uv-version"
-_ACTIVE_STATES = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
 APP_DIR = "/app"
 UV_CACHE = "/uv-cache"
 ARTIFACTS = "/artifacts"
@@ -86,7 +90,7 @@ class DockerExecutor:
     """Runs each run in a container; connects to the engine on first use, not at start-up."""
 
     name = "docker"
-    runs_outlive_server = True
+    outlives_server = True
 
     def __init__(
         self,
@@ -310,9 +314,7 @@ class DockerExecutor:
 
     # -- after a restart --------------------------------------------------------------
 
-    def sweep_containers(
-        self, statuses: Callable[[Collection[str]], dict[str, str]], dry_run: bool
-    ) -> list[str]:
+    def sweep(self, statuses: RunStatuses, dry_run: bool) -> list[str]:
         """Remove stopped fastflow containers whose run is finished or gone (retention).
 
         A container is left when its run is PENDING/RUNNING or supervised here, and every
@@ -320,29 +322,22 @@ class DockerExecutor:
         """
         try:
             client = self._client if self._client is not None else self._connect()[0]
-            # Only containers of this server (another server may share the engine).
-            mine = [f"{k}={v}" for k, v in self.labels.items() if k == INSTANCE_LABEL]
-            found = list_containers(client, [LABEL, *mine])
         except DockerException as exc:
             log.warning("cleanup: container engine not reachable: %s", exc)
             return []
-        stopped = {
-            run_id: c
-            for c in found
-            if (run_id := container_labels(c).get(LABEL, ""))
-            and c.attrs.get("State") in ("exited", "created", "dead")
-        }
-        known = statuses(list(stopped))
-        removed = []
-        for run_id, container in stopped.items():
-            status = known.get(run_id)
-            if run_id in self._active or (status is not None and status in _ACTIVE_STATES):
-                continue
-            removed.append(container_name(container))
-            if not dry_run:
-                with contextlib.suppress(DockerException):
-                    container.remove(force=True)
-        return removed
+        # Only containers of this server (another server may share the engine).
+        mine = [f"{k}={v}" for k, v in self.labels.items() if k == INSTANCE_LABEL]
+        return sweep_stopped(client, [LABEL, *mine], set(self._active), statuses, dry_run)
+
+    def abandon(self, run: Run) -> str:
+        """The container was not found after a restart: nothing left here to stop."""
+        return (
+            "the server stopped while this run was running, and its container was not "
+            "found afterwards (or the container engine could not be reached)"
+        )
+
+    def close(self) -> None:
+        """Nothing to release: the engine connection closes with the process."""
 
     async def reattachable(self, run_ids: Collection[str]) -> dict[str, str] | None:
         """Containers labelled with one of `run_ids` (id per run); reports the others."""
@@ -406,20 +401,3 @@ def _run_user(name: str) -> tuple[int, int]:
 def _prepare_dirs(spec: RunSpec) -> None:
     spec.work_dir.mkdir(parents=True, exist_ok=True)
     spec.artifacts_dir.mkdir(parents=True, exist_ok=True)
-
-
-def list_containers(client: Any, labels: list[str]) -> list[Any]:
-    """Containers carrying every one of `labels` (`key` or `key=value`), sparse: the engine's
-    list alone, no inspect per container — one removed in between would fail that inspect
-    (Podman answers 500 for it)."""
-    return list(client.containers.list(all=True, sparse=True, filters={"label": labels}))
-
-
-def container_labels(container: Any) -> dict[str, str]:
-    """The labels of a container from a sparse list."""
-    return dict(container.attrs.get("Labels") or {})
-
-
-def container_name(container: Any) -> str:
-    """The name of a container from a sparse list."""
-    return str((container.attrs.get("Names") or [container.short_id])[0]).lstrip("/")

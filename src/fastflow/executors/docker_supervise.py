@@ -20,15 +20,15 @@ from typing import Any, TypeVar
 
 from docker.errors import APIError, DockerException, NotFound
 
+from fastflow.events.metrics_file import MetricsFile
 from fastflow.events.recorder import RunRecorder
-from fastflow.executors.base import ExecutionResult, RunControl, RunSpec
 from fastflow.executors.capture import StreamCapture
 from fastflow.executors.docker_errors import classify_exit
 from fastflow.executors.docker_logs import Frame, Resume, frames_of, open_stream
 from fastflow.executors.docker_stats import StatsTracker, iter_readings
-from fastflow.executors.metrics_file import MetricsFile
 from fastflow.executors.process_metrics import Limits
 from fastflow.models import FailureKind, RunStatus
+from fastflow.runs.ports import ExecutionResult, RunControl, RunSpec
 
 log = logging.getLogger(__name__)
 

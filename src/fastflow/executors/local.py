@@ -19,14 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from fastflow.events.recorder import RunRecorder
-from fastflow.executors.base import ExecutionResult, RunControl, RunSpec
 from fastflow.executors.capture import StreamCapture
 from fastflow.executors.launcher_client import SupervisorLauncher
-from fastflow.executors.process_run import ProcessJob, ProcessOutcome, ProcessRun
+from fastflow.executors.process_run import ProcessJob, ProcessOutcome, ProcessRun, kill_orphan
 from fastflow.executors.run_sandbox import PreparedRun, RunSandbox
 from fastflow.executors.supervised import find_supervisor, start_supervisor
 from fastflow.executors.uv_env import EnvironmentCache, SetupError
 from fastflow.models import FailureKind, RunStatus
+from fastflow.records import Run
+from fastflow.runs.ports import ExecutionResult, RunControl, RunSpec, RunStatuses
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,11 @@ class LocalExecutor:
             launcher = SupervisorLauncher()
         self._launcher = launcher
         self.stop_with_parent = stop_with_parent
-        self.runs_outlive_server = supervise_in is not None and not stop_with_parent
+
+    @property
+    def outlives_server(self) -> bool:
+        """Supervised runs go on without the server, unless they stop with their parent."""
+        return self.supervise_in is not None and not self.stop_with_parent
 
     async def execute(
         self, spec: RunSpec, recorder: RunRecorder, control: RunControl
@@ -188,6 +193,19 @@ class LocalExecutor:
         """Stop the supervisor launcher; running supervisors are not affected."""
         if self._launcher is not None:
             self._launcher.close()
+
+    def abandon(self, run: Run) -> str:
+        """Stop the process group of a run whose supervisor is gone (no server followed it)."""
+        if run.pid is not None:
+            kill_orphan(run.pid, run.started_at.timestamp() if run.started_at else None)
+        return (
+            "the server stopped while this run was running; its process was stopped and "
+            "its output after that point is lost"
+        )
+
+    def sweep(self, statuses: RunStatuses, dry_run: bool) -> list[str]:
+        """Nothing outlives a local run but its work folder, which retention removes."""
+        return []
 
     def _control_dir(self, run_id: str) -> Path:
         assert self.supervise_in is not None

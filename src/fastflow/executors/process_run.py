@@ -18,9 +18,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fastflow.events.metrics_file import MetricsFile
 from fastflow.events.recorder import RunRecorder
 from fastflow.executors.capture import StreamCapture
-from fastflow.executors.metrics_file import MetricsFile
 from fastflow.executors.pipe_reader import drain_in_thread, make_pipe
 from fastflow.sandbox.contain import kill_descendants, start_contained
 from fastflow.sandbox.landlock import LandlockError
@@ -310,3 +310,15 @@ def signal_group(pid: int, sig: signal.Signals) -> None:
     """Send `sig` to the process group led by `pid` (gone or not ours: nothing happens)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
+
+
+def kill_orphan(pid: int, started_at: float | None) -> None:
+    """Stop the process group of a run whose pipes died with the old server."""
+    import psutil  # not at import: supervisors start without it
+
+    with contextlib.suppress(psutil.Error, ProcessLookupError, PermissionError):
+        proc = psutil.Process(pid)
+        # A recycled pid belongs to someone else: only a process that started with the run.
+        if started_at is not None and proc.create_time() < started_at - 5:
+            return
+        os.killpg(pid, signal.SIGKILL)

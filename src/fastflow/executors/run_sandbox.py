@@ -14,7 +14,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from fastflow.executors.base import RunSpec
+from fastflow.runs.ports import RunSpec
 from fastflow.sandbox.access import blocking_folder, python_for
 from fastflow.sandbox.policy import (
     SYSTEM_READ,

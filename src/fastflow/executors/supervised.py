@@ -23,7 +23,6 @@ import psutil
 
 from fastflow.events.log_tail import LogTail
 from fastflow.events.recorder import RunRecorder
-from fastflow.executors.base import RunControl
 from fastflow.executors.launcher_client import SupervisorLauncher, supervisor_env
 from fastflow.executors.process_run import FAILED, ProcessJob, ProcessOutcome, signal_group
 from fastflow.executors.supervisor import (
@@ -35,6 +34,7 @@ from fastflow.executors.supervisor import (
     read_result,
     write_atomically,
 )
+from fastflow.runs.ports import RunControl
 
 log = logging.getLogger(__name__)
 

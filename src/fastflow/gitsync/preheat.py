@@ -12,8 +12,8 @@ import logging
 
 from fastflow.executors.uv_env import EnvironmentCache, SetupError
 from fastflow.pipelines.discovery import PipelineDefinition
+from fastflow.records import Pipeline
 from fastflow.storage.pipeline_store import PipelineStore
-from fastflow.storage.tables import Pipeline
 
 log = logging.getLogger(__name__)
 

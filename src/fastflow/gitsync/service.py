@@ -26,7 +26,7 @@ from fastflow.gitsync.github_app import GitHubAppAuth, GitHubAppError
 from fastflow.gitsync.preheat import Preheater
 from fastflow.gitsync.repo import GitError, GitRepo, auth_env
 from fastflow.pipelines.discovery import PipelineDefinition
-from fastflow.storage.tables import utcnow
+from fastflow.records import utcnow
 
 log = logging.getLogger(__name__)
 

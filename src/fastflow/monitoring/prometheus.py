@@ -16,7 +16,7 @@ from fastflow import __version__
 from fastflow.models import RunStatus
 from fastflow.monitoring.counters import ALL_COUNTERS
 from fastflow.monitoring.health import HealthRegistry
-from fastflow.storage.tables import Run
+from fastflow.records import Run
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

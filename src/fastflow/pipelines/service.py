@@ -6,9 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastflow.pipelines.discovery import PipelineCatalog, PipelineDefinition
+from fastflow.records import Pipeline, Run, RunFilter
 from fastflow.storage.pipeline_store import PipelineStore
-from fastflow.storage.run_store import RunFilter, RunStore
-from fastflow.storage.tables import Pipeline, Run
+from fastflow.storage.run_store import RunStore
 
 # (definition, its row, whether it was warming BEFORE the row was read) -> cache status.
 CacheStatus = Callable[[PipelineDefinition, Pipeline, bool], str | None]

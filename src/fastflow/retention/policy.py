@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from fastflow.records import utcnow
 from fastflow.settings import Settings
 from fastflow.storage.retention_store import RetentionStore
-from fastflow.storage.tables import utcnow
 
 
 @dataclass(frozen=True)

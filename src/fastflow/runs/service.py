@@ -1,21 +1,28 @@
-"""RunService: what callers (API, CLI, scheduler, webhooks) may do with runs."""
+"""RunService: what callers (API, console, CLI, scheduler, webhooks) may do with runs.
+
+The one door to runs for everything above the lifecycle: start, cancel, retry, and read a
+run, its log and its metrics.
+"""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
-from fastflow.dispatch.base import Dispatcher
 from fastflow.errors import CapacityError, ConflictError
-from fastflow.events.recorder import RunRecorder
 from fastflow.models import RunStatus, Trigger
 from fastflow.pipelines.discovery import PipelineCatalog, PipelineDefinition
+from fastflow.records import Run, RunFilter
+from fastflow.runs.attempts import Attempts, first_attempt, new_attempt
 from fastflow.runs.engine import RunEngine
+from fastflow.runs.logs import RunLogs
 from fastflow.runs.parameters import resolve_parameters
+from fastflow.runs.ports import Dispatcher
+from fastflow.runs.settlement import Settlement
 from fastflow.settings import QueueFullPolicy, Settings
 from fastflow.storage.pipeline_store import PipelineStore
 from fastflow.storage.run_store import RunStore
-from fastflow.storage.tables import Run
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +36,8 @@ class RunService:
         catalog: PipelineCatalog,
         engine: RunEngine,
         dispatcher: Dispatcher,
+        settlement: Settlement,
+        logs: RunLogs,
     ) -> None:
         self.settings = settings
         self.runs = runs
@@ -36,6 +45,43 @@ class RunService:
         self.catalog = catalog
         self.engine = engine
         self.dispatcher = dispatcher
+        self.settlement = settlement
+        self.logs = logs
+        self.attempts = Attempts(runs, logs, dispatcher.submit)
+
+    # -- reading ------------------------------------------------------------------------
+
+    def get(self, run_id: str) -> Run:
+        """The run, or NotFoundError (also for ids that cannot exist)."""
+        return self.runs.get(run_id)
+
+    def search(
+        self,
+        flt: RunFilter,
+        limit: int = 50,
+        offset: int = 0,
+        sort: str = "created_at",
+        descending: bool = True,
+    ) -> tuple[list[Run], int]:
+        """A page of runs matching the filter, and how many match in all."""
+        return self.runs.search(flt, limit, offset, sort, descending)
+
+    def log_path(self, run_id: str) -> Path:
+        """The log of a known run (NotFoundError otherwise), restored from the archive when
+        only the archive has it."""
+        return self.logs.readable_log(self.runs.get(run_id).id)
+
+    def metrics_path(self, run_id: str) -> Path:
+        return self.logs.metrics_path(self.runs.get(run_id).id)
+
+    def metrics(self, run_id: str) -> list[dict[str, Any]]:
+        return self.logs.metrics(self.runs.get(run_id).id)
+
+    async def health(self, run_id: str) -> dict[str, Any] | None:
+        """A health check of a run executing on this server now (None: not here)."""
+        return await self.engine.health(run_id)
+
+    # -- changing -----------------------------------------------------------------------
 
     def start(
         self,
@@ -68,22 +114,17 @@ class RunService:
                 f"all {self.settings.max_concurrent_runs} run slots are busy; try again later"
             )
         retries = pipeline.config.retries
-        run = Run(
-            pipeline_name=pipeline.name,
-            trigger=trigger.value,
+        run = first_attempt(
+            pipeline,
+            params,
+            executor=pipeline.config.executor or self.settings.executor.value,
+            retries=self.settings.retry_attempts if retries is None else retries,
+            trigger=trigger,
             triggered_by=triggered_by,
             schedule_id=schedule_id,
-            executor=pipeline.config.executor or self.settings.executor.value,
-            parameters=params,
-            env_vars=dict(params),
-            max_attempts=1 + (self.settings.retry_attempts if retries is None else retries),
             source=source,
         )
-        run.log_file = str(self.engine.log_path(run.id))
-        run.metrics_file = str(self.engine.metrics_path(run.id))
-        self.runs.create(run)
-        self.dispatcher.submit(run.id)
-        return run
+        return self.attempts.queue(run)
 
     def cancel(self, run_id: str, reason: str = "cancel requested") -> Run:
         """Cancel a PENDING run at once, or ask a RUNNING one to stop; `reason` is said in
@@ -94,24 +135,15 @@ class RunService:
         error = "cancelled before it started" + (
             "" if reason == "cancel requested" else f": {reason}"
         )
-        if self.runs.cancel_pending(run_id, error):
-            recorder = RunRecorder(run_id, self.engine.log_path(run_id), self.engine.fanout)
-            recorder.complete(
-                status=RunStatus.CANCELLED.value,
-                success=False,
-                exit_code=None,
-                failure_kind=None,
-                error=error,
-                artifacts=[],
-            )
-            recorder.close()
+        if self.runs.cancel_pending(run.id, error):
+            self.settlement.record_cancelled_pending(run.id, error)
             # A task message may be queued for it already: its worker must drop it.
-            self.dispatcher.cancel(run_id, reason)
-            self.engine.notify_finished(run_id)
-            return self.runs.get(run_id)
-        self.runs.update(run_id, cancel_requested=True)
-        self.dispatcher.cancel(run_id, reason)
-        return self.runs.get(run_id)
+            self.dispatcher.cancel(run.id, reason)
+            self.settlement.notify_finished(run.id)
+            return self.runs.get(run.id)
+        self.runs.update(run.id, cancel_requested=True)
+        self.dispatcher.cancel(run.id, reason)
+        return self.runs.get(run.id)
 
     def _runnable(self, pipeline_name: str) -> PipelineDefinition:
         """The pipeline, if a run of it may start now (it exists, is valid and enabled)."""
@@ -130,20 +162,4 @@ class RunService:
             raise ConflictError(f"run {run_id} is still {old.status}; cancel it first")
         if old.source is None:  # code from elsewhere (an upload) is resolved when it runs
             self._runnable(old.pipeline_name)  # a retry is a start: same checks
-        run = Run(
-            pipeline_name=old.pipeline_name,
-            trigger=Trigger.RETRY.value,
-            triggered_by=triggered_by,
-            attempt=old.attempt + 1,
-            max_attempts=max(old.max_attempts, old.attempt + 1),
-            parent_run_id=old.id,
-            executor=old.executor,
-            parameters=old.parameters,
-            env_vars=old.env_vars,
-            source=old.source,
-        )
-        run.log_file = str(self.engine.log_path(run.id))
-        run.metrics_file = str(self.engine.metrics_path(run.id))
-        self.runs.create(run)
-        self.dispatcher.submit(run.id)
-        return run
+        return self.attempts.queue(new_attempt(old, triggered_by, automatic=False))

@@ -9,12 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from fastflow.executors.base import RunSpec
 from fastflow.pipelines.discovery import PipelineDefinition
 from fastflow.runs.environment import build_run_env
+from fastflow.runs.ports import RunSpec
 from fastflow.secrets.service import RunSecrets, SecretService
 from fastflow.storage.run_store import RunStore
-from fastflow.storage.tables import Run
 
 
 def build_run_spec(
@@ -57,9 +56,13 @@ def build_run_spec(
 
 
 def secrets_for_run(
-    secrets: SecretService | None, runs: RunStore, run: Run, wanted: list[str] | None
+    secrets: SecretService | None,
+    runs: RunStore,
+    run_id: str,
+    parameters: Mapping[str, str],
+    wanted: list[str] | None,
 ) -> RunSecrets:
-    """The store's entries for `run` (all, or the `wanted` secrets plus every parameter).
+    """The store's entries for a run (all, or the `wanted` secrets plus every parameter).
 
     Records the environment the run sees in its row, with secret values as `***`. Raises
     InvalidInputError naming a wanted secret that is not stored.
@@ -70,7 +73,7 @@ def secrets_for_run(
     if found.env:
         # A run's own parameter of the same name wins over the store (build_run_env order).
         shown = found.masker().mask_mapping(
-            {**found.env, **run.parameters}, found.secret_keys - set(run.parameters)
+            {**found.env, **parameters}, found.secret_keys - set(parameters)
         )
-        runs.update(run.id, env_vars=shown)
+        runs.update(run_id, env_vars=shown)
     return found

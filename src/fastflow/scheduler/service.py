@@ -20,13 +20,13 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastflow.errors import FastflowError, InvalidInputError, NotFoundError
 from fastflow.models import Trigger, TriggerType
 from fastflow.pipelines.discovery import PipelineCatalog
+from fastflow.records import Run, Schedule, utcnow
 from fastflow.runs.parameters import resolve_parameters
 from fastflow.runs.service import RunService
 from fastflow.scheduler.triggers import build_trigger
 from fastflow.storage.pipeline_store import PipelineStore
 from fastflow.storage.run_store import RunStore
 from fastflow.storage.schedule_store import ScheduleStore
-from fastflow.storage.tables import Run, Schedule, utcnow
 
 log = logging.getLogger(__name__)
 

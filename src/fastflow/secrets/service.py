@@ -6,10 +6,10 @@ import re
 from dataclasses import dataclass, field
 
 from fastflow.errors import InvalidInputError
+from fastflow.records import Secret
 from fastflow.secrets.crypto import SecretCipher
 from fastflow.secrets.masking import Masker
 from fastflow.secrets.store import SecretStore
-from fastflow.storage.tables import Secret
 
 KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,199}$"
 _KEY = re.compile(KEY_PATTERN)

@@ -6,8 +6,8 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from fastflow.errors import ConflictError, NotFoundError
+from fastflow.records import Secret, utcnow
 from fastflow.storage.database import Database
-from fastflow.storage.tables import Secret, utcnow
 
 
 class SecretStore:

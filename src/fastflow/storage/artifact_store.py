@@ -8,8 +8,8 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from fastflow.errors import NotFoundError
+from fastflow.records import Artifact
 from fastflow.storage.database import Database
-from fastflow.storage.tables import Artifact
 
 
 class ArtifactStore:

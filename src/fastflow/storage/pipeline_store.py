@@ -8,8 +8,8 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from fastflow.models import RunStatus
+from fastflow.records import Pipeline, utcnow
 from fastflow.storage.database import Database
-from fastflow.storage.tables import Pipeline, utcnow
 
 
 class PipelineStore:

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from sqlmodel import col, func, select
 
 from fastflow.models import TERMINAL_STATUSES
+from fastflow.records import Artifact, Run
 from fastflow.storage.database import Database
-from fastflow.storage.tables import Artifact, Run
 
 _TERMINAL = tuple(s.value for s in TERMINAL_STATUSES)
 

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,24 +10,15 @@ from sqlmodel import col, func, select
 
 from fastflow.errors import NotFoundError
 from fastflow.models import TERMINAL_STATUSES, RunStatus
+from fastflow.records import Run, RunFilter, utcnow
 from fastflow.storage.database import Database
 from fastflow.storage.pipeline_store import count_finished_run
-from fastflow.storage.tables import Run, utcnow
 
 _RUN_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 _ACTIVE = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
 _TERMINAL = tuple(s.value for s in TERMINAL_STATUSES)
 
 SORTABLE = {"created_at", "started_at", "finished_at", "pipeline_name", "status"}
-
-
-@dataclass(frozen=True)
-class RunFilter:
-    pipeline: str | None = None
-    statuses: Sequence[str] = ()
-    since: datetime | None = None
-    until: datetime | None = None
-    parent_run_id: str | None = None
 
 
 class RunStore:

@@ -8,8 +8,8 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from fastflow.errors import NotFoundError
+from fastflow.records import Schedule, utcnow
 from fastflow.storage.database import Database
-from fastflow.storage.tables import Schedule, utcnow
 
 
 class ScheduleStore:

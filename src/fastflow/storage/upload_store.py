@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlmodel import col, func, select
 
 from fastflow.errors import NotFoundError
+from fastflow.records import Run, Upload
 from fastflow.storage.database import Database
-from fastflow.storage.tables import Run, Upload
 
 
 class UploadStore:

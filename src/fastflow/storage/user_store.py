@@ -10,8 +10,8 @@ from sqlmodel import col, func, select
 
 from fastflow import usernames
 from fastflow.errors import ConflictError, NotFoundError
+from fastflow.records import User, utcnow
 from fastflow.storage.database import Database
-from fastflow.storage.tables import User, utcnow
 
 
 class UserStore:

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from sqlmodel import col, or_, select
 
 from fastflow.errors import NotFoundError
+from fastflow.records import InboundHook, OutboundWebhook, WebhookDelivery, utcnow
 from fastflow.storage.database import Database
-from fastflow.storage.tables import InboundHook, OutboundWebhook, WebhookDelivery, utcnow
 
 
 class WebhookStore:

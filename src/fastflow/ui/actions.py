@@ -15,7 +15,7 @@ from fastflow.errors import FastflowError
 from fastflow.models import Role, Trigger
 from fastflow.pipelines.config import ParameterSpec
 from fastflow.pipelines.service import PipelineView
-from fastflow.storage.tables import Run, User
+from fastflow.records import Run, User
 from fastflow.ui import session
 from fastflow.ui.layout import confirm, tid, toast_error
 

@@ -9,8 +9,7 @@ from nicegui import ui
 
 from fastflow.models import RunStatus
 from fastflow.pipelines.service import PipelineView
-from fastflow.storage.run_store import RunFilter
-from fastflow.storage.tables import Run
+from fastflow.records import Run, RunFilter
 from fastflow.ui import actions, gitsync, session
 from fastflow.ui.format import duration, rate, short_id, when
 from fastflow.ui.layout import frame, status_badge, tid
@@ -25,7 +24,9 @@ _ACTIVE = [RunStatus.RUNNING.value, RunStatus.PENDING.value]
 async def _load() -> tuple[list[PipelineView], list[Run]]:
     svc = session.services()
     views = await asyncio.to_thread(svc.pipeline_service.list)
-    active, _ = await asyncio.to_thread(svc.runs.search, RunFilter(statuses=_ACTIVE), limit=20)
+    active, _ = await asyncio.to_thread(
+        svc.run_service.search, RunFilter(statuses=_ACTIVE), limit=20
+    )
     return views, active
 
 

@@ -39,10 +39,10 @@ def register() -> None:
     ) -> Response:
         svc = session.services()
         try:
-            run = await asyncio.to_thread(svc.runs.get, run_id)
+            run = await asyncio.to_thread(svc.run_service.get, run_id)
         except FastflowError as exc:
             return JSONResponse({"detail": exc.message}, status_code=exc.status_code)
-        path = svc.engine.log_path(run.id)
+        path = svc.run_service.log_path(run.id)
 
         def lines() -> Iterator[bytes]:
             for text in format_log_text(read_events(path, from_seq, to_seq)):
@@ -57,10 +57,10 @@ def register() -> None:
     async def ui_metrics(run_id: str) -> Response:
         svc = session.services()
         try:
-            run = await asyncio.to_thread(svc.runs.get, run_id)
+            run = await asyncio.to_thread(svc.run_service.get, run_id)
         except FastflowError as exc:
             return JSONResponse({"detail": exc.message}, status_code=exc.status_code)
-        path = svc.engine.metrics_path(run.id)
+        path = svc.run_service.metrics_path(run.id)
         if not path.exists():
             return JSONResponse({"detail": f"run {run_id} has no metrics yet"}, status_code=404)
         return FileResponse(

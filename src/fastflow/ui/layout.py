@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from nicegui import ui
 
 from fastflow import __version__
-from fastflow.storage.tables import User
+from fastflow.records import User
 from fastflow.ui import session
 
 # (label, icon, path): the drawer's links, in this order.

@@ -9,8 +9,7 @@ from nicegui import ui
 
 from fastflow.errors import FastflowError
 from fastflow.pipelines.service import PipelineView
-from fastflow.storage.run_store import RunFilter
-from fastflow.storage.tables import Run
+from fastflow.records import Run, RunFilter
 from fastflow.ui import actions, session
 from fastflow.ui.format import duration, rate, short_id, when
 from fastflow.ui.layout import confirm, frame, status_badge, tid
@@ -113,7 +112,7 @@ def register() -> None:
         try:
             view = await asyncio.to_thread(svc.pipeline_service.get, name)
             recent, _ = await asyncio.to_thread(
-                svc.runs.search, RunFilter(pipeline=name), RECENT_RUNS
+                svc.run_service.search, RunFilter(pipeline=name), RECENT_RUNS
             )
             scheduled = await asyncio.to_thread(svc.schedules.all, name)
         except FastflowError as exc:

@@ -9,10 +9,10 @@ from nicegui import ui
 
 from fastflow.errors import FastflowError
 from fastflow.events.log import read_events
+from fastflow.events.metrics_file import read_metrics
 from fastflow.events.types import LOG
-from fastflow.executors.metrics_file import read_metrics
 from fastflow.models import FAILURE_MESSAGES, FailureKind, RunStatus
-from fastflow.storage.tables import Run
+from fastflow.records import Run
 from fastflow.ui import actions, session
 from fastflow.ui.charts import RED, ChartLimits, assess, chart_options
 from fastflow.ui.downloads import log_url, metrics_url
@@ -67,7 +67,7 @@ class RunView:
         self.samples: list[dict[str, Any]] = []
         self.last_sample_ts = ""
         self.follower = LogFollower(
-            self.svc.fanout, run.id, self.svc.engine.log_path(run.id), history_lines=MAX_LINES
+            self.svc.fanout, run.id, self.svc.run_service.log_path(run.id), history_lines=MAX_LINES
         )
 
     # -- building ---------------------------------------------------------------------------
@@ -179,14 +179,14 @@ class RunView:
             _fields(run)
 
     async def reload(self) -> None:
-        self.run = await asyncio.to_thread(self.svc.runs.get, self.run.id)
+        self.run = await asyncio.to_thread(self.svc.run_service.get, self.run.id)
         self.render_state()
 
     # -- live -----------------------------------------------------------------------------------
 
     async def start(self) -> None:
         samples = await asyncio.to_thread(
-            lambda: list(read_metrics(self.svc.engine.metrics_path(self.run.id)))
+            lambda: list(read_metrics(self.svc.run_service.metrics_path(self.run.id)))
         )
         self._add_samples(samples)
         self.follower.start()
@@ -287,7 +287,7 @@ class RunView:
         self.results.clear()
         if not needle:
             return
-        path = self.svc.engine.log_path(self.run.id)
+        path = self.svc.run_service.log_path(self.run.id)
         hits, capped = await asyncio.to_thread(_search, path, needle)
         with self.results:
             more = " (first matches only)" if capped else ""

@@ -11,8 +11,7 @@ from nicegui import ui
 from nicegui.events import GenericEventArguments
 
 from fastflow.models import RunStatus
-from fastflow.storage.run_store import RunFilter
-from fastflow.storage.tables import Run
+from fastflow.records import Run, RunFilter
 from fastflow.ui import session
 from fastflow.ui.format import STATUS_COLORS, duration, short_id, when
 from fastflow.ui.layout import frame, tid

@@ -21,8 +21,8 @@ from fastflow.api.errors import describe_validation
 from fastflow.api.routes.schedules import ScheduleIn, ScheduleUpdate
 from fastflow.errors import InvalidInputError
 from fastflow.models import Role
+from fastflow.records import Schedule
 from fastflow.scheduler.service import ScheduleSpec
-from fastflow.storage.tables import Schedule
 from fastflow.ui import session
 from fastflow.ui.actions import delete_button, perform
 from fastflow.ui.format import when

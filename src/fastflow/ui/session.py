@@ -23,8 +23,8 @@ from fastflow.api.session_cookies import clear_session_cookies
 from fastflow.auth.service import Principal
 from fastflow.errors import AuthError, ForbiddenError
 from fastflow.models import Role
+from fastflow.records import User
 from fastflow.services import Services
-from fastflow.storage.tables import User
 
 LOGIN_PATH = "/login"
 # NiceGUI's own static assets and its websocket: public, they carry no data. The websocket

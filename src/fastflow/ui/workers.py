@@ -12,7 +12,7 @@ from typing import Any
 import redis
 from nicegui import ui
 
-from fastflow.dispatch.base import RemoteWorkers
+from fastflow.runs.ports import RemoteWorkers
 from fastflow.ui import session
 from fastflow.ui.format import short_id
 from fastflow.ui.layout import tid

@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping
 
 from fastflow.errors import AuthError, ConflictError, ForbiddenError
-from fastflow.storage.tables import InboundHook
+from fastflow.records import InboundHook
 from fastflow.storage.webhook_store import WebhookStore
 
 SYNC_TARGET = "sync"

@@ -19,7 +19,7 @@ import httpx
 import orjson
 
 from fastflow.loops import Loop
-from fastflow.storage.tables import OutboundWebhook, Run, WebhookDelivery, utcnow
+from fastflow.records import OutboundWebhook, Run, WebhookDelivery, utcnow
 from fastflow.storage.webhook_store import WebhookStore
 from fastflow.webhooks.inbound import derive_secret, signature
 

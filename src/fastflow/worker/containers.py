@@ -20,10 +20,9 @@ import redis
 from docker.errors import DockerException, NotFound
 
 from fastflow.dispatch.redis_keys import RedisKeys
-from fastflow.executors.docker import (
+from fastflow.executors.docker import WORKER_LABEL, DockerExecutor
+from fastflow.executors.docker_sweep import (
     LABEL,
-    WORKER_LABEL,
-    DockerExecutor,
     container_labels,
     container_name,
     list_containers,

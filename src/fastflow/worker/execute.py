@@ -1,7 +1,9 @@
 """Executing one dispatched run on a worker: claim, fetch code, run, stream events.
 
-The events a run emits go through the same `RunRecorder` as in embedded mode, with a
-`RedisStreamWriter` in place of the log file; the server turns the stream into the log.
+The run goes through the same `RunExecution` as on the server (prepare → execute → record),
+with the worker's place: code from the server's bundle, secrets from the server over HTTP,
+artifacts uploaded to the server. Its events go through the same `RunRecorder`, with a
+`RedisStreamWriter` beside the log file; the server turns the stream into the log.
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ from fastflow.dispatch.celery_messages import RunMessage
 from fastflow.events.mirror import MirroredWriter
 from fastflow.events.recorder import RunRecorder
 from fastflow.events.redis_sink import RedisStreamWriter
-from fastflow.executors.base import ExecutionResult, Executor, RunControl
 from fastflow.executors.local import LocalExecutor
 from fastflow.executors.uv_env import EnvironmentCache
-from fastflow.models import FAILURE_MESSAGES, FailureKind, RunStatus
+from fastflow.models import FailureKind, RunStatus
 from fastflow.pipelines.discovery import PipelineCatalog, PipelineDefinition
-from fastflow.runs.spec import build_run_spec
+from fastflow.runs.execution import CannotExecute, Place, RunExecution
+from fastflow.runs.ports import ExecutionResult, Executor, RunControl, Ticket
+from fastflow.secrets.service import RunSecrets
 from fastflow.worker.runtime import CLAIM_LOST, WorkerRuntime
 from fastflow.worker.server_api import ServerError
 
@@ -83,6 +86,75 @@ def _executor(runtime: WorkerRuntime, name: str) -> Executor | None:
     )
 
 
+class WorkerPlace(Place):
+    """Executing on a worker: code from the server's bundle, secrets from the server."""
+
+    def __init__(self, runtime: WorkerRuntime, message: RunMessage) -> None:
+        self.runtime = runtime
+        self.message = message
+
+    def pipeline(self, ticket: Ticket) -> PipelineDefinition:
+        m = self.message
+        started = time.monotonic()
+        try:
+            root = self.runtime.bundle(m.bundle)
+            pipeline = PipelineCatalog(root).get(m.pipeline)
+        except Exception as exc:
+            raise CannotExecute(
+                f"could not get the pipeline's code from the server: {exc}"
+            ) from exc
+        log.info(
+            "run %s: bundle %s ready in %.3fs",
+            m.run_id,
+            m.bundle[:12],
+            time.monotonic() - started,
+            extra={"run_id": m.run_id, "action": "bundle"},
+        )
+        return pipeline
+
+    def executor(
+        self, ticket: Ticket, pipeline: PipelineDefinition, recorder: RunRecorder
+    ) -> Executor:
+        name = executor_name(self.runtime, self.message, pipeline)
+        executor = _executor(self.runtime, name)
+        if executor is None:
+            raise CannotExecute(
+                f"executor {name!r} is not available on worker {self.runtime.id}",
+                FailureKind.ENGINE_ERROR,
+            )
+        if name != ticket.executor:
+            recorder.system(f"executor {name} (this worker's EXECUTOR), not {ticket.executor}")
+            # The server records the executor that really runs the run from this event.
+            recorder.status(RunStatus.RUNNING.value, extra={"executor": name})
+        return executor
+
+    def secrets(self, ticket: Ticket, pipeline: PipelineDefinition) -> RunSecrets:
+        try:
+            # Fetched now, over HTTP from the server: secrets never travel in the task message.
+            return self.runtime.server.run_secrets(ticket.run_id)
+        except ServerError as exc:
+            raise CannotExecute(f"could not get the run's secrets from the server: {exc}") from exc
+
+
+class _ToServer:
+    """A worker's run outputs: artifacts go to the server (refused ones are reported)."""
+
+    def __init__(self, runtime: WorkerRuntime) -> None:
+        self.runtime = runtime
+
+    def keep_artifacts(self, run_id: str, folder: Path, recorder: RunRecorder) -> list[str]:
+        kept = self.runtime.server.upload_artifacts(run_id, folder, recorder)
+        # Kept on the server now (or refused and reported): as in embedded mode, not here.
+        shutil.rmtree(folder, ignore_errors=True)
+        return kept
+
+    def archive_log(self, run_id: str, log_path: Path, metrics_path: Path) -> None:
+        """The server archives the log it ingested."""
+
+    def restore_log(self, run_id: str, log_path: Path) -> bool:
+        return False
+
+
 async def _execute(runtime: WorkerRuntime, m: RunMessage) -> None:
     stream = RedisStreamWriter(runtime.redis, runtime.keys.events(m.run_id))
     work = runtime.settings.work_dir / m.run_id
@@ -97,12 +169,29 @@ async def _execute(runtime: WorkerRuntime, m: RunMessage) -> None:
     recorder = RunRecorder(
         m.run_id, events, writer=mirrored(), reopen=mirrored, relay_to=stream.append_numbered
     )
+    execution = RunExecution(
+        WorkerPlace(runtime, m),
+        _ToServer(runtime),
+        runtime.settings.work_dir,
+        metrics_path=lambda run_id: runtime.settings.work_dir / run_id / "metrics.jsonl",
+        status_text=f"on worker {runtime.id}",
+    )
+    reason = await asyncio.to_thread(runtime.cancel_reason, m.run_id)
+    ticket = Ticket(
+        run_id=m.run_id,
+        pipeline_name=m.pipeline,
+        attempt=m.attempt,
+        parameters=m.parameters,
+        executor=m.executor,
+        timeout=m.timeout,
+        cancel_requested=reason is not None,
+    )
     control = RunControl()
     runtime.attach(m.run_id, control)
     try:
-        result = await _run(runtime, m, recorder, control, work)
+        result = await execution.run(ticket, recorder, control)
     except Exception as exc:
-        log.exception("run %s: executor failed", m.run_id)
+        log.exception("run %s: executor failed", m.run_id, extra={"run_id": m.run_id})
         result = ExecutionResult(
             RunStatus.FAILED,
             failure_kind=FailureKind.ENGINE_ERROR,
@@ -116,25 +205,13 @@ async def _execute(runtime: WorkerRuntime, m: RunMessage) -> None:
             failure_kind=FailureKind.LOST,
             error=CLAIM_LOST,
         )
-    message = result.error
-    if result.failure_kind is not None and not message:
-        message = FAILURE_MESSAGES[result.failure_kind]
-    if message and result.status is not RunStatus.SUCCESS:
-        recorder.error(message)
     # The files go to the server before `complete`: once the run is settled there, the
     # server takes nothing more for it.
-    kept = await asyncio.to_thread(
-        runtime.server.upload_artifacts, m.run_id, work / "artifacts", recorder
-    )
-    # Kept on the server now (or refused and reported): as in embedded mode, not here.
-    await asyncio.to_thread(shutil.rmtree, work / "artifacts", ignore_errors=True)
-    recorder.complete(
-        status=result.status.value,
-        success=result.status is RunStatus.SUCCESS,
-        exit_code=result.exit_code,
-        failure_kind=result.failure_kind.value if result.failure_kind else None,
-        error=message if result.status is not RunStatus.SUCCESS else None,
-        artifacts=kept,
+    await asyncio.to_thread(
+        execution.record,
+        ticket,
+        recorder,
+        result,
         worker=runtime.id,
         uv_version=result.uv_version,
         setup_duration=result.setup_duration,
@@ -148,67 +225,3 @@ def _remove_local_log(work: Path) -> None:
     """Delivered to the server: the worker's copy of the log goes."""
     (work / "events.log").unlink(missing_ok=True)
     shutil.rmtree(work / "supervisor", ignore_errors=True)
-
-
-async def _run(
-    runtime: WorkerRuntime, m: RunMessage, recorder: RunRecorder, control: RunControl, work: Path
-) -> ExecutionResult:
-    recorder.status(RunStatus.RUNNING.value, progress=0, text=f"on worker {runtime.id}")
-    reason = await asyncio.to_thread(runtime.cancel_reason, m.run_id)
-    if reason is not None:
-        return ExecutionResult(RunStatus.CANCELLED, error="cancelled before start")
-    started = time.monotonic()
-    try:
-        root = await asyncio.to_thread(runtime.bundle, m.bundle)
-        pipeline = PipelineCatalog(root).get(m.pipeline)
-    except Exception as exc:
-        return ExecutionResult(
-            RunStatus.FAILED,
-            failure_kind=FailureKind.SETUP,
-            error=f"could not get the pipeline's code from the server: {exc}",
-        )
-    if not pipeline.valid:
-        return ExecutionResult(
-            RunStatus.FAILED, failure_kind=FailureKind.SETUP, error=pipeline.error
-        )
-    log.info(
-        "run %s: bundle %s ready in %.3fs", m.run_id, m.bundle[:12], time.monotonic() - started
-    )
-    name = executor_name(runtime, m, pipeline)
-    executor = _executor(runtime, name)
-    if executor is None:
-        return ExecutionResult(
-            RunStatus.FAILED,
-            failure_kind=FailureKind.ENGINE_ERROR,
-            error=f"executor {name!r} is not available on worker {runtime.id}",
-        )
-    if name != m.executor:
-        recorder.system(f"executor {name} (this worker's EXECUTOR), not {m.executor}")
-        # The server records the executor that really runs the run from this event.
-        recorder.status(RunStatus.RUNNING.value, extra={"executor": name})
-    try:
-        # Fetched now, over HTTP from the server: secrets never travel in the task message.
-        run_secrets = await asyncio.to_thread(runtime.server.run_secrets, m.run_id)
-    except ServerError as exc:
-        return ExecutionResult(
-            RunStatus.FAILED,
-            failure_kind=FailureKind.SETUP,
-            error=f"could not get the run's secrets from the server: {exc}",
-        )
-    # From here on every line, status text and error of the run is masked before it is
-    # numbered and sent to Redis, exactly as the server's engine masks local runs.
-    masker = run_secrets.masker()
-    if masker:
-        recorder.set_filters(masker, masker.fragment)
-    spec = build_run_spec(
-        run_id=m.run_id,
-        pipeline=pipeline,
-        pipeline_name=m.pipeline,
-        attempt=m.attempt,
-        parameters={k: str(v) for k, v in m.parameters.items()},
-        run_secrets=run_secrets,
-        work_root=runtime.settings.work_dir,
-        metrics_path=work / "metrics.jsonl",
-        timeout=m.timeout,
-    )
-    return await executor.execute(spec, recorder, control)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from fastflow.dispatch.celery_app import make_celery
 from fastflow.dispatch.celery_messages import TASK_NAME
 from fastflow.settings import Settings
-from fastflow.worker.celery_app import make_celery
 from fastflow.worker.execute import run_task
 from fastflow.worker.runtime import WorkerRuntime
 

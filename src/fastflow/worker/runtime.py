@@ -25,10 +25,10 @@ import orjson
 import redis
 
 from fastflow.dispatch.redis_keys import CLAIM_TTL, RedisKeys
-from fastflow.executors.base import RunControl
 from fastflow.executors.launcher_client import SupervisorLauncher
 from fastflow.executors.run_sandbox import RunSandbox, log_sandbox, prepare_host
 from fastflow.pipelines.bundle import extract_bundle
+from fastflow.runs.ports import RunControl
 from fastflow.sandbox.status import probe
 from fastflow.settings import Settings
 from fastflow.worker.containers import SWEEP_EVERY, remove_orphans, worker_docker_executor

@@ -28,7 +28,7 @@ class ArtifactOut(BaseModel):
 @router.get("/{run_id}/artifacts", response_model=list[ArtifactOut])
 def list_artifacts(run_id: str, services: ServicesDep, _: Viewer) -> list[ArtifactOut]:
     """Files the run wrote under FASTFLOW_ARTIFACTS_DIR, kept after it finished."""
-    run = services.runs.get(run_id)
+    run = services.run_service.get(run_id)
     return [
         ArtifactOut(
             path=a.path,
@@ -47,7 +47,7 @@ def download_artifact(
 ) -> StreamingResponse:
     """One artifact's bytes; `path` as listed (no `..`, no absolute paths)."""
     check_key(path)
-    run = services.runs.get(run_id)
+    run = services.run_service.get(run_id)
     artifact = services.artifacts.get(run.id, path)
     chunks = services.objects.iter_bytes(artifact_key(run.id, artifact.path))
     media = mimetypes.guess_type(artifact.path)[0] or "application/octet-stream"

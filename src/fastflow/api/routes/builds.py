@@ -15,10 +15,10 @@ from starlette.datastructures import UploadFile
 
 from fastflow.api.deps import Operator, ServicesDep, Viewer
 from fastflow.api.schemas import RunCreate, RunOut
-from fastflow.builds.service import upload_source
+from fastflow.builds.source import upload_source
 from fastflow.builds.validation import mb
 from fastflow.errors import InvalidInputError, TooLargeError
-from fastflow.storage.tables import Run, Upload
+from fastflow.records import Run, Upload
 
 router = APIRouter(prefix="/api/builds", tags=["builds"])
 

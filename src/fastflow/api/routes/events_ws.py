@@ -23,8 +23,8 @@ from fastflow.api.streaming import Encoder, connected_message, run_stream
 from fastflow.errors import FastflowError, NotFoundError
 from fastflow.events.stream import RunEventStream
 from fastflow.models import Role
+from fastflow.records import User
 from fastflow.services import Services
-from fastflow.storage.tables import User
 
 router = APIRouter(tags=["events"])
 

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from fastflow import __version__
 from fastflow.api.deps import ServicesDep
 from fastflow.api.schemas import HealthOut, SandboxOut
-from fastflow.dispatch.base import RemoteWorkers
+from fastflow.runs.ports import RemoteWorkers
 
 router = APIRouter(tags=["health"])
 

@@ -11,7 +11,7 @@ from fastflow.api.routes.runs import RunListQuery, run_page
 from fastflow.api.schemas import PipelineOut, PipelineStats, RunCreate, RunOut, RunPage, stats_of
 from fastflow.models import Trigger
 from fastflow.pipelines.discovery import MAX_NAME_LENGTH, NAME_PATTERN, check_name
-from fastflow.storage.run_store import RunFilter
+from fastflow.records import RunFilter
 
 router = APIRouter(prefix="/api/pipelines", tags=["pipelines"])
 

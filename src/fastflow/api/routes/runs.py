@@ -18,10 +18,9 @@ from fastflow.api.schemas import RunOut, RunPage
 from fastflow.errors import InvalidInputError, NotFoundError
 from fastflow.events.log import format_log_text, read_events, tail_log_lines
 from fastflow.events.types import EVENT_TYPES, LOG
-from fastflow.executors.metrics_file import read_metrics
 from fastflow.models import RunStatus
+from fastflow.records import RunFilter
 from fastflow.services import Services
-from fastflow.storage.run_store import RunFilter
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
 
@@ -78,7 +77,7 @@ def run_page(services: Services, q: RunListQuery, flt: RunFilter) -> RunPage:
         since=q.since,
         until=q.until,
     )
-    items, total = services.runs.search(
+    items, total = services.run_service.search(
         flt, limit=q.limit, offset=q.offset, sort=q.sort.value, descending=q.order == "desc"
     )
     return RunPage(items=[RunOut.of(r) for r in items], total=total, limit=q.limit, offset=q.offset)
@@ -94,7 +93,7 @@ def list_runs(
 
 @router.get("/{run_id}", response_model=RunOut)
 def get_run(run_id: RunId, services: ServicesDep, _: Viewer) -> RunOut:
-    return RunOut.of(services.runs.get(run_id))
+    return RunOut.of(services.run_service.get(run_id))
 
 
 @router.post("/{run_id}/cancel", response_model=RunOut)
@@ -112,9 +111,9 @@ def retry_run(run_id: RunId, services: ServicesDep, user: Operator) -> RunOut:
 @router.get("/{run_id}/health")
 async def get_health(run_id: RunId, services: ServicesDep, _: Viewer) -> dict[str, Any]:
     """Check a running run now: its container's state and how long it has been silent."""
-    run = await asyncio.to_thread(services.runs.get, run_id)
+    run = await asyncio.to_thread(services.run_service.get, run_id)
     body: dict[str, Any] = {"run_id": run.id, "status": run.status, "executor": run.executor}
-    found = await services.engine.health(run.id)
+    found = await services.run_service.health(run.id)
     if found is None:
         finished = RunStatus(run.status).is_terminal
         reason = "the run has finished" if finished else "the run is not executing on this server"
@@ -123,10 +122,9 @@ async def get_health(run_id: RunId, services: ServicesDep, _: Viewer) -> dict[st
 
 
 def _log_path(services: Services, run_id: str) -> FsPath:
-    run = services.runs.get(run_id)  # the id reaches the file system only once it is known
-    path = services.engine.log_path(run.id)
-    services.run_files.restore_log(run.id, path)  # from the object store (ARCHIVE_LOGS=true)
-    return path
+    # Known runs only (the id reaches the file system only then); an archived log comes
+    # back from the object store (ARCHIVE_LOGS=true).
+    return services.run_service.log_path(run_id)
 
 
 @router.get("/{run_id}/logs", response_class=PlainTextResponse)
@@ -186,14 +184,12 @@ def download_logs(run_id: RunId, services: ServicesDep, _: Viewer) -> Response:
 @router.get("/{run_id}/metrics")
 def get_metrics(run_id: RunId, services: ServicesDep, _: Viewer) -> list[dict[str, Any]]:
     """CPU and RAM samples over the run's life (JSON list)."""
-    run = services.runs.get(run_id)
-    return list(read_metrics(services.engine.metrics_path(run.id)))
+    return services.run_service.metrics(run_id)
 
 
 @router.get("/{run_id}/metrics/download")
 def download_metrics(run_id: RunId, services: ServicesDep, _: Viewer) -> Response:
-    run = services.runs.get(run_id)
-    path = services.engine.metrics_path(run.id)
+    path = services.run_service.metrics_path(run_id)
     if not path.exists():
         raise NotFoundError(f"run {run_id} has no metrics yet")
     return FileResponse(

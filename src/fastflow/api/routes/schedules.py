@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fastflow.api.deps import Operator, ServicesDep, Viewer
 from fastflow.models import TriggerType
+from fastflow.records import Schedule
 from fastflow.scheduler.service import SchedulerService, ScheduleSpec
-from fastflow.storage.tables import Schedule
 
 router = APIRouter(prefix="/api/schedules", tags=["schedules"])
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from fastflow.api.deps import Admin, ServicesDep
 from fastflow.errors import InvalidInputError
 from fastflow.pipelines.discovery import check_name
-from fastflow.storage.tables import InboundHook, OutboundWebhook
+from fastflow.records import InboundHook, OutboundWebhook
 from fastflow.webhooks.inbound import SYNC_TARGET, pipeline_target
 
 router = APIRouter(prefix="/api/webhooks", tags=["webhooks"])

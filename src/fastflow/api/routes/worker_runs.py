@@ -9,9 +9,7 @@ from pydantic import BaseModel
 
 from fastflow.api.deps import ServicesDep
 from fastflow.api.routes.workers import WorkerAuth
-from fastflow.dispatch.remote_runs import RemoteRuns
 from fastflow.errors import InvalidInputError
-from fastflow.services import Services
 
 router = APIRouter(prefix="/api/worker/runs", tags=["workers"])
 
@@ -34,17 +32,6 @@ class ArtifactIn(BaseModel):
     sha256: str
 
 
-def _remote(services: Services) -> RemoteRuns:
-    return RemoteRuns(
-        services.dispatcher,
-        services.engine,
-        services.objects,
-        services.artifacts,
-        max_artifact_bytes=int(services.settings.artifacts_max_size_mb * 1024 * 1024),
-        tmp_dir=services.settings.data_dir / "tmp",
-    )
-
-
 @router.get("/{run_id}/secrets", response_model=RunSecretsOut)
 def get_run_secrets(
     run_id: RunId, services: ServicesDep, _: WorkerAuth, worker: WorkerId = ""
@@ -53,7 +40,7 @@ def get_run_secrets(
 
     Allowed while the run is PENDING or RUNNING; each call is written to the audit log.
     """
-    found = _remote(services).secrets(run_id, worker)
+    found = services.remote_runs.secrets(run_id, worker)
     return RunSecretsOut(env=found.env, secret_keys=sorted(found.secret_keys))
 
 
@@ -73,7 +60,7 @@ async def put_run_artifact(
         raise InvalidInputError("send the artifact's size as Content-Length")
     if not sha256:
         raise InvalidInputError("send the artifact's SHA-256 in the X-Content-SHA256 header")
-    row = await _remote(services).receive_artifact(
+    row = await services.remote_runs.receive_artifact(
         run_id, worker, path, sha256, content_length, request.stream()
     )
     return ArtifactIn(path=row.path, size=row.size, sha256=row.sha256)

@@ -12,9 +12,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from fastflow.api.deps import ServicesDep, Viewer
 from fastflow.api.schemas import WorkerOut
-from fastflow.dispatch.base import RemoteWorkers
 from fastflow.errors import AuthError, FastflowError, NotFoundError
 from fastflow.pipelines.bundle import bundle_path
+from fastflow.runs.ports import RemoteWorkers
 
 router = APIRouter(tags=["workers"])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import fastflow.storage.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+import fastflow.records  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 config = context.config
 engine = config.attributes["engine"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import fastflow.storage.tables
+import fastflow.records
 
 revision = "0001"
 down_revision = None
@@ -24,12 +24,12 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.Column("has_requirements", sa.Boolean(), nullable=False),
-        sa.Column("last_cache_warmup", fastflow.storage.tables.UTCDateTime(), nullable=True),
+        sa.Column("last_cache_warmup", fastflow.records.UTCDateTime(), nullable=True),
         sa.Column("total_runs", sa.Integer(), nullable=False),
         sa.Column("successful_runs", sa.Integer(), nullable=False),
         sa.Column("failed_runs", sa.Integer(), nullable=False),
-        sa.Column("stats_reset_at", fastflow.storage.tables.UTCDateTime(), nullable=True),
-        sa.Column("created_at", fastflow.storage.tables.UTCDateTime(), nullable=False),
+        sa.Column("stats_reset_at", fastflow.records.UTCDateTime(), nullable=True),
+        sa.Column("created_at", fastflow.records.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("name"),
     )
     op.create_table(
@@ -59,9 +59,9 @@ def upgrade() -> None:
         sa.Column("worker", sa.String(length=200), nullable=True),
         sa.Column("cancel_requested", sa.Boolean(), nullable=False),
         sa.Column("last_seq", sa.Integer(), nullable=False),
-        sa.Column("created_at", fastflow.storage.tables.UTCDateTime(), nullable=False),
-        sa.Column("started_at", fastflow.storage.tables.UTCDateTime(), nullable=True),
-        sa.Column("finished_at", fastflow.storage.tables.UTCDateTime(), nullable=True),
+        sa.Column("created_at", fastflow.records.UTCDateTime(), nullable=False),
+        sa.Column("started_at", fastflow.records.UTCDateTime(), nullable=True),
+        sa.Column("finished_at", fastflow.records.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("runs", schema=None) as batch_op:
@@ -81,10 +81,10 @@ def upgrade() -> None:
         sa.Column("timezone", sa.String(length=64), nullable=False),
         sa.Column("parameters", sa.JSON(), nullable=False),
         sa.Column("enabled", sa.Boolean(), nullable=False),
-        sa.Column("last_run_at", fastflow.storage.tables.UTCDateTime(), nullable=True),
-        sa.Column("next_run_at", fastflow.storage.tables.UTCDateTime(), nullable=True),
-        sa.Column("created_at", fastflow.storage.tables.UTCDateTime(), nullable=False),
-        sa.Column("updated_at", fastflow.storage.tables.UTCDateTime(), nullable=False),
+        sa.Column("last_run_at", fastflow.records.UTCDateTime(), nullable=True),
+        sa.Column("next_run_at", fastflow.records.UTCDateTime(), nullable=True),
+        sa.Column("created_at", fastflow.records.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", fastflow.records.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("schedules", schema=None) as batch_op:
@@ -98,8 +98,8 @@ def upgrade() -> None:
         sa.Column("key", sa.String(length=200), nullable=False),
         sa.Column("value", sa.Text(), nullable=False),
         sa.Column("is_secret", sa.Boolean(), nullable=False),
-        sa.Column("created_at", fastflow.storage.tables.UTCDateTime(), nullable=False),
-        sa.Column("updated_at", fastflow.storage.tables.UTCDateTime(), nullable=False),
+        sa.Column("created_at", fastflow.records.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", fastflow.records.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("key"),
     )
@@ -110,8 +110,8 @@ def upgrade() -> None:
         sa.Column("password_hash", sa.Text(), nullable=False),
         sa.Column("role", sa.String(length=16), nullable=False),
         sa.Column("disabled", sa.Boolean(), nullable=False),
-        sa.Column("created_at", fastflow.storage.tables.UTCDateTime(), nullable=False),
-        sa.Column("last_login_at", fastflow.storage.tables.UTCDateTime(), nullable=True),
+        sa.Column("created_at", fastflow.records.UTCDateTime(), nullable=False),
+        sa.Column("last_login_at", fastflow.records.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("username"),
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import fastflow.storage.tables
+import fastflow.records
 
 revision = "0002"
 down_revision = "0001"
@@ -26,10 +26,10 @@ def upgrade() -> None:
         sa.Column("role", sa.String(length=16), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("prefix", sa.String(length=16), nullable=False),
-        sa.Column("created_at", fastflow.storage.tables.UTCDateTime(), nullable=False),
-        sa.Column("expires_at", fastflow.storage.tables.UTCDateTime(), nullable=True),
-        sa.Column("last_used_at", fastflow.storage.tables.UTCDateTime(), nullable=True),
-        sa.Column("revoked_at", fastflow.storage.tables.UTCDateTime(), nullable=True),
+        sa.Column("created_at", fastflow.records.UTCDateTime(), nullable=False),
+        sa.Column("expires_at", fastflow.records.UTCDateTime(), nullable=True),
+        sa.Column("last_used_at", fastflow.records.UTCDateTime(), nullable=True),
+        sa.Column("revoked_at", fastflow.records.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("token_hash"),
     )
@@ -38,7 +38,7 @@ def upgrade() -> None:
     op.create_table(
         "revoked_tokens",
         sa.Column("jti", sa.String(length=64), nullable=False),
-        sa.Column("expires_at", fastflow.storage.tables.UTCDateTime(), nullable=False),
+        sa.Column("expires_at", fastflow.records.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("jti"),
     )
     with op.batch_alter_table("revoked_tokens", schema=None) as batch_op:

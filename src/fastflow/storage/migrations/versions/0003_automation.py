@@ -9,14 +9,14 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import fastflow.storage.tables
+import fastflow.records
 
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-_TS = fastflow.storage.tables.UTCDateTime
+_TS = fastflow.records.UTCDateTime
 
 
 def upgrade() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import fastflow.storage.tables
+import fastflow.records
 
 revision = "0005"
 down_revision = "0003"
@@ -29,7 +29,7 @@ def upgrade() -> None:
         sa.Column("sha256", sa.String(length=64), nullable=False),
         sa.Column("source_key", sa.Text(), nullable=False),
         sa.Column("uploaded_by", sa.String(length=150), nullable=True),
-        sa.Column("created_at", fastflow.storage.tables.UTCDateTime(), nullable=False),
+        sa.Column("created_at", fastflow.records.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_uploads_name", "uploads", ["name"])
@@ -40,7 +40,7 @@ def upgrade() -> None:
         sa.Column("path", sa.String(length=1024), nullable=False),
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("sha256", sa.String(length=64), nullable=False),
-        sa.Column("created_at", fastflow.storage.tables.UTCDateTime(), nullable=False),
+        sa.Column("created_at", fastflow.records.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("run_id", "path"),
     )
     with op.batch_alter_table("runs") as batch:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import fastflow.storage.tables
+import fastflow.records
 
 revision = "0006"
 down_revision = "0005"
@@ -21,7 +21,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("users") as batch:
         batch.add_column(
-            sa.Column("sessions_valid_after", fastflow.storage.tables.UTCDateTime(), nullable=True)
+            sa.Column("sessions_valid_after", fastflow.records.UTCDateTime(), nullable=True)
         )
 
 

@@ -1,8 +1,14 @@
-"""Database tables (SQLModel). API schemas live in `fastflow.api.schemas` so no column leaks."""
+"""The records fastflow keeps, as typed rows (SQLModel tables), and how runs are queried.
+
+The data of the domain: stores in `fastflow.storage` are the only code that reads or writes
+them in the database; everything above gets them from a service. API shapes live in
+`fastflow.api.schemas`, so no internal column leaks."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -265,3 +271,14 @@ class Artifact(SQLModel, table=True):
     size: int = Field(sa_type=sa.BigInteger)
     sha256: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """Which runs a listing wants (every field optional)."""
+
+    pipeline: str | None = None
+    statuses: Sequence[str] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+    parent_run_id: str | None = None
