@@ -199,7 +199,7 @@ def serve() -> None:
     """The server under test, in its own process (what `fastflow serve` does)."""
     import uvicorn
 
-    from fastflow.api.app import create_app
+    from fastflow.server import create_app
     from fastflow.settings import load_settings
 
     settings = load_settings()

@@ -49,7 +49,7 @@ def serve(
     import uvicorn
 
     from fastflow.api import log_redaction
-    from fastflow.api.app import create_app
+    from fastflow.server import create_app
 
     settings = _settings(FASTFLOW_HOST=host, FASTFLOW_PORT=port)
     _setup_logging(settings)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 
 class FastflowError(Exception):
     """Base of all fastflow errors; `status_code` is the HTTP answer the API gives for it."""
@@ -47,3 +50,24 @@ class TooLargeError(FastflowError):
     """An upload or a run's output is over a configured size limit."""
 
     status_code = 413
+
+
+def _where(loc: tuple[object, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        kind = {"body": "body field", "query": "query parameter", "path": "path parameter"}
+        head = kind.get(parts[0], parts[0])
+        rest = ".".join(parts[1:])
+        return f"{head} '{rest}'" if rest else "request body"
+    return ".".join(parts) or "request"
+
+
+def describe_validation(errors: Sequence[Any]) -> str:
+    """One sentence naming each invalid field, as 422 answers (and the console) show it."""
+    problems = []
+    for err in errors:
+        msg = err.get("msg", "invalid value")
+        if err.get("type") == "json_invalid":
+            msg = "the request body is not valid JSON"
+        problems.append(f"{_where(tuple(err.get('loc', ())))}: {msg}")
+    return "; ".join(problems) or "invalid request"

@@ -108,6 +108,10 @@ class Services:
     sandbox: SandboxStatus
     sandbox_warnings: list[str]
 
+    def database_answers(self) -> bool:
+        """Whether the database answers a query now (health checks)."""
+        return self.db.ping()
+
     def preflight(self) -> None:
         """Migrate and check the encryption key fits the stored secrets (else ConfigError)."""
         self.db.migrate()

@@ -14,10 +14,10 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from fastflow.api.app import create_app
 from fastflow.errors import ConfigError
 from fastflow.models import Role
 from fastflow.secrets.crypto import SecretCipher
+from fastflow.server import create_app
 from fastflow.settings import Settings
 from tests.support.server import LiveServer, start_server, wait_for_run
 

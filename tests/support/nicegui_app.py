@@ -11,7 +11,7 @@ from nicegui.functions.download import download
 from nicegui.functions.navigate import Navigate
 from nicegui.functions.notify import notify
 
-from fastflow.api.app import create_app
+from fastflow.server import create_app
 from fastflow.settings import Settings
 from fastflow.ui import unmount_ui
 

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-from fastflow.api.app import create_app
+from fastflow.server import create_app
 from fastflow.settings import Settings
 
 ADMIN_USER = "admin"

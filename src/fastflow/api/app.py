@@ -1,4 +1,4 @@
-"""The FastAPI application factory; the lifespan starts and stops fastflow's services."""
+"""The HTTP API as a FastAPI application; its lifespan starts and stops fastflow's services."""
 
 from __future__ import annotations
 
@@ -38,13 +38,12 @@ from fastflow.api.routes import (
 from fastflow.api.routes.api_docs import docs_router
 from fastflow.api.routes.sync import MAX_HOOK_BODY
 from fastflow.api.streaming import Encoder
-from fastflow.services import Services, build_services
+from fastflow.services import Services
 from fastflow.settings import Settings
 
 
-def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
-    """A fastflow server for `settings` (services may be given, e.g. by tests)."""
-    built = services or build_services(settings)
+def create_api(settings: Settings, built: Services) -> FastAPI:
+    """The API of a fastflow server for `settings`, over the services `built`."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -110,9 +109,4 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         app.include_router(router)
     if not settings.public_docs:
         app.include_router(docs_router(app))
-    if settings.ui_enabled:
-        # Imported only when wanted: NiceGUI is a process-wide singleton and slow to import.
-        from fastflow.ui import mount_ui
-
-        mount_ui(app, built)
     return app

@@ -15,14 +15,13 @@ from typing import Annotated
 from fastapi import Depends, Query, Request, WebSocket
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from fastflow.auth.cookies import CSRF_COOKIE, SESSION_COOKIE
 from fastflow.auth.service import Principal
 from fastflow.errors import AuthError, FastflowError, ForbiddenError
 from fastflow.models import Role
 from fastflow.records import User
 from fastflow.services import Services
 
-SESSION_COOKIE = "fastflow_session"
-CSRF_COOKIE = "fastflow_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

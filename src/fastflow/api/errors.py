@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,30 +10,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fastflow.auth.throttle import TooManyAttemptsError
-from fastflow.errors import AuthError, FastflowError
+from fastflow.errors import AuthError, FastflowError, describe_validation
 
 log = logging.getLogger(__name__)
-
-
-def _where(loc: tuple[object, ...]) -> str:
-    parts = [str(p) for p in loc]
-    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
-        kind = {"body": "body field", "query": "query parameter", "path": "path parameter"}
-        head = kind.get(parts[0], parts[0])
-        rest = ".".join(parts[1:])
-        return f"{head} '{rest}'" if rest else "request body"
-    return ".".join(parts) or "request"
-
-
-def describe_validation(errors: Sequence[Any]) -> str:
-    """One sentence naming each invalid field, as 422 answers (and the console) show it."""
-    problems = []
-    for err in errors:
-        msg = err.get("msg", "invalid value")
-        if err.get("type") == "json_invalid":
-            msg = "the request body is not valid JSON"
-        problems.append(f"{_where(tuple(err.get('loc', ())))}: {msg}")
-    return "; ".join(problems) or "invalid request"
 
 
 def install_error_handlers(app: FastAPI) -> None:

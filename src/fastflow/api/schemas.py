@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from fastflow.models import Role
 from fastflow.pipelines.service import PipelineView
 from fastflow.records import ApiToken, Run, User
-from fastflow.secrets.service import KEY_PATTERN, MAX_VALUE_LENGTH, PlainEntry
+from fastflow.secrets.service import PlainEntry
 
 
 class LoginRequest(BaseModel):
@@ -99,19 +99,6 @@ class ApiTokenOut(BaseModel):
 
 class ApiTokenCreated(ApiTokenOut):
     token: str = Field(description="the token itself: shown this once, store it now")
-
-
-class SecretCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    key: str = Field(pattern=KEY_PATTERN, description="an environment variable name")
-    value: str = Field(max_length=MAX_VALUE_LENGTH)
-    is_secret: bool = Field(default=True, description="false: a plain parameter, shown to all")
-
-
-class SecretUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    value: str | None = Field(default=None, max_length=MAX_VALUE_LENGTH)
-    is_secret: bool | None = None
 
 
 class SecretOut(BaseModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 from fastflow.errors import InvalidInputError
@@ -126,3 +127,12 @@ class RunFiles:
         self.objects.get_file(key, tmp)
         tmp.replace(log_path)
         return True
+
+    def of_run(self, run_id: str) -> list[Artifact]:
+        return self.artifacts.of_run(run_id)
+
+    def open(self, run_id: str, path: str) -> tuple[Artifact, Iterator[bytes]]:
+        """One artifact and its bytes; `path` as listed (no `..`, no absolute paths)."""
+        check_key(path)
+        artifact = self.artifacts.get(run_id, path)
+        return artifact, self.objects.iter_bytes(artifact_key(run_id, artifact.path))

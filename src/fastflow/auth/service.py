@@ -173,6 +173,17 @@ class AuthService:
             raise InvalidInputError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
         return self.users.create(username, hash_password(password), role.value)
 
+    def all_users(self) -> list[User]:
+        return self.users.all()
+
+    def update_user(
+        self, username: str, role: Role | None = None, disabled: bool | None = None
+    ) -> User:
+        return self.users.update(username, role=role, disabled=disabled)
+
+    def set_password(self, username: str, password: str) -> None:
+        self.users.set_password(username, hash_password(password))
+
     def ensure_admin(self, username: str, password: str | None) -> None:
         """First start: create the admin from settings, or generate a password and print it."""
         if self.users.count() > 0:

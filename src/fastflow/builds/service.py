@@ -128,6 +128,17 @@ class BuildService:
             f"a pipeline named {name!r} exists in PIPELINES_DIR; give the build another 'name'"
         )
 
+    def page(self, limit: int, offset: int) -> tuple[list[Upload], int]:
+        """A page of uploads, newest first, and how many there are."""
+        return self.uploads.page(limit, offset)
+
+    def get(self, upload_id: str) -> Upload:
+        return self.uploads.get(upload_id)
+
+    def runs_of(self, upload: Upload) -> list[Run]:
+        """The latest runs of an upload."""
+        return self.uploads.runs_of(upload_source(upload.id))
+
 
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()

@@ -25,6 +25,14 @@ from docker.errors import APIError, DockerException
 from fastflow.events.recorder import RunRecorder
 from fastflow.executors.docker_errors import classify_start_error, describe_engine_error
 from fastflow.executors.docker_logs import resume_points
+from fastflow.executors.docker_paths import (
+    APP_DIR,
+    ARTIFACTS,
+    UV_CACHE,
+    WORK,
+    container_command,
+    container_env,
+)
 from fastflow.executors.docker_supervise import STREAMS, ContainerSupervision, SupervisionConfig
 from fastflow.executors.docker_sweep import (
     LABEL,
@@ -33,7 +41,6 @@ from fastflow.executors.docker_sweep import (
     sweep_stopped,
 )
 from fastflow.models import FailureKind, RunStatus
-from fastflow.pipelines.discovery import PipelineDefinition
 from fastflow.records import Run
 from fastflow.runs.ports import ExecutionResult, RunControl, RunSpec, RunStatuses
 
@@ -47,43 +54,6 @@ WORKER_LABEL = "fastflow-worker"
 # removes only its own containers.
 INSTANCE_LABEL = "fastflow-instance"
 UV_VERSION_LABEL = "fastflow-uv-version"
-APP_DIR = "/app"
-UV_CACHE = "/uv-cache"
-ARTIFACTS = "/artifacts"
-WORK = "/work"
-CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
-# Host paths and identity mean nothing inside the container; the image has its own.
-_HOST_ONLY = frozenset(
-    {"PATH", "HOME", "TMPDIR", "USER", "LOGNAME", "SSL_CERT_FILE", "SSL_CERT_DIR",
-     "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"}
-)  # fmt: skip
-
-
-def container_command(pipeline: PipelineDefinition, uv: str = "uv") -> list[str]:
-    """`uv run` of the pipeline as mounted under /app (folder or single-file form)."""
-    if pipeline.kind == "file":
-        return [uv, "run", "--no-project", "--script", f"{APP_DIR}/{pipeline.name}.py"]
-    base = f"{APP_DIR}/{pipeline.name}"
-    cmd = [uv, "run", "--no-project"]
-    if pipeline.requirements_file is not None:
-        cmd += ["--with-requirements", f"{base}/requirements.txt"]
-    return [*cmd, f"{base}/main.py"]
-
-
-def container_env(spec: RunSpec) -> dict[str, str]:
-    """The run's environment, with container paths in place of the host's."""
-    env = {k: v for k, v in spec.env.items() if k not in _HOST_ONLY}
-    env.update(
-        {
-            "HOME": "/tmp",  # noqa: S108  (inside the container, which is the run's own)
-            "FASTFLOW_ARTIFACTS_DIR": ARTIFACTS,
-            "UV_CACHE_DIR": UV_CACHE,
-            # The package index may sit behind a proxy whose CA only the system bundle has.
-            "UV_SYSTEM_CERTS": "1",
-            "SSL_CERT_FILE": CA_BUNDLE,
-        }
-    )
-    return env
 
 
 class DockerExecutor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fastflow.pipelines.discovery import PipelineCatalog, PipelineDefinition
+from fastflow.pipelines.discovery import PipelineCatalog, PipelineDefinition, check_name
 from fastflow.records import Pipeline, Run, RunFilter
 from fastflow.storage.pipeline_store import PipelineStore
 from fastflow.storage.run_store import RunStore
@@ -77,3 +77,18 @@ class PipelineService:
             running,
             self._cache_status(definition, row, warming),
         )
+
+    def names(self) -> tuple[str, ...]:
+        """The names of every pipeline in PIPELINES_DIR, sorted."""
+        return tuple(sorted(self.catalog.scan()))
+
+    def set_enabled(self, name: str, enabled: bool) -> PipelineView:
+        """Enable or disable a pipeline (NotFoundError for one that does not exist)."""
+        self.catalog.get(check_name(name))
+        self.store.set_enabled(name, enabled)
+        return self.get(name)
+
+    def reset_stats(self, name: str) -> PipelineView:
+        self.catalog.get(check_name(name))
+        self.store.reset_stats(name)
+        return self.get(name)

@@ -78,6 +78,12 @@ class SchedulerService:
         self._scheduler = None
 
     # CRUD ------------------------------------------------------------------------------
+    def all(self, pipeline: str | None = None) -> list[Schedule]:
+        return self.store.all(pipeline)
+
+    def get(self, schedule_id: str) -> Schedule:
+        return self.store.get(schedule_id)
+
     def create(self, spec: ScheduleSpec) -> Schedule:
         self._validate(spec)
         row = self.store.create(

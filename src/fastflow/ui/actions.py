@@ -105,7 +105,7 @@ async def retry_run(run_id: str) -> Run | None:
 
 def _toggle(name: str, enabled: bool) -> list[str]:
     svc = session.services()
-    svc.pipeline_store.set_enabled(name, enabled)
+    svc.pipeline_service.set_enabled(name, enabled)
     # As the API's disable route: name the schedules that will now skip their ticks.
     return [] if enabled else svc.scheduler.warnings_for(name)
 

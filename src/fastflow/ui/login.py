@@ -16,7 +16,7 @@ from nicegui import app, ui
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
-from fastflow.api.session_cookies import set_session_cookies
+from fastflow.auth.cookies import set_session_cookies
 from fastflow.auth.throttle import TooManyAttemptsError
 from fastflow.errors import AuthError
 from fastflow.ui import session

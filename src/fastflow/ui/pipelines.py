@@ -114,7 +114,7 @@ def register() -> None:
             recent, _ = await asyncio.to_thread(
                 svc.run_service.search, RunFilter(pipeline=name), RECENT_RUNS
             )
-            scheduled = await asyncio.to_thread(svc.schedules.all, name)
+            scheduled = await asyncio.to_thread(svc.scheduler.all, name)
         except FastflowError as exc:
             with frame("Pipeline", [("Pipelines", "/pipelines"), (name[:40], None)]):
                 ui.label(exc.message).classes("text-negative")

@@ -17,11 +17,10 @@ import orjson
 from nicegui import ui
 from pydantic import BaseModel, ValidationError
 
-from fastflow.api.errors import describe_validation
-from fastflow.api.routes.schedules import ScheduleIn, ScheduleUpdate
-from fastflow.errors import InvalidInputError
+from fastflow.errors import InvalidInputError, describe_validation
 from fastflow.models import Role
 from fastflow.records import Schedule
+from fastflow.scheduler.requests import ScheduleIn, ScheduleUpdate
 from fastflow.scheduler.service import ScheduleSpec
 from fastflow.ui import session
 from fastflow.ui.actions import delete_button, perform
@@ -266,7 +265,7 @@ def register() -> None:
 
         async def load() -> list[tuple[Schedule, str | None]]:
             def rows() -> list[tuple[Schedule, str | None]]:
-                return [(r, svc.scheduler.problem(r)) for r in svc.schedules.all(pipeline)]
+                return [(r, svc.scheduler.problem(r)) for r in svc.scheduler.all(pipeline)]
 
             return await asyncio.to_thread(rows)
 
@@ -275,7 +274,7 @@ def register() -> None:
             crumbs.append((pipeline[:40], None))
         with frame("Schedules", crumbs) as user:
             operator = session.can_operate(user)
-            names = sorted(await asyncio.to_thread(lambda: list(svc.catalog.scan())))
+            names = list(await asyncio.to_thread(svc.pipeline_service.names))
             shown: list[Any] = [None]
 
             @ui.refreshable

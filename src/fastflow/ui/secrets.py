@@ -15,10 +15,9 @@ from typing import Any
 from nicegui import ui
 from pydantic import BaseModel, ValidationError
 
-from fastflow.api.errors import describe_validation
-from fastflow.api.schemas import SecretCreate, SecretUpdate
-from fastflow.errors import ConflictError, InvalidInputError
+from fastflow.errors import ConflictError, InvalidInputError, describe_validation
 from fastflow.models import Role
+from fastflow.secrets.requests import SecretCreate, SecretUpdate
 from fastflow.secrets.service import check_key
 from fastflow.ui import session
 from fastflow.ui.actions import delete_button, perform

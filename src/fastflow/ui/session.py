@@ -18,8 +18,7 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from fastflow.api.deps import SESSION_COOKIE
-from fastflow.api.session_cookies import clear_session_cookies
+from fastflow.auth.cookies import SESSION_COOKIE, clear_session_cookies
 from fastflow.auth.service import Principal
 from fastflow.errors import AuthError, ForbiddenError
 from fastflow.models import Role

@@ -121,3 +121,9 @@ class InboundHooks:
             raise ForbiddenError(_DENIED)
         self.store.touch_hook(hook.id)
         return hook
+
+    def all(self) -> list[InboundHook]:
+        return self.store.hooks()
+
+    def delete(self, hook_id: str) -> None:
+        self.store.delete_hook(hook_id)

@@ -84,6 +84,17 @@ class OutboundWebhooks(Loop):
         # Deliveries being sent now: a round never sends one that is still in flight.
         self._in_flight: set[str] = set()
 
+    def all(self) -> list[OutboundWebhook]:
+        return self.store.webhooks()
+
+    def delete(self, webhook_id: str) -> None:
+        self.store.delete_webhook(webhook_id)
+
+    def deliveries(self, webhook_id: str) -> list[WebhookDelivery]:
+        """Recent deliveries of a webhook, newest first (NotFoundError: no such webhook)."""
+        self.store.webhook(webhook_id)
+        return self.store.deliveries(webhook_id)
+
     def secret_of(self, hook: OutboundWebhook) -> str:
         return derive_secret(self._key, f"out:{hook.id}:{hook.salt}", "ffw_")
 

@@ -11,8 +11,6 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from fastflow.api.deps import ServicesDep, Viewer
-from fastflow.artifacts.keeper import artifact_key
-from fastflow.storage.objects import check_key
 
 router = APIRouter(prefix="/api/runs", tags=["artifacts"])
 
@@ -37,7 +35,7 @@ def list_artifacts(run_id: str, services: ServicesDep, _: Viewer) -> list[Artifa
             created_at=a.created_at,
             url=f"/api/runs/{run.id}/artifacts/{quote(a.path)}",
         )
-        for a in services.artifacts.of_run(run.id)
+        for a in services.run_files.of_run(run.id)
     ]
 
 
@@ -46,10 +44,8 @@ def download_artifact(
     run_id: str, path: str, services: ServicesDep, _: Viewer
 ) -> StreamingResponse:
     """One artifact's bytes; `path` as listed (no `..`, no absolute paths)."""
-    check_key(path)
     run = services.run_service.get(run_id)
-    artifact = services.artifacts.get(run.id, path)
-    chunks = services.objects.iter_bytes(artifact_key(run.id, artifact.path))
+    artifact, chunks = services.run_files.open(run.id, path)
     media = mimetypes.guess_type(artifact.path)[0] or "application/octet-stream"
     filename = artifact.path.rsplit("/", 1)[-1]
     return StreamingResponse(

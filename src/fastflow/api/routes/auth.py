@@ -20,7 +20,7 @@ from fastflow.api.schemas import (
     TokenResponse,
     UserOut,
 )
-from fastflow.api.session_cookies import clear_session_cookies, set_session_cookies
+from fastflow.auth.cookies import clear_session_cookies, set_session_cookies
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 

@@ -15,7 +15,6 @@ from starlette.datastructures import UploadFile
 
 from fastflow.api.deps import Operator, ServicesDep, Viewer
 from fastflow.api.schemas import RunCreate, RunOut
-from fastflow.builds.source import upload_source
 from fastflow.builds.validation import mb
 from fastflow.errors import InvalidInputError, TooLargeError
 from fastflow.records import Run, Upload
@@ -180,7 +179,7 @@ def list_builds(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> UploadPage:
     """Uploaded sources, newest first."""
-    items, total = services.uploads.page(limit, offset)
+    items, total = services.builds.page(limit, offset)
     return UploadPage(
         items=[UploadOut.of(u) for u in items], total=total, limit=limit, offset=offset
     )
@@ -189,8 +188,8 @@ def list_builds(
 @router.get("/{build_id}", response_model=UploadDetail)
 def get_build(build_id: str, services: ServicesDep, _: Viewer) -> UploadDetail:
     """One upload and its newest runs."""
-    upload = services.uploads.get(build_id)
-    runs = services.uploads.runs_of(upload_source(upload.id))
+    upload = services.builds.get(build_id)
+    runs = services.builds.runs_of(upload)
     return UploadDetail(**UploadOut.of(upload).model_dump(), runs=[RunOut.of(r) for r in runs])
 
 
@@ -199,6 +198,6 @@ def rerun_build(
     build_id: str, services: ServicesDep, user: Operator, body: RerunRequest | None = None
 ) -> BuildOut:
     """Run a stored upload again, optionally with other parameters."""
-    upload = services.uploads.get(build_id)
+    upload = services.builds.get(build_id)
     run = services.builds.rerun(upload.id, body.parameters if body else None, user=user.username)
     return BuildOut.of(upload, run)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
@@ -18,12 +17,7 @@ router = APIRouter(tags=["health"])
 @router.get("/api/health", response_model=HealthOut, include_in_schema=False)
 def health(services: ServicesDep) -> JSONResponse:
     """Liveness and database reachability (503 when the database does not answer)."""
-    try:
-        with services.db.engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-        database = "ok"
-    except Exception:
-        database = "unreachable"
+    database = "ok" if services.database_answers() else "unreachable"
     redis_state = None
     dispatcher = services.dispatcher
     if isinstance(dispatcher, RemoteWorkers):

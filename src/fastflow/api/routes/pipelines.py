@@ -67,22 +67,16 @@ def pipeline_stats(name: PipelineName, services: ServicesDep, _: Viewer) -> Pipe
 
 @router.post("/{name}/stats/reset", response_model=PipelineStats)
 def reset_stats(name: PipelineName, services: ServicesDep, _: Operator) -> PipelineStats:
-    services.catalog.get(check_name(name))
-    services.pipeline_store.reset_stats(name)
-    return stats_of(services.pipeline_service.get(name))
+    return stats_of(services.pipeline_service.reset_stats(name))
 
 
 @router.post("/{name}/enable", response_model=PipelineOut)
 def enable(name: PipelineName, services: ServicesDep, _: Operator) -> PipelineOut:
-    services.catalog.get(check_name(name))
-    services.pipeline_store.set_enabled(name, True)
-    return PipelineOut.of(services.pipeline_service.get(name))
+    return PipelineOut.of(services.pipeline_service.set_enabled(name, True))
 
 
 @router.post("/{name}/disable", response_model=PipelineOut)
 def disable(name: PipelineName, services: ServicesDep, _: Operator) -> PipelineOut:
-    services.catalog.get(check_name(name))
-    services.pipeline_store.set_enabled(name, False)
-    out = PipelineOut.of(services.pipeline_service.get(name))
+    out = PipelineOut.of(services.pipeline_service.set_enabled(name, False))
     out.warnings = services.scheduler.warnings_for(name)
     return out

@@ -3,56 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel
 
 from fastflow.api.deps import Operator, ServicesDep, Viewer
-from fastflow.models import TriggerType
 from fastflow.records import Schedule
+from fastflow.scheduler.requests import ScheduleIn, ScheduleUpdate
 from fastflow.scheduler.service import SchedulerService, ScheduleSpec
 
 router = APIRouter(prefix="/api/schedules", tags=["schedules"])
-
-
-def _text(value: Any) -> Any:
-    # An interval may be sent as a number; it is stored as text like a cron expression.
-    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
-
-
-class ScheduleIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    pipeline_name: str = Field(min_length=1, max_length=200)
-    trigger_type: TriggerType
-    trigger_value: str = Field(
-        min_length=1, max_length=200, description="cron expression, or seconds for INTERVAL"
-    )
-    enabled: bool = True
-    parameters: dict[str, Any] = Field(default_factory=dict, max_length=200)
-    timezone: str = Field(default="UTC", min_length=1, max_length=64)
-    overlap_policy: Literal["skip", "queue"] | None = Field(
-        default=None, description="None follows the pipeline's `overlap` (default skip)"
-    )
-    misfire_grace_seconds: int = Field(default=300, ge=0, le=7 * 86400)
-
-    _coerce = field_validator("trigger_value", mode="before")(_text)
-
-
-class ScheduleUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    pipeline_name: str | None = Field(default=None, min_length=1, max_length=200)
-    trigger_type: TriggerType | None = None
-    trigger_value: str | None = Field(default=None, min_length=1, max_length=200)
-    enabled: bool | None = None
-    parameters: dict[str, Any] | None = Field(default=None, max_length=200)
-    timezone: str | None = Field(default=None, min_length=1, max_length=64)
-    overlap_policy: Literal["skip", "queue"] | None = None
-    misfire_grace_seconds: int | None = Field(default=None, ge=0, le=7 * 86400)
-
-    _coerce = field_validator("trigger_value", mode="before")(_text)
 
 
 class ScheduleOut(BaseModel):
@@ -87,7 +48,7 @@ def list_schedules(
 ) -> list[ScheduleOut]:
     """Every schedule with its next/last run and any problem (missing or invalid pipeline)."""
     sched = services.scheduler
-    return [ScheduleOut.of(r, sched) for r in services.schedules.all(pipeline)]
+    return [ScheduleOut.of(r, sched) for r in services.scheduler.all(pipeline)]
 
 
 @router.post("", response_model=ScheduleOut, status_code=201)
@@ -99,7 +60,7 @@ def create_schedule(body: ScheduleIn, services: ServicesDep, _: Operator) -> Sch
 
 @router.get("/{schedule_id}", response_model=ScheduleOut)
 def get_schedule(schedule_id: str, services: ServicesDep, _: Viewer) -> ScheduleOut:
-    return ScheduleOut.of(services.schedules.get(schedule_id), services.scheduler)
+    return ScheduleOut.of(services.scheduler.get(schedule_id), services.scheduler)
 
 
 @router.put("/{schedule_id}", response_model=ScheduleOut)

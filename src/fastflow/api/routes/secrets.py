@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 
 from fastflow.api.deps import Admin, ServicesDep, Viewer
-from fastflow.api.schemas import SecretCreate, SecretOut, SecretUpdate
+from fastflow.api.schemas import SecretOut
 from fastflow.models import Role
+from fastflow.secrets.requests import SecretCreate, SecretUpdate
 from fastflow.secrets.service import KEY_PATTERN
 
 router = APIRouter(prefix="/api/secrets", tags=["secrets"])

@@ -17,7 +17,7 @@ Username = Annotated[str, Path(min_length=1, max_length=150)]
 
 @router.get("", response_model=list[UserDetail])
 def list_users(services: ServicesDep, _: Admin) -> list[UserDetail]:
-    return [UserDetail.of(u) for u in services.users.all()]
+    return [UserDetail.of(u) for u in services.auth.all_users()]
 
 
 @router.post("", response_model=UserDetail, status_code=201)
@@ -34,5 +34,5 @@ def update_user(
         body.disabled or (body.role is not None and body.role.value != admin.role)
     ):
         raise ConflictError("you cannot disable or demote yourself; ask another admin")
-    user = services.users.update(username, role=body.role, disabled=body.disabled)
+    user = services.auth.update_user(username, role=body.role, disabled=body.disabled)
     return UserDetail.of(user)

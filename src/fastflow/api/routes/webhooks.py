@@ -95,7 +95,7 @@ class OutboundOut(BaseModel):
 
 @router.get("/inbound", response_model=list[InboundOut])
 def list_inbound(services: ServicesDep, _: Admin) -> list[InboundOut]:
-    return [InboundOut.of(h) for h in services.webhook_store.hooks()]
+    return [InboundOut.of(h) for h in services.inbound_hooks.all()]
 
 
 @router.post("/inbound", response_model=InboundOut, status_code=201)
@@ -103,7 +103,7 @@ def create_inbound(body: InboundIn, services: ServicesDep, user: Admin) -> Inbou
     """Create a hook and show its token once; for an existing hook, a new token (rotation)."""
     if body.pipeline is not None:
         target = pipeline_target(check_name(body.pipeline))
-        services.catalog.get(body.pipeline)
+        services.pipeline_service.get(body.pipeline)
     else:
         target = SYNC_TARGET
     hook, token = services.inbound_hooks.create(target, user.username)
@@ -112,13 +112,13 @@ def create_inbound(body: InboundIn, services: ServicesDep, user: Admin) -> Inbou
 
 @router.delete("/inbound/{hook_id}", status_code=204)
 def delete_inbound(hook_id: str, services: ServicesDep, _: Admin) -> Response:
-    services.webhook_store.delete_hook(hook_id)
+    services.inbound_hooks.delete(hook_id)
     return Response(status_code=204)
 
 
 @router.get("/outbound", response_model=list[OutboundOut])
 def list_outbound(services: ServicesDep, _: Admin) -> list[OutboundOut]:
-    return [OutboundOut.of(h) for h in services.webhook_store.webhooks()]
+    return [OutboundOut.of(h) for h in services.outbound.all()]
 
 
 @router.post("/outbound", response_model=OutboundOut, status_code=201)
@@ -135,12 +135,11 @@ def create_outbound(body: OutboundIn, services: ServicesDep, _: Admin) -> Outbou
 
 @router.delete("/outbound/{webhook_id}", status_code=204)
 def delete_outbound(webhook_id: str, services: ServicesDep, _: Admin) -> Response:
-    services.webhook_store.delete_webhook(webhook_id)
+    services.outbound.delete(webhook_id)
     return Response(status_code=204)
 
 
 @router.get("/outbound/{webhook_id}/deliveries")
 def deliveries(webhook_id: str, services: ServicesDep, _: Admin) -> list[dict[str, Any]]:
     """Recent deliveries, newest first, with attempts, last status code and error."""
-    services.webhook_store.webhook(webhook_id)
-    return [d.model_dump(mode="json") for d in services.webhook_store.deliveries(webhook_id)]
+    return [d.model_dump(mode="json") for d in services.outbound.deliveries(webhook_id)]

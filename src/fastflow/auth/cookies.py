@@ -11,8 +11,10 @@ from datetime import UTC, datetime
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fastflow.api.deps import CSRF_COOKIE, SESSION_COOKIE
 from fastflow.auth.tokens import TokenClaims
+
+SESSION_COOKIE = "fastflow_session"
+CSRF_COOKIE = "fastflow_csrf"
 
 
 def is_https(request: Request) -> bool:
