@@ -37,9 +37,17 @@ NO_KEYS = (
 )
 
 
+@contextmanager
+def _private() -> Iterator[None]:
+    """What a backup or restore writes is as private as what the server writes."""
+    previous = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
 def _settings() -> Settings:
-    # What a backup or restore writes is as private as what the server writes.
-    os.umask(0o077)
     try:
         return load_settings()
     except FastflowError as exc:
@@ -121,7 +129,7 @@ def backup_command(
     settings = _settings()
     try:
         passphrase = passphrase_from(settings, passphrase_file)
-        with _progress() as progress:
+        with _private(), _progress() as progress:
             result = BackupMaker(settings).take(file, passphrase, progress)
     except FastflowError as exc:
         typer.echo(f"fastflow: {exc.message}", err=True)
@@ -171,7 +179,7 @@ def restore_command(
             )
             return
         passphrase = passphrase_from(settings, passphrase_file)
-        with _progress() as progress:
+        with _private(), _progress() as progress:
             report = restorer.restore(file, passphrase, force, progress)
     except FastflowError as exc:
         typer.echo(f"fastflow: {exc.message}", err=True)
