@@ -186,14 +186,12 @@ def _reading(path: Path) -> Iterator[tarfile.TarFile]:
     if not path.is_file():
         raise BackupError(f"{path}: no such file")
     try:
-        with tarfile.open(path, mode="r|*") as tar:
+        tar = tarfile.open(path, mode="r|*")  # noqa: SIM115  (reads the first header)
+    except _DAMAGED as exc:
+        raise BackupError(f"{path} is not a fastflow backup (not a tar archive: {exc})") from None
+    try:
+        with tar:
             yield tar
-    except BackupError:
-        raise
-    except tarfile.ReadError as exc:
-        if "could not be opened successfully" in str(exc) or "empty file" in str(exc):
-            raise BackupError(f"{path} is not a fastflow backup (not a tar archive)") from None
-        raise BackupError(f"{path} is truncated or damaged ({exc})") from None
     except _DAMAGED as exc:
         raise BackupError(f"{path} is truncated or damaged ({exc})") from None
 
