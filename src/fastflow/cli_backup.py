@@ -100,15 +100,6 @@ def _progress() -> Iterator[Progress]:
         yield _Bar(bar)
 
 
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
-
-
 def _contents(counts: dict[str, int]) -> str:
     return (
         f"{counts.get('runs', 0)} run(s) ({counts.get('runs_running', 0)} running, "
@@ -125,6 +116,7 @@ def backup_command(
     """Back up the database, logs, artifacts and uploads while the server runs."""
     from fastflow.backup.create import BackupMaker
     from fastflow.backup.keys import passphrase_from
+    from fastflow.backup.status import human_size
 
     settings = _settings()
     try:
@@ -136,7 +128,7 @@ def backup_command(
         raise typer.Exit(1) from None
     m = result.manifest
     typer.echo(
-        f"backup written to {result.path} ({_size(result.size)}, {result.seconds:.1f} s): "
+        f"backup written to {result.path} ({human_size(result.size)}, {result.seconds:.1f} s): "
         f"fastflow {m.fastflow_version}, database revision {m.revision}, {_contents(m.counts)}"
     )
     if m.counts.get("runs_running"):

@@ -11,6 +11,8 @@ from fastflow.artifacts.keeper import RunFiles
 from fastflow.auth.service import AuthService
 from fastflow.auth.throttle import LoginThrottle
 from fastflow.auth.tokens import TokenIssuer
+from fastflow.backup.schedule import BackupLoop, scheduled_backups
+from fastflow.backup.status import BackupCollector, BackupStatus
 from fastflow.builds.service import BuildService
 from fastflow.dispatch.base import Dispatcher
 from fastflow.dispatch.embedded import EmbeddedDispatcher
@@ -96,6 +98,8 @@ class Services:
     worker_token: str
     sandbox: SandboxStatus
     sandbox_warnings: list[str]
+    backup_status: BackupStatus
+    backup_loop: BackupLoop | None
 
     def preflight(self) -> None:
         """Migrate and check the encryption key fits the stored secrets (else ConfigError)."""
@@ -123,8 +127,12 @@ class Services:
         await self.removal_watch.start()
         if self.auto_sync is not None:
             await self.auto_sync.start()
+        if self.backup_loop is not None:
+            await self.backup_loop.start()
 
     async def stop(self) -> None:
+        if self.backup_loop is not None:
+            await self.backup_loop.stop()
         await self.cleanup_loop.stop()
         await self.removal_watch.stop()
         if self.auto_sync is not None:
@@ -267,6 +275,8 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
         runs.count_by_status, fanout.subscriber_counts, lambda: dispatcher.running
     )
     engine.on_finished.append(monitoring.observe_finished)
+    backup_status, backup_loop = scheduled_backups(settings, monitoring.health)
+    monitoring.registry.register(BackupCollector(backup_status))
     docker_executor = engine.executors["docker"]
     assert isinstance(docker_executor, DockerExecutor)
     cleanup = CleanupService(
@@ -314,6 +324,8 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
         worker_token=worker_token,
         sandbox=sandbox,
         sandbox_warnings=plan.warnings,
+        backup_status=backup_status,
+        backup_loop=backup_loop,
     )
 
 
