@@ -169,6 +169,11 @@ def test_backup_while_serving_and_restore_on_a_new_machine(
     assert "1 run(s) that were running at backup time are settled" in done.stdout
     again = cli(new, "restore", str(tmp_path / "b.tar.gz"), FASTFLOW_BACKUP_PASSPHRASE=PASSPHRASE)
     assert again.returncode == 1 and "not empty" in again.stderr and "--force" in again.stderr
+    forced = cli(
+        new, "restore", "--force", str(tmp_path / "b.tar.gz"),
+        FASTFLOW_BACKUP_PASSPHRASE=PASSPHRASE,
+    )  # fmt: skip
+    assert forced.returncode == 0, forced.stderr
 
     live = start_server(new)
     try:
