@@ -309,3 +309,17 @@ def test_an_older_archive_is_migrated_forward_and_caught_runs_are_settled(
     assert [e["type"] for e in events] == ["log", "error", "complete"]
     assert [e["seq"] for e in events] == [1, 2, 3]
     assert events[-1]["status"] == RunStatus.FAILED.value
+
+
+def test_the_passphrase_comes_from_a_file_or_the_environment(tmp_path: Path) -> None:
+    env = load_settings(_env_file=None, FASTFLOW_BACKUP_PASSPHRASE="from the environment")
+    assert keys.passphrase_from(env, None) == "from the environment"
+    file = tmp_path / "passphrase"
+    file.write_text("from a file 123\nignored\n")
+    assert keys.passphrase_from(env, file) == "from a file 123"
+    file.write_text("short\n")
+    with pytest.raises(BackupError, match="at least 8 characters"):
+        keys.passphrase_from(env, file)
+    with pytest.raises(BackupError, match="cannot read the passphrase file"):
+        keys.passphrase_from(env, tmp_path / "missing")
+    assert keys.passphrase_from(load_settings(_env_file=None), None) is None

@@ -131,12 +131,20 @@ class BackupMaker:
         self, target: Path, passphrase: str | None = None, progress: Progress | None = None
     ) -> BackupResult:
         """Write one archive to `target`; BackupError (and no file) when that fails."""
-        progress = progress or NoProgress()
-        started = time.monotonic()
-        settings = self.settings
         target = target.expanduser().absolute()
         if target.is_dir():
             raise BackupError(f"{target} is a folder: name the archive file to write")
+        for folder in (self.settings.logs_dir, self.settings.objects_dir):
+            if target.parent.resolve().is_relative_to(folder):
+                raise BackupError(f"write the archive outside {folder}, which it backs up")
+        try:
+            return self._take(target, passphrase, progress or NoProgress())
+        except OSError as exc:  # disk full, no permission …
+            raise BackupError(f"writing the backup {target} failed: {exc}") from None
+
+    def _take(self, target: Path, passphrase: str | None, progress: Progress) -> BackupResult:
+        started = time.monotonic()
+        settings = self.settings
         url = settings.sqlalchemy_url
         engine = engine_of(url)
         key_values = keys.collect(settings)

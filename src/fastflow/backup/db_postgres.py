@@ -76,7 +76,9 @@ def snapshot(url: str, target: Path) -> DbCopy:
                     "pg_dump",
                 )
     except sa.exc.SQLAlchemyError as exc:
-        raise BackupError(f"reading the PostgreSQL database failed: {exc.args[0]}") from None
+        raise BackupError(
+            f"reading the PostgreSQL database failed: {' '.join(str(exc.args[0]).split())}"
+        ) from None
     finally:
         engine.dispose()
     return copy
@@ -87,7 +89,9 @@ def is_empty(url: str) -> bool:
     try:
         return not table_names(engine)
     except sa.exc.SQLAlchemyError as exc:
-        raise BackupError(f"the PostgreSQL database cannot be reached: {exc.args[0]}") from None
+        raise BackupError(
+            f"the PostgreSQL database cannot be reached: {' '.join(str(exc.args[0]).split())}"
+        ) from None
     finally:
         engine.dispose()
 

@@ -107,7 +107,19 @@ class Restorer:
         force: bool = False,
         progress: Progress | None = None,
     ) -> RestoreReport:
-        progress = progress or NoProgress()
+        """Check all of `archive`, then restore it; BackupError in one line when it cannot."""
+        try:
+            return self._restore(archive, passphrase, force, progress or NoProgress())
+        except (OSError, sa.exc.SQLAlchemyError) as exc:
+            detail = exc.args[0] if isinstance(exc, sa.exc.SQLAlchemyError) else exc
+            one_line = " ".join(str(detail).split())
+            raise BackupError(
+                f"the restore failed ({one_line}); once that is fixed, run it again with --force"
+            ) from None
+
+    def _restore(
+        self, archive: Path, passphrase: str | None, force: bool, progress: Progress
+    ) -> RestoreReport:
         s = self.settings
         if self.engine == "postgresql":
             db_postgres.check_tools()
