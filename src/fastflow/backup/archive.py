@@ -23,13 +23,21 @@ from types import TracebackType
 from typing import IO
 
 from fastflow.backup.errors import BackupError
-from fastflow.backup.manifest import DB_MEMBERS, KEYS_NAME, MANIFEST_NAME, Member
+from fastflow.backup.manifest import (
+    DB_MEMBERS,
+    KEYS_NAME,
+    MANIFEST_NAME,
+    MAX_MANIFEST_BYTES,
+    MAX_SEALED_BYTES,
+    Member,
+)
 from fastflow.errors import InvalidInputError
 from fastflow.storage.objects import check_key
 
 CHUNK = 1024 * 1024
 _LOG_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$")
-_SMALL_MEMBERS = {MANIFEST_NAME, KEYS_NAME}
+# Read whole into memory, so bounded: name -> largest size accepted.
+_SMALL_MEMBERS = {MANIFEST_NAME: MAX_MANIFEST_BYTES, KEYS_NAME: MAX_SEALED_BYTES}
 
 Advance = Callable[[int], None]
 
@@ -231,7 +239,7 @@ def scan(path: Path, budget: int) -> Scan:
     with _reading(path) as tar:
         for info, f in _members(tar, budget):
             if info.name in _SMALL_MEMBERS:
-                if info.size > (256 * 1024 * 1024):
+                if info.size > _SMALL_MEMBERS[info.name]:
                     raise BackupError(f"the archive's {info.name!r} is too large to be fastflow's")
                 data = f.read()
                 small[info.name] = data

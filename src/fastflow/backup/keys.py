@@ -28,7 +28,6 @@ KEY_FILES: dict[str, tuple[str, str]] = {
 _AAD = b"fastflow-backup-keys/1"
 # scrypt's cost: 2^15 x 8 x 128 bytes = 32 MiB and ~0.1 s, OWASP's recommended minimum.
 _N, _R, _P = 2**15, 8, 1
-MAX_SEALED_BYTES = 64 * 1024
 
 
 def _configured(settings: Settings) -> dict[str, str | None]:

@@ -22,6 +22,7 @@ DB_MEMBERS = {"sqlite": "db/fastflow.sqlite", "postgresql": "db/fastflow.pgdump"
 ENGINE_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 # Larger than any real manifest (100,000 runs list ~25 MB), small enough to hold in memory.
 MAX_MANIFEST_BYTES = 256 * 1024 * 1024
+MAX_SEALED_BYTES = 64 * 1024
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 

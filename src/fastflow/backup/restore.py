@@ -159,7 +159,7 @@ class Restorer:
             revision = current_revision(db.engine)
             settled = settle_interrupted(db, s.logs_dir)
             point_logs_at(db, s.logs_dir)
-            warnings = self._key_warnings(db, key_values, manifest)
+            warnings = self._key_warnings(db, key_values)
         finally:
             db.dispose()
         if manifest.object_store.get("kind") == "s3":
@@ -201,9 +201,7 @@ class Restorer:
                     store.put_file(name[len("objects/") :], part)
                     part.unlink()
 
-    def _key_warnings(
-        self, db: Database, restored: dict[str, str], manifest: Manifest
-    ) -> list[str]:
+    def _key_warnings(self, db: Database, restored: dict[str, str]) -> list[str]:
         """Say so when the restored secrets will not decrypt with the key the server uses."""
         s = self.settings
         warnings = [
