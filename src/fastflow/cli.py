@@ -1,4 +1,4 @@
-"""The `fastflow` command: serve, run and logs, db upgrade, user management."""
+"""The `fastflow` command: serve, run and logs, db upgrade, user management, backup and restore."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from fastflow.cli_backup import backup_command, restore_command
 from fastflow.errors import FastflowError
 from fastflow.models import Role
 from fastflow.settings import Settings, load_settings
@@ -17,6 +18,8 @@ db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 user_app = typer.Typer(no_args_is_help=True, help="User accounts.")
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
+app.command("backup")(backup_command)
+app.command("restore")(restore_command)
 
 
 def _settings(**overrides: object) -> Settings:

@@ -11,6 +11,8 @@ from fastflow.artifacts.keeper import RunFiles
 from fastflow.auth.service import AuthService
 from fastflow.auth.throttle import LoginThrottle
 from fastflow.auth.tokens import TokenIssuer
+from fastflow.backup.schedule import BackupLoop, scheduled_backups
+from fastflow.backup.status import BackupCollector, BackupStatus
 from fastflow.builds.service import BuildService
 from fastflow.builds.source import BuildSource
 from fastflow.dispatch.embedded import EmbeddedDispatcher
@@ -107,6 +109,8 @@ class Services:
     worker_token: str
     sandbox: SandboxStatus
     sandbox_warnings: list[str]
+    backup_status: BackupStatus
+    backup_loop: BackupLoop | None
 
     def database_answers(self) -> bool:
         """Whether the database answers a query now (health checks)."""
@@ -138,8 +142,12 @@ class Services:
         await self.removal_watch.start()
         if self.auto_sync is not None:
             await self.auto_sync.start()
+        if self.backup_loop is not None:
+            await self.backup_loop.start()
 
     async def stop(self) -> None:
+        if self.backup_loop is not None:
+            await self.backup_loop.stop()
         await self.cleanup_loop.stop()
         await self.removal_watch.stop()
         if self.auto_sync is not None:
@@ -300,6 +308,8 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
         runs.count_by_status, fanout.subscriber_counts, lambda: dispatcher.running
     )
     settlement.subscribe(monitoring.observe_finished)
+    backup_status, backup_loop = scheduled_backups(settings, monitoring.health)
+    monitoring.registry.register(BackupCollector(backup_status))
     cleanup = CleanupService(
         settings,
         RetentionStore(db),
@@ -361,6 +371,8 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
         worker_token=worker_token,
         sandbox=sandbox,
         sandbox_warnings=plan.warnings,
+        backup_status=backup_status,
+        backup_loop=backup_loop,
     )
 
 

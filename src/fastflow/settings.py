@@ -6,7 +6,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fastflow.errors import ConfigError
@@ -199,6 +199,16 @@ class Settings(BaseSettings):
         default=None, gt=0, validation_alias="FASTFLOW_HEALTH_TIMEOUT"
     )
 
+    # Backups taken by the server itself (docs/operations.md).
+    backup_interval: float | None = Field(
+        default=None, gt=0, validation_alias="FASTFLOW_BACKUP_INTERVAL"
+    )
+    backup_dir: Path | None = Field(default=None, validation_alias="FASTFLOW_BACKUP_DIR")
+    backup_keep: int = Field(default=7, ge=1, validation_alias="FASTFLOW_BACKUP_KEEP")
+    backup_passphrase: SecretStr | None = Field(
+        default=None, validation_alias="FASTFLOW_BACKUP_PASSPHRASE"
+    )
+
     @field_validator("pipelines_dir", "logs_dir", "data_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
@@ -249,6 +259,11 @@ class Settings(BaseSettings):
     def uploads_dir(self) -> Path:
         """Unpacked upload sources, materialised from the object store for runs."""
         return self.data_dir / "uploads"
+
+    @property
+    def resolved_backup_dir(self) -> Path:
+        """Where scheduled backups go: FASTFLOW_BACKUP_DIR, else DATA_DIR/backups."""
+        return (self.backup_dir or self.data_dir / "backups").expanduser().resolve()
 
     @property
     def work_dir(self) -> Path:

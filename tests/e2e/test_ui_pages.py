@@ -192,3 +192,12 @@ def test_new_pages_on_a_phone(ui_server: UiServer, page: Any) -> None:
         page.wait_for_load_state("networkidle")
         assert no_horizontal_overflow(page), path
         shoot(page, ui_server, "phone" + (path.replace("/", "-") if path != "/" else "-dashboard"))
+
+
+def test_dashboard_backup_tile(ui_server: UiServer, page: Any) -> None:
+    login(page)
+    expect(page.get_by_test_id("backup-last")).to_contain_text("No backup yet in")
+    expect(page.get_by_test_id("backup-schedule")).to_contain_text(
+        "Not scheduled: set FASTFLOW_BACKUP_INTERVAL"
+    )
+    shoot(page, ui_server, "dashboard-backups")

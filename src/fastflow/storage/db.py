@@ -54,3 +54,13 @@ def current_revision(engine: Engine) -> str | None:
 
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+def known_revisions() -> list[str]:
+    """Every migration revision this fastflow ships, oldest first."""
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    script = ScriptDirectory.from_config(cfg)
+    return [rev.revision for rev in reversed(list(script.walk_revisions()))]

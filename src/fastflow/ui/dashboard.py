@@ -11,6 +11,7 @@ from fastflow.models import RunStatus
 from fastflow.pipelines.service import PipelineView
 from fastflow.records import Run, RunFilter
 from fastflow.ui import actions, gitsync, session
+from fastflow.ui.backup_tile import backup_card
 from fastflow.ui.format import duration, rate, short_id, when
 from fastflow.ui.layout import frame, status_badge, tid
 from fastflow.ui.workers import WorkersState, load_workers, signature, workers_panel
@@ -174,6 +175,7 @@ def register() -> None:
 
                 state = await load_workers()
                 workers(state)
+                backup_card()
             workers_shown = [signature(state)]
 
             @ui.refreshable
