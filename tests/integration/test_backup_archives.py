@@ -11,7 +11,6 @@ from typing import Any
 
 import orjson
 import pytest
-from fastflow.records import Run
 from typer.testing import CliRunner
 
 from fastflow.backup import keys
@@ -23,6 +22,7 @@ from fastflow.cli import app
 from fastflow.events.log import read_events
 from fastflow.events.recorder import RunRecorder
 from fastflow.models import RunStatus
+from fastflow.records import Run
 from fastflow.secrets.crypto import load_cipher
 from fastflow.secrets.service import SecretService
 from fastflow.secrets.store import SecretStore
