@@ -1,14 +1,13 @@
-"""Follow one run's events for a viewer: the recent past from the log file, then live.
+"""Follow one run's events for a console page: the recent past, then live.
 
-Subscribe to the fan-out first, then read the file up to its end, then take live batches,
-keeping only seqs not yet seen — so no event falls between file and live feed, and none is
-shown twice. A viewer that falls behind (the fan-out overflowed its buffer) resumes from the
-file by seq. Log lines wait in a bounded buffer that the page drains a few hundred at a time;
-when lines arrive faster than that, the oldest waiting ones are dropped and reported as a
-`Gap` (a seq range the page links to), never silently.
+A thin adapter over `RunEventStream`, the one follow engine SSE, WebSocket and the CLI use:
+it gives exactly-once delivery across the file and the live feed and resumes from the file
+after an overflow. What is the page's own is the buffer: log lines wait in a bounded buffer
+that the page drains a few hundred at a time; when lines arrive faster than that, the oldest
+waiting ones are dropped and reported as a `Gap` (a seq range the page links to), never
+silently. A page opened on a long log starts with its recent past and marks the rest.
 
-Independent of NiceGUI, so it is tested on its own and can later sit on top of a shared,
-transport-independent event stream.
+Independent of NiceGUI, so it is tested on its own.
 """
 
 from __future__ import annotations
@@ -22,7 +21,9 @@ from typing import Any
 
 from fastflow.events import types as ev
 from fastflow.events.fanout import EventFanout
-from fastflow.events.log import last_seq, read_events
+from fastflow.events.log import last_seq
+from fastflow.events.stream import Batch, RunEventStream
+from fastflow.events.stream import Gap as StreamGap
 
 
 @dataclass(frozen=True)
@@ -100,46 +101,23 @@ class LogFollower:
         return out
 
     async def _follow(self) -> None:
-        start_history = True
-        while not self.finished:
-            sub = self.fanout.subscribe(self.run_id)
-            try:
-                # Subscribed first: whatever is appended from now on arrives live as well.
-                await self._catch_up(start_history)
-                start_history = False
-                while not self.finished:
-                    batch = await sub.get(timeout=5.0)
-                    if batch is None:  # the run ended, or this viewer overflowed its buffer
-                        break
-                    self._take(batch)
-            finally:
-                sub.close()
-            if not self.finished:
-                await self._catch_up(False)
-                if not self.finished:
-                    await asyncio.sleep(0.2)  # overflowed: resume from the file by seq
+        since = await asyncio.to_thread(self._history_start)
+        if since > 0:
+            self._add_gap(Gap(1, since, None))
+        stream = RunEventStream(self.run_id, self.log_path, self.fanout, since=since, tick=5.0)
+        async for item in stream.items():
+            if isinstance(item, Batch):
+                self._take(item.events)
+            elif isinstance(item, StreamGap):  # not produced without a rate limit
+                self._add_gap(Gap(item.from_seq, item.to_seq, item.count))
+        self.finished = True
 
-    async def _catch_up(self, history: bool) -> None:
-        """Take the file from `next_seq` to its end; on first load only the recent past."""
-        # Read in a thread, buffered here on the loop: the page drains on the loop too.
-        gap, events = await asyncio.to_thread(self._read_file, history)
-        if gap is not None:
-            self._add_gap(gap)
-        self._take(events)
-
-    def _read_file(self, history: bool) -> tuple[Gap | None, list[Event]]:
+    def _history_start(self) -> int:
+        """Where a page opened now starts: the recent past only (metrics and status events
+        sit between the lines, so the window is generous)."""
         if not self.log_path.exists():
-            return None, []
-        end = last_seq(self.log_path)
-        if end < self.next_seq:
-            return None, []
-        start, gap = self.next_seq, None
-        # Metrics and status events are interleaved with lines: read a generous window.
-        window = self.history_lines * 3 if history else self.max_pending * 3
-        if end - start + 1 > window:
-            start = end - window + 1
-            gap = Gap(self.next_seq, start - 1, None)
-        return gap, list(read_events(self.log_path, start, end))
+            return 0
+        return max(0, last_seq(self.log_path) - self.history_lines * 3)
 
     def _take(self, events: list[Event]) -> None:
         for event in events:
