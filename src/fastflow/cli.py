@@ -154,7 +154,11 @@ def cleanup(
 def _auth_service(settings: Settings):  # type: ignore[no-untyped-def]
     from fastflow.services import build_services
 
-    services = build_services(settings)
+    try:
+        services = build_services(settings)
+    except FastflowError as exc:  # a setting that cannot be used (e.g. half the SSO settings)
+        typer.echo(f"fastflow: {exc.message}", err=True)
+        raise typer.Exit(2) from None
     services.db.migrate()
     return services
 

@@ -50,7 +50,7 @@ def _page(status: int, sentence: str) -> HTMLResponse:
     title = _TITLES.get(status, "Sign-in failed")
     body = _PAGE.format(
         title=html.escape(title, quote=False),
-        sentence=html.escape(sentence[:1].upper() + sentence[1:], quote=False),
+        sentence=html.escape(_as_sentence(sentence), quote=False),
         login=LOGIN_PAGE,
     )  # fmt: skip
     response = HTMLResponse(body, status_code=status)
@@ -58,6 +58,11 @@ def _page(status: int, sentence: str) -> HTMLResponse:
     response.headers["Cache-Control"] = "no-store"
     response.delete_cookie(COOKIE, path=COOKIE_PATH)
     return response
+
+
+def _as_sentence(text: str) -> str:
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 @router.get("/login", response_model=None)
