@@ -181,6 +181,9 @@ def user_create(
     services = _auth_service(settings)
     try:
         if reset:
+            found = services.users.by_username(username)
+            if found is not None and found.is_sso:
+                raise FastflowError(f"{found.username!r} signs in with SSO and has no password")
             if len(password) < 8:
                 raise FastflowError("password must be at least 8 characters")
             services.users.set_password(username, hash_password(password))

@@ -101,6 +101,8 @@ def test_cli_names_the_break_glass_admin_and_links_accounts(
     r = runner.invoke(cli, ["user", "break-glass", "sam", "--password", "sam-password"])
     assert r.exit_code == 1 and "signs in with SSO" in r.output
     assert "sam\tviewer\tactive\tsso" in runner.invoke(cli, ["user", "list"]).output
+    r = runner.invoke(cli, ["user", "create", "sam", "--reset", "--password", "sam-password"])
+    assert r.exit_code == 1 and "signs in with SSO and has no password" in r.output
 
     users.create("tom", hash_password("tom-password"), "operator")
     r = runner.invoke(cli, ["user", "link-sso", "tom", "--subject", "tom-sub"])

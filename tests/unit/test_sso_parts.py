@@ -11,7 +11,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet, OctKey, RSAKey
 
-from fastflow.auth.oidc_client import OidcConfig, verify_id_token
+from fastflow.auth.oidc_client import GOOGLE, OidcConfig, verify_id_token
 from fastflow.auth.sso_errors import SsoFlowError, SsoRefusedError
 from fastflow.auth.sso_policy import SsoPolicy, words
 from fastflow.models import Role
@@ -93,13 +93,17 @@ def token(key: RSAKey, **changes: Any) -> str:
     return jwt.encode({"alg": "RS256", "kid": "k1"}, claims, key)
 
 
-def verify(raw: str, key: RSAKey) -> dict[str, Any]:
+def verify(raw: str, key: RSAKey, issuer: str = ISSUER) -> dict[str, Any]:
     keys = KeySet.import_key_set({"keys": [key.as_dict(private=False)]})
-    return verify_id_token(raw, keys, ["RS256"], ISSUER, CONFIG, NONCE)
+    return verify_id_token(raw, keys, ["RS256"], issuer, CONFIG, NONCE)
 
 
 def test_a_good_id_token_passes(key: RSAKey) -> None:
     assert verify(token(key), key)["sub"] == "u1"
+    # Google's tokens may say "accounts.google.com" for its issuer "https://accounts.google.com".
+    assert verify(token(key, iss="accounts.google.com"), key, GOOGLE)["sub"] == "u1"
+    with pytest.raises(SsoFlowError, match="another identity provider"):
+        verify(token(key, iss="accounts.google.com"), key)
     assert verify(token(key, aud=["fastflow", "other"], azp="fastflow"), key)["sub"] == "u1"
 
 

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 LEEWAY_SECONDS = 60  # clock skew between this server and the provider
 METADATA_TTL = 3600.0
+GOOGLE = "https://accounts.google.com"
 _REQUIRED = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")
 
 
@@ -75,7 +76,7 @@ class OidcClient:
         try:
             async with self._http() as http:
                 response = await http.get(url, headers=headers)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise _unreachable(self.config.issuer, exc) from None
         if response.status_code != 200:
             raise ProviderUnavailableError(
@@ -155,8 +156,10 @@ class OidcClient:
                 raw, await self._key_set(meta, fresh=True), algorithms, meta["issuer"],
                 self.config, nonce, access_token,
             )  # fmt: skip
+        extra = {}
         if access_token and meta.get("userinfo_endpoint"):
             extra = await self._userinfo(str(meta["userinfo_endpoint"]), access_token)
+        if extra:
             if extra.get("sub") != claims["sub"]:
                 raise SsoFlowError(
                     "the identity provider's profile answer belongs to another person than "
@@ -184,7 +187,7 @@ class OidcClient:
         try:
             async with self._http() as http:
                 response = await http.post(url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise _unreachable(self.config.issuer, exc) from None
         try:
             answer = response.json()
@@ -229,7 +232,7 @@ class OidcClient:
         try:
             async with self._http() as http:
                 response = await http.get(url, headers={"Authorization": f"Bearer {access_token}"})
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise _unreachable(self.config.issuer, exc) from None
         if response.status_code != 200:
             raise ProviderUnavailableError(
@@ -273,8 +276,11 @@ def verify_id_token(
             f"the ID token cannot be read or uses an algorithm the identity provider does not "
             f"announce ({type(exc).__name__}); sign-in refused"
         ) from None
+    issuers = [issuer]
+    if issuer == GOOGLE:
+        issuers.append("accounts.google.com")  # Google's ID tokens may name it without https
     options: dict[str, Any] = {
-        "iss": {"essential": True, "value": issuer},
+        "iss": {"essential": True, "values": issuers},
         "aud": {"essential": True, "value": config.client_id},
         "sub": {"essential": True},
         "exp": {"essential": True},
