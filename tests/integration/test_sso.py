@@ -241,10 +241,15 @@ def test_hostile_callbacks_get_a_sentence_never_a_500(
     )
 
 
-async def test_sso_is_off_when_not_configured(
-    tmp_path_factory: pytest.TempPathFactory, sqlite_template: SqliteTemplate
+@pytest.mark.parametrize("configured", [False, True])
+async def test_sso_off_or_provider_unreachable(
+    tmp_path_factory: pytest.TempPathFactory, sqlite_template: SqliteTemplate, configured: bool
 ) -> None:
     root = passable_temp(tmp_path_factory, "sso-off")
+    nobody_there = {
+        "FASTFLOW_OIDC_ISSUER": f"http://127.0.0.1:{free_port()}",
+        "FASTFLOW_OIDC_CLIENT_ID": "fastflow",
+    }
     settings = load_settings(
         _env_file=None,
         DATABASE_URL=sqlite_template.clone(root / "fastflow.db"),
@@ -252,12 +257,17 @@ async def test_sso_is_off_when_not_configured(
         DATA_DIR=str(root / "data"),
         LOGS_DIR=str(root / "logs"),
         FASTFLOW_UI=False,
+        **(nobody_there if configured else {}),
     )
     app = create_app(settings)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as c:
-        for path in ("/auth/oidc/login", CALLBACK):
-            r = await c.get(path)
-            assert r.status_code == 404 and "is not configured on this server" in r.text
+        if configured:
+            r = await c.get("/auth/oidc/login")
+            assert r.status_code == 502 and "could not be reached" in r.text
+        else:
+            for path in ("/auth/oidc/login", CALLBACK):
+                r = await c.get(path)
+                assert r.status_code == 404 and "is not configured on this server" in r.text
     app.state.services.db.dispose()
 
 
