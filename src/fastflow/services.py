@@ -8,8 +8,7 @@ import secrets
 from dataclasses import dataclass
 
 from fastflow.artifacts.keeper import RunFiles
-from fastflow.auth.oidc import OidcService
-from fastflow.auth.oidc_setup import oidc_from_settings
+from fastflow.auth.oidc_setup import OidcService, oidc_from_settings
 from fastflow.auth.service import AuthService
 from fastflow.auth.throttle import LoginThrottle
 from fastflow.auth.tokens import TokenIssuer
@@ -130,7 +129,6 @@ class Services:
         self.preflight()
         log_sandbox(self.sandbox, self.sandbox_warnings)
         self.auth.ensure_admin(self.settings.admin_user, self.settings.admin_password)
-        self.auth.announce_login_methods()
         # Started first so deliveries for runs settled by recovery are sent.
         await self.outbound.start()
         # Remote runs outlive a server restart (their workers keep going): only runs this

@@ -13,6 +13,8 @@ from fastflow.auth.tokens import TokenIssuer
 from fastflow.errors import ConfigError
 from fastflow.settings import Settings
 
+__all__ = ["OidcService", "oidc_from_settings"]
+
 
 def oidc_from_settings(
     settings: Settings, auth: AuthService, tokens: TokenIssuer

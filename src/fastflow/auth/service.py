@@ -225,6 +225,7 @@ class AuthService:
 
     def ensure_admin(self, username: str, password: str | None) -> None:
         """First start: create the admin from settings, or generate a password and print it."""
+        self.announce_login_methods()
         if self.users.count() > 0:
             return
         generated = password is None
