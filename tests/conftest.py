@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from fastflow.settings import Settings, load_settings
+from tests.support.oidc_provider import OidcProvider
 from tests.support.s3 import S3StandIn, s3_stand_in
 from tests.support.server import ADMIN_PASSWORD, ADMIN_USER, LiveServer, start_server
 from tests.support.services import (
@@ -60,6 +61,14 @@ def uv_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def s3_server() -> Iterator[S3StandIn]:
     """moto's S3 server on loopback: a stand-in for a real S3-compatible store."""
     yield from s3_stand_in()
+
+
+@pytest.fixture(scope="session")
+def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]:
+    """npm's oidc-provider on loopback: one real OpenID Connect provider for the session."""
+    provider = OidcProvider(tmp_path_factory.mktemp("oidc"))
+    yield provider
+    provider.stop()
 
 
 @pytest.fixture(scope="session")

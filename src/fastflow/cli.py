@@ -154,7 +154,11 @@ def cleanup(
 def _auth_service(settings: Settings):  # type: ignore[no-untyped-def]
     from fastflow.services import build_services
 
-    services = build_services(settings)
+    try:
+        services = build_services(settings)
+    except FastflowError as exc:  # a setting that cannot be used (e.g. half the SSO settings)
+        typer.echo(f"fastflow: {exc.message}", err=True)
+        raise typer.Exit(2) from None
     services.db.migrate()
     return services
 
@@ -177,6 +181,9 @@ def user_create(
     services = _auth_service(settings)
     try:
         if reset:
+            found = services.users.by_username(username)
+            if found is not None and found.is_sso:
+                raise FastflowError(f"{found.username!r} signs in with SSO and has no password")
             if len(password) < 8:
                 raise FastflowError("password must be at least 8 characters")
             services.users.set_password(username, hash_password(password))
@@ -199,8 +206,81 @@ def user_list() -> None:
     try:
         for user in services.users.all():
             state = "disabled" if user.disabled else "active"
+            kind = "sso" if user.is_sso else "break-glass" if user.break_glass else "local"
             last = user.last_login_at.isoformat(timespec="seconds") if user.last_login_at else "-"
-            typer.echo(f"{user.username}\t{user.role}\t{state}\tlast login {last}")
+            typer.echo(f"{user.username}\t{user.role}\t{state}\t{kind}\tlast login {last}")
+    finally:
+        services.db.dispose()
+
+
+@user_app.command("break-glass")
+def user_break_glass(
+    username: Annotated[
+        str | None, typer.Argument(help="A local account (made if missing)")
+    ] = None,
+    password: Annotated[
+        str | None, typer.Option(help="Asked for when not given", show_default=False)
+    ] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Name no break-glass admin")] = False,
+) -> None:
+    """Name the one admin whose password works even when FASTFLOW_LOCAL_LOGIN=false."""
+    from fastflow.auth.passwords import hash_password
+
+    if clear == (username is not None):
+        typer.echo("fastflow: give a USERNAME, or --clear", err=True)
+        raise typer.Exit(2)
+    settings = _settings()
+    if username is not None and password is None:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    services = _auth_service(settings)
+    try:
+        if username is None or password is None:
+            services.users.set_break_glass(None)
+            typer.echo("no break-glass admin: with password login off, only SSO and API tokens")
+            return
+        user = services.users.by_username(username)
+        if user is None:
+            user = services.auth.create_user(username, password, Role.ADMIN)
+        elif user.is_sso:
+            raise FastflowError(f"{user.username!r} signs in with SSO; name a local account")
+        else:
+            if len(password) < 8:
+                raise FastflowError("password must be at least 8 characters")
+            services.users.set_password(user.username, hash_password(password))
+            services.users.update(user.username, role=Role.ADMIN)
+        services.users.set_break_glass(user.username)
+        typer.echo(
+            f"{user.username!r} is the break-glass admin: with FASTFLOW_LOCAL_LOGIN=false it "
+            "logs in at /login?break_glass=1 (or POST /api/auth/login)"
+        )
+    except FastflowError as exc:
+        typer.echo(f"fastflow: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        services.db.dispose()
+
+
+@user_app.command("link-sso")
+def user_link_sso(
+    username: str,
+    subject: Annotated[str, typer.Option(help="The provider's `sub` for the person (see log)")],
+    issuer: Annotated[
+        str | None, typer.Option(help="Default: FASTFLOW_OIDC_ISSUER", show_default=False)
+    ] = None,
+) -> None:
+    """Let an SSO identity sign in as an existing account (its password stops working)."""
+    settings = _settings()
+    issuer = (issuer or settings.oidc_issuer or "").strip().rstrip("/")
+    if not issuer:
+        typer.echo("fastflow: give --issuer, or set FASTFLOW_OIDC_ISSUER", err=True)
+        raise typer.Exit(2)
+    services = _auth_service(settings)
+    try:
+        user = services.users.link_sso(username, issuer, subject)
+        typer.echo(f"{user.username!r} now signs in with SSO as {subject!r} of {issuer}")
+    except FastflowError as exc:
+        typer.echo(f"fastflow: {exc.message}", err=True)
+        raise typer.Exit(1) from None
     finally:
         services.db.dispose()
 

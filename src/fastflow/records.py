@@ -156,10 +156,15 @@ class Secret(SQLModel, table=True):
 
 class User(SQLModel, table=True):
     __tablename__ = "users"
+    # An SSO account is found by its provider's (issuer, subject), never by its name.
+    __table_args__ = (
+        sa.UniqueConstraint("sso_issuer", "sso_subject", name="uq_users_sso_identity"),
+    )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     username: str = Field(max_length=150, unique=True)
-    password_hash: str = Field(sa_type=sa.Text)
+    # None: no password (an SSO account), password login never succeeds.
+    password_hash: str | None = Field(default=None, sa_type=sa.Text, nullable=True)
     role: str = Field(default="viewer", max_length=16)
     disabled: bool = Field(default=False)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
@@ -167,6 +172,15 @@ class User(SQLModel, table=True):
     # Sessions and API tokens made before this no longer work (password, role or status
     # changed); re-enabling an account does not revive them.
     sessions_valid_after: datetime | None = _ts()
+    # Set for accounts made by (or linked to) OpenID Connect SSO.
+    sso_issuer: str | None = Field(default=None, max_length=500)
+    sso_subject: str | None = Field(default=None, max_length=255)
+    # The one admin whose password still works when FASTFLOW_LOCAL_LOGIN=false (set by the CLI).
+    break_glass: bool = Field(default=False)
+
+    @property
+    def is_sso(self) -> bool:
+        return self.sso_subject is not None
 
 
 class ApiToken(SQLModel, table=True):

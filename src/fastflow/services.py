@@ -8,6 +8,7 @@ import secrets
 from dataclasses import dataclass
 
 from fastflow.artifacts.keeper import RunFiles
+from fastflow.auth.oidc_setup import OidcService, oidc_from_settings
 from fastflow.auth.service import AuthService
 from fastflow.auth.throttle import LoginThrottle
 from fastflow.auth.tokens import TokenIssuer
@@ -86,6 +87,7 @@ class Services:
     run_service: RunService
     pipeline_service: PipelineService
     auth: AuthService
+    oidc: OidcService | None
     secrets: SecretService
     streams: StreamRegistry
     schedules: ScheduleStore
@@ -265,9 +267,8 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
         settings.login_max_failures_per_address,
         settings.login_window_seconds,
     )
-    auth = AuthService(
-        users, TokenIssuer(secret_key, settings.access_token_minutes), TokenStore(db), throttle
-    )
+    tokens = TokenIssuer(secret_key, settings.access_token_minutes)
+    auth = AuthService(users, tokens, TokenStore(db), throttle, local_login=settings.local_login)
     run_service = RunService(
         settings, runs, pipeline_store, catalog, engine, dispatcher, settlement, logs
     )
@@ -347,6 +348,7 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
         run_service=run_service,
         pipeline_service=pipeline_service,
         auth=auth,
+        oidc=oidc_from_settings(settings, auth, tokens),
         secrets=secrets,
         streams=StreamRegistry(settings.stream_max_per_user),
         schedules=schedules,

@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fastflow.errors import ConfigError
+from fastflow.models import Role
 from fastflow.sandbox.status import SandboxMode
 
 
@@ -159,6 +160,31 @@ class Settings(BaseSettings):
     login_window_seconds: float = Field(
         default=300.0, gt=0, validation_alias="FASTFLOW_LOGIN_WINDOW_SECONDS"
     )
+    # Password login (API and console); false leaves SSO, API tokens and the break-glass admin.
+    local_login: bool = Field(default=True, validation_alias="FASTFLOW_LOCAL_LOGIN")
+    # OpenID Connect SSO (docs/sso.md): on when FASTFLOW_OIDC_ISSUER is set.
+    oidc_issuer: str | None = Field(default=None, validation_alias="FASTFLOW_OIDC_ISSUER")
+    oidc_client_id: str | None = Field(default=None, validation_alias="FASTFLOW_OIDC_CLIENT_ID")
+    oidc_client_secret: str | None = Field(
+        default=None, validation_alias="FASTFLOW_OIDC_CLIENT_SECRET"
+    )
+    oidc_scopes: str = Field(
+        default="openid email profile", min_length=1, validation_alias="FASTFLOW_OIDC_SCOPES"
+    )
+    oidc_button_label: str = Field(
+        default="Sign in with SSO",
+        min_length=1,
+        max_length=80,
+        validation_alias="FASTFLOW_OIDC_BUTTON_LABEL",
+    )
+    oidc_role_claim: str | None = Field(default=None, validation_alias="FASTFLOW_OIDC_ROLE_CLAIM")
+    # Comma- or space-separated lists.
+    oidc_admin_groups: str = Field(default="", validation_alias="FASTFLOW_OIDC_ADMIN_GROUPS")
+    oidc_operator_groups: str = Field(default="", validation_alias="FASTFLOW_OIDC_OPERATOR_GROUPS")
+    oidc_default_role: Role = Field(
+        default=Role.VIEWER, validation_alias="FASTFLOW_OIDC_DEFAULT_ROLE"
+    )
+    oidc_allowed_domains: str = Field(default="", validation_alias="FASTFLOW_OIDC_ALLOWED_DOMAINS")
     max_request_bytes: int = Field(
         default=1024 * 1024, ge=1024, validation_alias="FASTFLOW_MAX_REQUEST_BYTES"
     )

@@ -56,9 +56,13 @@ class LiveServer:
         self.thread.join(timeout=60)
 
 
-def start_server(settings: Settings, host: str = "127.0.0.1", services: Any = None) -> LiveServer:
-    """Start the app under uvicorn in a thread on `host`; returns once it accepts connections."""
-    port = free_port()
+def start_server(
+    settings: Settings, host: str = "127.0.0.1", services: Any = None, port: int | None = None
+) -> LiveServer:
+    """Start the app under uvicorn in a thread on `host`; returns once it accepts connections.
+
+    `port`: a free port chosen beforehand (when settings must name the server's own URL)."""
+    port = port or free_port()
     app = create_app(settings, services)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)

@@ -37,7 +37,13 @@ WAIT = 30_000  # ms: how long the browser waits for something to appear before f
 class UiServer:
     """`fastflow serve` with the UI on, its own folders, and an API client as admin."""
 
-    def __init__(self, folder: Path, pipelines: Path, database_url: str | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        pipelines: Path,
+        database_url: str | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.pipelines = pipelines
         self.url = f"http://127.0.0.1:{self.port}"
@@ -57,6 +63,8 @@ class UiServer:
         )
         if database_url:
             env["DATABASE_URL"] = database_url
+        env["FASTFLOW_PUBLIC_URL"] = self.url
+        env.update(extra_env or {})
         self.proc = serve_process(self.port, env, self.log, cwd=folder)
         token = httpx.post(
             f"{self.url}/api/auth/login", json={"username": ADMIN_USER, "password": ADMIN_PASSWORD}

@@ -24,6 +24,7 @@ from fastflow.api.routes import (
     health,
     hooks,
     metrics,
+    oidc,
     pipelines,
     runs,
     schedules,
@@ -88,6 +89,7 @@ def create_api(settings: Settings, built: Services) -> FastAPI:
     routers = (
         health.router,
         auth.router,
+        oidc.router,
         pipelines.router,
         runs.router,
         secrets.router,

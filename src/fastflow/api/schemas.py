@@ -37,6 +37,7 @@ class UserDetail(BaseModel):
     username: str
     role: str
     disabled: bool
+    sso: bool = Field(description="signs in through the identity provider (no password)")
     created_at: datetime
     last_login_at: datetime | None
 
@@ -46,6 +47,7 @@ class UserDetail(BaseModel):
             username=user.username,
             role=user.role,
             disabled=user.disabled,
+            sso=user.is_sso,
             created_at=user.created_at,
             last_login_at=user.last_login_at,
         )

@@ -25,6 +25,15 @@ MIN_PASSWORD_LENGTH = 8
 _TOUCH_INTERVAL = timedelta(minutes=1)
 
 
+LOCAL_LOGIN_OFF = (
+    "password login is turned off on this server: sign in with SSO, or use an API token"
+)
+
+
+class LocalLoginDisabledError(ForbiddenError):
+    """A password login while FASTFLOW_LOCAL_LOGIN=false (and not the break-glass admin)."""
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who a request acts as, and through what: a session (JWT) or an API token."""
@@ -45,11 +54,14 @@ class AuthService:
         tokens: TokenIssuer,
         token_store: TokenStore | None = None,
         throttle: LoginThrottle | None = None,
+        local_login: bool = True,
     ) -> None:
         self.users = users
         self.tokens = tokens
         self.token_store = token_store
         self.throttle = throttle
+        # False: only the break-glass admin's password still works (SSO and API tokens do).
+        self.local_login = local_login
 
     def login(self, username: str, password: str, address: str | None = None) -> tuple[str, User]:
         """A bearer token for valid credentials, else AuthError (same answer for any cause)."""
@@ -61,6 +73,14 @@ class AuthService:
                 raise
         user = self.users.by_username(username)
         ok = verify_password(password, user.password_hash if user else None)
+        if not self.local_login and not (ok and user is not None and user.break_glass):
+            # One answer whatever the cause: it does not tell who the break-glass admin is.
+            log.warning(
+                "password login refused for user %r from %s (turned off)", username, address
+            )
+            if self.throttle is not None:
+                self.throttle.failed(username, address)
+            raise LocalLoginDisabledError(LOCAL_LOGIN_OFF)
         if user is None or not ok or user.disabled:
             log.warning("login failed for user %r from %s", username, address)
             if self.throttle is not None:
@@ -68,9 +88,15 @@ class AuthService:
             raise AuthError("invalid username or password")
         if self.throttle is not None:
             self.throttle.succeeded(username)
+        if not self.local_login:
+            log.warning("break-glass admin %r logged in with a password from %s", username, address)
+        return self.session_for(user), user
+
+    def session_for(self, user: User) -> str:
+        """A new session (bearer token) for a user who has proved who they are."""
         self.users.touch_login(user.id)
         token, _ = self.tokens.issue(user.id)
-        return token, user
+        return token
 
     def _active_user(self, user_id: str) -> User:
         try:
@@ -184,8 +210,22 @@ class AuthService:
     def set_password(self, username: str, password: str) -> None:
         self.users.set_password(username, hash_password(password))
 
+    def announce_login_methods(self) -> None:
+        """With password login off, say at start whether anyone can still get in without SSO."""
+        if self.local_login:
+            return
+        keys = [u.username for u in self.users.all() if u.break_glass and not u.disabled]
+        if keys:
+            log.info("password login is off; break-glass admin: %r", keys[0])
+        else:
+            log.warning(
+                "password login is off (FASTFLOW_LOCAL_LOGIN=false) and there is no break-glass "
+                "admin; name one with 'fastflow user break-glass NAME' (see docs/sso.md)"
+            )
+
     def ensure_admin(self, username: str, password: str | None) -> None:
         """First start: create the admin from settings, or generate a password and print it."""
+        self.announce_login_methods()
         if self.users.count() > 0:
             return
         generated = password is None

@@ -54,6 +54,60 @@ class UserStore:
                 raise ConflictError(f"user {username!r} already exists") from None
         return user
 
+    def by_sso(self, issuer: str, subject: str) -> User | None:
+        """The account linked to this identity of an OpenID Connect provider, if any."""
+        with self._db.session() as s:
+            return s.exec(
+                select(User).where(col(User.sso_issuer) == issuer, col(User.sso_subject) == subject)
+            ).first()
+
+    def create_sso(self, username: str, role: str, issuer: str, subject: str) -> User:
+        """An account without a password, found again by (issuer, subject)."""
+        username = usernames.normalize(username)
+        if self.by_username(username) is not None:
+            raise ConflictError(f"user {username!r} already exists (case does not count)")
+        user = User(
+            username=username, password_hash=None, role=role, sso_issuer=issuer, sso_subject=subject
+        )
+        with self._db.session() as s:
+            s.add(user)
+            try:
+                s.commit()
+            except sa.exc.IntegrityError:
+                raise ConflictError(f"user {username!r} already exists") from None
+        return user
+
+    def link_sso(self, username: str, issuer: str, subject: str) -> User:
+        """Make an existing account the one this SSO identity signs in as; its password goes."""
+        user = self.by_username(username)
+        if user is None:
+            raise NotFoundError(f"user {username!r} not found")
+        other = self.by_sso(issuer, subject)
+        if other is not None and other.id != user.id:
+            raise ConflictError(f"this SSO identity already signs in as {other.username!r}")
+        values = {
+            "sso_issuer": issuer,
+            "sso_subject": subject,
+            "password_hash": None,
+            "break_glass": False,
+            "sessions_valid_after": utcnow(),
+        }
+        with self._db.session() as s:
+            s.execute(sa.update(User).where(col(User.id) == user.id).values(**values))
+            s.commit()
+        return user.model_copy(update=values)
+
+    def set_break_glass(self, username: str | None) -> None:
+        """Make `username` the only break-glass account (None: there is none)."""
+        target = self.by_username(username) if username is not None else None
+        if username is not None and target is None:
+            raise NotFoundError(f"user {username!r} not found")
+        with self._db.session() as s:
+            s.execute(sa.update(User).values(break_glass=False))
+            if target is not None:
+                s.execute(sa.update(User).where(col(User.id) == target.id).values(break_glass=True))
+            s.commit()
+
     def set_password(self, username: str, password_hash: str) -> None:
         found = self.by_username(username)
         with self._db.session() as s:
