@@ -22,17 +22,34 @@ class Loop:
     name = "loop"
 
     def __init__(
-        self, interval: float, health: HealthRegistry | None = None, first_delay: float = 0.0
+        self,
+        interval: float,
+        health: HealthRegistry | None = None,
+        first_delay: float = 0.0,
+        retry_after: float | None = None,
     ) -> None:
+        """`retry_after`: seconds after a failed round (default: the interval)."""
         self.interval = interval
         self.health = health
         self.first_delay = first_delay
+        self.retry_after = interval if retry_after is None else retry_after
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def run_once(self) -> None:
         raise NotImplementedError
+
+    def failed(self, exc: Exception) -> None:
+        """A round raised `exc`: logged with its traceback, reported to the health registry."""
+        log.exception("%s: one round failed; trying again in %ss", self.name, self.retry_after)
+        if self.health is not None:
+            self.health.report(self.name, ok=False, detail=str(exc))
+
+    def succeeded(self) -> None:
+        """A round went well (after failures, too)."""
+        if self.health is not None:
+            self.health.report(self.name, ok=True)
 
     def next_wait(self) -> float:
         """Seconds until the next call; subclasses may wait less (e.g. a retry is due)."""
@@ -68,21 +85,17 @@ class Loop:
         if self.first_delay:
             await asyncio.sleep(self.first_delay)
         while True:
+            # Cleared before the round: a wake-up during it means one more round at once.
+            self._wake.clear()
             try:
                 await self.run_once()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.exception("%s: one round failed; trying again in %ss", self.name, self.interval)
-                if self.health is not None:
-                    self.health.report(self.name, ok=False, detail=str(exc))
-                # A failing round waits the full interval, wake-ups or not: never a loop
-                # that spins.
-                await asyncio.sleep(self.interval)
+                self.failed(exc)
+                # A failing round waits, wake-ups or not: never a loop that spins.
+                await asyncio.sleep(self.retry_after)
                 continue
-            else:
-                if self.health is not None:
-                    self.health.report(self.name, ok=True)
-            self._wake.clear()
+            self.succeeded()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, self.next_wait()))

@@ -10,7 +10,6 @@ while Redis is unreachable runs simply stay PENDING and go out when it is back.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import Any
@@ -25,6 +24,7 @@ from fastflow.dispatch.celery_messages import TASK_NAME, RunMessage
 from fastflow.dispatch.redis_keys import CANCEL_TTL, CLAIM_TTL, RedisKeys
 from fastflow.errors import FastflowError
 from fastflow.events.fanout import EventFanout
+from fastflow.loops import Loop
 from fastflow.models import FailureKind, RunStatus
 from fastflow.pipelines.bundle import build_bundle
 from fastflow.pipelines.discovery import PipelineCatalog
@@ -37,6 +37,29 @@ from fastflow.storage.run_store import RunStore
 log = logging.getLogger(__name__)
 
 _POLL_INTERVAL = 2.0
+
+
+class _SendLoop(Loop):
+    """Sends PENDING runs as messages: at once when woken, else every few seconds."""
+
+    name = "celery-send"
+
+    def __init__(self, dispatcher: CeleryDispatcher) -> None:
+        super().__init__(_POLL_INTERVAL, retry_after=1.0)
+        self.dispatcher = dispatcher
+
+    async def run_once(self) -> None:
+        await asyncio.to_thread(self.dispatcher.send_pending)
+
+    def succeeded(self) -> None:
+        if self.dispatcher.send_error is not None:
+            log.warning("redis reachable again; sending pending runs")
+        self.dispatcher.send_error = None
+
+    def failed(self, exc: Exception) -> None:
+        if self.dispatcher.send_error is None:
+            log.error("cannot send runs to workers (they stay PENDING): %s", exc)
+        self.dispatcher.send_error = str(exc) or type(exc).__name__
 
 
 class CeleryDispatcher:
@@ -63,9 +86,7 @@ class CeleryDispatcher:
         self.ingest = StreamIngest(
             runs, settlement, logs, fanout, self.keys, self._aredis, self.redis
         )
-        self._wake = asyncio.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._sender = _SendLoop(self)
         self.send_error: str | None = None
 
     @property
@@ -89,29 +110,20 @@ class CeleryDispatcher:
         return owner.decode() if isinstance(owner, bytes) else None
 
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._tasks = [
-            asyncio.create_task(self._send_forever(), name="fastflow-celery-send"),
-            asyncio.create_task(self.ingest.run_forever(), name="fastflow-celery-ingest"),
-        ]
-        self._wake.set()
+        await self._sender.start()  # its first round sends what waits from before
+        await self.ingest.start()
 
     async def stop(self) -> None:
         """Stop sending and ingesting; remote runs keep running and are caught up on restart."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._sender.stop()
+        await self.ingest.stop()
         await self._aredis.aclose()
         self.redis.close()
 
     def submit(self, run_id: str) -> None:
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return  # sent from the database when dispatching starts
+        # Before start: sent from the database when dispatching starts.
         self.ingest.poke()
-        loop.call_soon_threadsafe(self._wake.set)
+        self._sender.wake()
 
     def cancel(self, run_id: str, reason: str = "cancel requested") -> bool:
         """Tell the worker running (or about to run) `run_id` to stop it."""
@@ -121,22 +133,6 @@ class CeleryDispatcher:
             log.error("run %s: cancel not delivered, redis unreachable: %s", run_id, exc)
             return False
         return True
-
-    async def _send_forever(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), _POLL_INTERVAL)
-            self._wake.clear()
-            try:
-                await asyncio.to_thread(self.send_pending)
-                if self.send_error is not None:
-                    log.warning("redis reachable again; sending pending runs")
-                self.send_error = None
-            except Exception as exc:
-                if self.send_error is None:
-                    log.error("cannot send runs to workers (they stay PENDING): %s", exc)
-                self.send_error = str(exc) or type(exc).__name__
-                await asyncio.sleep(1.0)
 
     def send_pending(self) -> int:
         """Send every PENDING run not sent yet; returns how many were sent."""

@@ -29,6 +29,7 @@ from fastflow.events import types as ev
 from fastflow.events.fanout import EventFanout
 from fastflow.events.log import RunLogWriter
 from fastflow.events.redis_sink import FIELD
+from fastflow.loops import Loop
 from fastflow.models import RunStatus
 from fastflow.records import Run
 from fastflow.runs.logs import RunLogs
@@ -55,8 +56,12 @@ class _Tracked:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class StreamIngest:
-    """Consumes the event streams of remote runs; one per server."""
+class StreamIngest(Loop):
+    """Consumes the event streams of remote runs; one per server.
+
+    A loop with no pause between rounds: each round blocks in XREAD until events come."""
+
+    name = "celery-ingest"
 
     def __init__(
         self,
@@ -68,6 +73,7 @@ class StreamIngest:
         client: aredis.Redis,
         sync_client: redis.Redis,
     ) -> None:
+        super().__init__(0.0, retry_after=1.0)
         self._runs = runs
         self._settlement = settlement
         self._logs = logs
@@ -89,24 +95,22 @@ class StreamIngest:
         """Remote runs the server knows are executing."""
         return sum(1 for t in self._tracked.values() if t.started)
 
-    async def run_forever(self) -> None:
-        """Ingest until cancelled; Redis or database trouble is logged and retried."""
-        while True:
-            try:
-                await self.step()
-                if self.error is not None:
-                    log.warning("redis reachable again; ingesting remote runs")
-                self.error = None
-            except asyncio.CancelledError:
-                raise
-            except redis.RedisError as exc:
-                if self.error is None:
-                    log.error("redis unreachable, remote runs wait: %s", exc)
-                self.error = str(exc) or type(exc).__name__
-                await asyncio.sleep(1.0)
-            except Exception:
-                log.exception("ingesting remote run events failed; retrying")
-                await asyncio.sleep(1.0)
+    async def run_once(self) -> None:
+        await self.step()
+
+    def succeeded(self) -> None:
+        if self.error is not None:
+            log.warning("redis reachable again; ingesting remote runs")
+        self.error = None
+
+    def failed(self, exc: Exception) -> None:
+        """Redis or database trouble is logged (Redis once per outage) and retried."""
+        if isinstance(exc, redis.RedisError):
+            if self.error is None:
+                log.error("redis unreachable, remote runs wait: %s", exc)
+            self.error = str(exc) or type(exc).__name__
+        else:
+            log.exception("ingesting remote run events failed; retrying")
 
     async def step(self) -> None:
         """One round: refresh the active runs, read what is new, check liveness."""

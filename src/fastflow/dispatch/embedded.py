@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import os
 import socket
 
+from fastflow.loops import Loop
 from fastflow.runs.engine import RunEngine
 from fastflow.storage.run_store import RunStore
 
 log = logging.getLogger(__name__)
 
 _POLL_INTERVAL = 5.0  # also pick up runs that other processes queued in the database
+
+
+class _ClaimLoop(Loop):
+    name = "dispatcher"
+
+    def __init__(self, dispatcher: EmbeddedDispatcher) -> None:
+        super().__init__(_POLL_INTERVAL, retry_after=1.0)
+        self.dispatcher = dispatcher
+
+    async def run_once(self) -> None:
+        await self.dispatcher.dispatch_once()
+
+    def failed(self, exc: Exception) -> None:
+        log.exception("dispatcher: claiming runs failed; retrying")
 
 
 class EmbeddedDispatcher:
@@ -25,9 +39,8 @@ class EmbeddedDispatcher:
         self._engine = engine
         self._max = max_concurrent
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._wake = asyncio.Event()
+        self._claims = _ClaimLoop(self)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._main: asyncio.Task[None] | None = None
         self.worker_name = f"{socket.gethostname()}:{os.getpid()}"
 
     @property
@@ -36,21 +49,11 @@ class EmbeddedDispatcher:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._main = asyncio.create_task(self._dispatch_forever(), name="fastflow-dispatcher")
-        self._wake.set()
+        await self._claims.start()  # its first round picks up runs queued before
 
     def submit(self, run_id: str) -> None:
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return  # picked up from the database when dispatching starts
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            self._wake.set()
-        else:
-            loop.call_soon_threadsafe(self._wake.set)
+        # Before start: picked up from the database when dispatching starts.
+        self._claims.wake()
 
     def cancel(self, run_id: str, reason: str = "cancel requested") -> bool:
         loop = self._loop
@@ -62,18 +65,7 @@ class EmbeddedDispatcher:
         loop.call_soon_threadsafe(self._engine.request_cancel, run_id, reason)
         return True
 
-    async def _dispatch_forever(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), _POLL_INTERVAL)
-            self._wake.clear()
-            try:
-                await self._dispatch_once()
-            except Exception:
-                log.exception("dispatcher: claiming runs failed; retrying")
-                await asyncio.sleep(1.0)
-
-    async def _dispatch_once(self) -> None:
+    async def dispatch_once(self) -> None:
         free = self._max - len(self._tasks)
         if free <= 0:
             return
@@ -85,14 +77,11 @@ class EmbeddedDispatcher:
 
     def _done(self, run_id: str, _task: asyncio.Task[None]) -> None:
         self._tasks.pop(run_id, None)
-        self._wake.set()
+        self._claims.wake()
 
     async def stop(self) -> None:
         """Stop dispatching; runs still executing are cancelled through their executor."""
-        if self._main is not None:
-            self._main.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._main
+        await self._claims.stop()
         for run_id, task in list(self._tasks.items()):
             if self._engine.keeps_on_shutdown(run_id):
                 # FASTFLOW_RUNS_ON_SHUTDOWN=keep: the run goes on under its supervisor or in
