@@ -18,7 +18,6 @@ from fastflow.builds.service import BuildService
 from fastflow.builds.source import BuildSource
 from fastflow.dispatch.embedded import EmbeddedDispatcher
 from fastflow.dispatch.remote_runs import RemoteRuns
-from fastflow.errors import ConfigError
 from fastflow.events.connections import StreamRegistry
 from fastflow.events.fanout import EventFanout
 from fastflow.events.memory_fanout import MemoryFanout
@@ -26,7 +25,7 @@ from fastflow.executors.docker import INSTANCE_LABEL, DockerExecutor
 from fastflow.executors.local import LocalExecutor
 from fastflow.executors.run_sandbox import RunSandbox, log_sandbox, prepare_host
 from fastflow.executors.uv_env import EnvironmentCache
-from fastflow.gitsync.github_app import GitHubAppAuth
+from fastflow.gitsync.github_app import github_app_from_settings
 from fastflow.gitsync.loop import AutoSyncLoop
 from fastflow.gitsync.preheat import Preheater
 from fastflow.gitsync.removals import PipelineRemovals, RemovalWatch
@@ -302,7 +301,7 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
         refresh=lambda: {v.definition.name: v.definition for v in pipeline_service.list()},
         removed=removals.handle,
         preheater=preheater if settings.uv_pre_heat else None,
-        github=_github_app(settings),
+        github=github_app_from_settings(settings),
     )
     builds = BuildService(build_source, uploads, objects, catalog, run_service)
     monitoring = Monitoring(
@@ -375,26 +374,4 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
         sandbox_warnings=plan.warnings,
         backup_status=backup_status,
         backup_loop=backup_loop,
-    )
-
-
-def _github_app(settings: Settings) -> GitHubAppAuth | None:
-    """GitHub App auth when all three settings are given; some but not all is an error."""
-    given = {
-        "GITHUB_APP_ID": settings.github_app_id,
-        "GITHUB_INSTALLATION_ID": settings.github_installation_id,
-        "GITHUB_PRIVATE_KEY_PATH": settings.github_private_key_path,
-    }
-    if not any(given.values()):
-        return None
-    missing = [k for k, v in given.items() if not v]
-    if missing:
-        raise ConfigError(f"GitHub App sync needs {', '.join(missing)} as well")
-    assert settings.github_app_id and settings.github_installation_id
-    assert settings.github_private_key_path is not None
-    return GitHubAppAuth(
-        settings.github_app_id,
-        settings.github_installation_id,
-        settings.github_private_key_path,
-        settings.github_api_url,
     )

@@ -16,6 +16,7 @@ import httpx
 import jwt
 
 from fastflow.errors import ConfigError
+from fastflow.settings import Settings
 
 REFRESH_MARGIN = 300.0  # renew five minutes before expiry
 
@@ -88,3 +89,25 @@ class GitHubAppAuth:
         token = await self.token()
         basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
         return f"Authorization: Basic {basic}", token
+
+
+def github_app_from_settings(settings: Settings) -> GitHubAppAuth | None:
+    """GitHub App auth when all three settings are given; some but not all is an error."""
+    given = {
+        "GITHUB_APP_ID": settings.github_app_id,
+        "GITHUB_INSTALLATION_ID": settings.github_installation_id,
+        "GITHUB_PRIVATE_KEY_PATH": settings.github_private_key_path,
+    }
+    if not any(given.values()):
+        return None
+    missing = [k for k, v in given.items() if not v]
+    if missing:
+        raise ConfigError(f"GitHub App sync needs {', '.join(missing)} as well")
+    assert settings.github_app_id and settings.github_installation_id
+    assert settings.github_private_key_path is not None
+    return GitHubAppAuth(
+        settings.github_app_id,
+        settings.github_installation_id,
+        settings.github_private_key_path,
+        settings.github_api_url,
+    )
