@@ -47,8 +47,6 @@ class Settlement:
             "exit_code": complete.get("exit_code"),
             "failure_kind": complete.get("failure_kind"),
             "error_message": complete.get("error"),
-            "log_file": str(self.logs.log_path(run.id)),
-            "metrics_file": str(self.logs.metrics_path(run.id)),
         }
         if status is RunStatus.SUCCESS:
             fields["progress"] = 100
