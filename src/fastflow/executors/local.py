@@ -20,8 +20,9 @@ from typing import Any
 
 from fastflow.events.recorder import RunRecorder
 from fastflow.executors.capture import StreamCapture
+from fastflow.executors.inline import run_inline
 from fastflow.executors.launcher_client import SupervisorLauncher
-from fastflow.executors.process_run import ProcessJob, ProcessOutcome, ProcessRun, kill_orphan
+from fastflow.executors.process_run import ProcessJob, ProcessOutcome, kill_orphan
 from fastflow.executors.run_sandbox import PreparedRun, RunSandbox
 from fastflow.executors.supervised import find_supervisor, start_supervisor
 from fastflow.executors.uv_env import EnvironmentCache, SetupError
@@ -100,7 +101,7 @@ class LocalExecutor:
         self._running[spec.run_id] = (job, recorder.log_path)
         try:
             if self.supervise_in is None:
-                outcome = await self._run_inline(job, recorder, control)
+                outcome = await run_inline(job, recorder, control)
             else:
                 handle = await start_supervisor(
                     self._control_dir(spec.run_id),
@@ -145,27 +146,6 @@ class LocalExecutor:
             max_line_bytes=self.max_line_bytes,
             health_timeout=config.health_timeout or self.health_timeout,
         )
-
-    async def _run_inline(
-        self, job: ProcessJob, recorder: RunRecorder, control: RunControl
-    ) -> ProcessOutcome:
-        loop = asyncio.get_running_loop()
-
-        def started(pid: int) -> None:
-            if control.on_started is not None:
-                loop.call_soon_threadsafe(control.on_started, pid)
-
-        run = ProcessRun(job, recorder, on_started=started)
-
-        async def forward_cancel() -> None:
-            await control.cancel_requested.wait()
-            run.cancel(control.cancel_reason)
-
-        canceller = asyncio.create_task(forward_cancel())
-        try:
-            return await asyncio.to_thread(run.run)
-        finally:
-            canceller.cancel()
 
     async def health(self, run_id: str) -> dict[str, Any] | None:
         """How a run executing here is doing: how long it has been silent (the supervisor

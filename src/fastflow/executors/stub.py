@@ -9,13 +9,13 @@ happens around a run, not about isolation. Never offered by configuration.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Collection
 from typing import Any
 
 from fastflow.events.recorder import RunRecorder
-from fastflow.executors.process_run import ProcessJob, ProcessRun, kill_orphan
+from fastflow.executors.inline import run_inline
+from fastflow.executors.process_run import ProcessJob, kill_orphan
 from fastflow.models import FailureKind, RunStatus
 from fastflow.records import Run
 from fastflow.runs.ports import ExecutionResult, RunControl, RunSpec, RunStatuses
@@ -44,24 +44,10 @@ class StubExecutor:
             timeout=spec.timeout,
             cancel_grace=self.cancel_grace,
         )
-        loop = asyncio.get_running_loop()
-
-        def started(pid: int) -> None:
-            if control.on_started is not None:
-                loop.call_soon_threadsafe(control.on_started, pid)
-
-        run = ProcessRun(job, recorder, on_started=started)
-
-        async def forward_cancel() -> None:
-            await control.cancel_requested.wait()
-            run.cancel(control.cancel_reason)
-
         self._running.add(spec.run_id)
-        canceller = asyncio.create_task(forward_cancel())
         try:
-            outcome = await asyncio.to_thread(run.run)
+            outcome = await run_inline(job, recorder, control)
         finally:
-            canceller.cancel()
             self._running.discard(spec.run_id)
         return ExecutionResult(
             RunStatus(outcome.status),
