@@ -89,7 +89,11 @@ def test_secrets_reach_the_run_but_not_the_supervisors_environment_or_disk(
         "/api/pipelines/sleeper/run", json={"parameters": {"SECONDS_TO_RUN": "30"}}
     ).json()
     control = _supervisor_dir(server, run["id"])
-    _wait_for(lambda: (control / "child.pid").exists(), "the run's process to start")
+    # The supervisor's record is written beside the run's start, not necessarily before it.
+    _wait_for(
+        lambda: (control / "child.pid").exists() and (control / "supervisor.json").exists(),
+        "the run's process to start",
+    )
     supervisor = json.loads((control / "supervisor.json").read_text())["pid"]
     child = int((control / "child.pid").read_text())
     assert secret.encode() in Path(f"/proc/{child}/environ").read_bytes()

@@ -4,6 +4,7 @@ FASTFLOW_BACKUP_KEEP in FASTFLOW_BACKUP_DIR."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from datetime import UTC, datetime
@@ -50,6 +51,7 @@ class BackupLoop(Loop):
         self.status = status
         self.keep = keep
         self.passphrase = passphrase
+        self._inflight: asyncio.Future[None] | None = None
 
     async def start(self) -> None:
         state = await asyncio.to_thread(self.status.snapshot)
@@ -66,14 +68,20 @@ class BackupLoop(Loop):
     async def run_once(self) -> None:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         target = self.status.snapshot().directory / f"fastflow-backup-{stamp}.tar.gz"
+        # A backup once begun is finished (and the old ones pruned) even when the server
+        # stops meanwhile: `stop` waits for it.
+        self._inflight = asyncio.ensure_future(asyncio.to_thread(self._take, target))
+        await asyncio.shield(self._inflight)
+
+    def _take(self, target: Path) -> None:
         started = time.monotonic()
         try:
-            result = await asyncio.to_thread(self.maker.take, target, self.passphrase)
+            result = self.maker.take(target, self.passphrase)
         except Exception as exc:
             self.status.record_failure(str(getattr(exc, "message", exc)))
             raise
         self.status.record(result)
-        removed = await asyncio.to_thread(prune, target.parent, self.keep)
+        removed = prune(target.parent, self.keep)
         log.info(
             "backup %s written (%d bytes, %.1f s); %d older removed",
             target,
@@ -81,6 +89,13 @@ class BackupLoop(Loop):
             time.monotonic() - started,
             len(removed),
         )
+
+    async def stop(self) -> None:
+        await super().stop()
+        inflight, self._inflight = self._inflight, None
+        if inflight is not None:
+            with contextlib.suppress(Exception):
+                await inflight
 
 
 def scheduled_backups(
