@@ -57,7 +57,7 @@ def test_cli_errors_are_one_clear_line(server: LiveServer) -> None:
     unknown = fastflow(server, "run", "no_such_pipeline", token=server.login())
     assert unknown.returncode == 2 and "no_such_pipeline" in unknown.stderr
     bad_param = fastflow(server, "run", "hello", "-p", "oops", token=server.login())
-    assert bad_param.returncode == 2 and "key=value" in bad_param.stderr
+    assert bad_param.returncode == 2 and "KEY=VALUE" in bad_param.stderr
 
 
 TERMINAL_TRICKS = r"""

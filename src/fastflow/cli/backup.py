@@ -113,7 +113,7 @@ def backup_command(
     file: Annotated[Path, typer.Argument(help="Archive to write (.tar, or .tar.gz to compress)")],
     passphrase_file: PassphraseFile = None,
 ) -> None:
-    """Back up the database, logs, artifacts and uploads while the server runs."""
+    """Back up database, logs, artifacts and uploads (while serving)."""
     from fastflow.backup.create import BackupMaker
     from fastflow.backup.keys import passphrase_from
     from fastflow.backup.status import human_size
@@ -155,7 +155,9 @@ def restore_command(
         bool, typer.Option("--check", help="Only verify the archive; write nothing")
     ] = False,
 ) -> None:
-    """Restore a backup into an empty database and empty folders (stop the server first)."""
+    """Restore a backup into an empty installation.
+
+    The database and folders must be empty (or pass --force); stop the server first."""
     from fastflow.backup.keys import passphrase_from
     from fastflow.backup.restore import Restorer
 
