@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from fastflow.errors import FastflowError
-from fastflow.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from rich.progress import Progress as RichProgress
 
     from fastflow.backup.create import Progress
+    from fastflow.settings import Settings
 
 PassphraseFile = Annotated[
     Path | None,
@@ -48,6 +48,8 @@ def _private() -> Iterator[None]:
 
 
 def _settings() -> Settings:
+    from fastflow.settings import load_settings
+
     try:
         return load_settings()
     except FastflowError as exc:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
-from fastflow.settings import Settings, load_settings
+if TYPE_CHECKING:  # imported when a command needs them: `fastflow runs ls` stays quick
+    from fastflow.settings import Settings
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -19,6 +20,7 @@ def fail(message: str, code: int = 1) -> NoReturn:
 def settings(**overrides: object) -> Settings:
     """The installation's settings (environment, .env); an invalid one ends the command."""
     from fastflow.errors import FastflowError
+    from fastflow.settings import load_settings
 
     try:
         return load_settings(**{k: v for k, v in overrides.items() if v is not None})

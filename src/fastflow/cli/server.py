@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from fastflow.cli.help import command, new_app
 from fastflow.cli.local import fail, settings
 from fastflow.errors import FastflowError
-from fastflow.settings import Settings
+
+if TYPE_CHECKING:
+    from fastflow.settings import Settings
 
 db_app = new_app("Database schema.")
 
