@@ -14,7 +14,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from typer.testing import CliRunner
 
+from fastflow.cli import app
 from tests.support.cli import cli_env, cli_server, fastflow
 from tests.support.server import FASTFLOW_BIN, LiveServer
 
@@ -49,6 +51,12 @@ def env(live: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     )
 
 
+def in_process(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
+    """A command in this process (no new interpreter): exit code, stdout, stderr."""
+    result = CliRunner().invoke(app, list(args), env=env)
+    return result.exit_code, result.stdout, result.stderr
+
+
 def _run_id(stderr: str) -> str:
     found = re.search(r"fastflow: run ([0-9a-f]{32}) of ", stderr)
     assert found, stderr
@@ -69,15 +77,15 @@ def test_follow_prints_every_line_and_exits_with_the_run_code(
     ), summary
     assert "\x1b" not in done.stderr  # no colour, no bar for a pipe
 
-    logs = fastflow("logs", run_id, env=env)
-    assert logs.returncode == 0 and logs.stdout == done.stdout
+    code, printed, _ = in_process("logs", run_id, env=env)
+    assert code == 0 and printed == done.stdout
 
     failed = fastflow("run", "exit_code", "--params", '{"CODE": 3}', "-f", env=env)
     assert failed.returncode == 3, failed.stderr
     assert "run FAILED (EXIT_NONZERO) · exit code 3 · " in failed.stderr
     # Without --follow too, a failed run's log exits non-zero: with the run's code.
-    again = fastflow("logs", _run_id(failed.stderr), env=env)
-    assert again.returncode == 3 and again.stdout == "exiting with 3\n"
+    code, printed, _ = in_process("logs", _run_id(failed.stderr), env=env)
+    assert code == 3 and printed == "exiting with 3\n"
 
 
 def test_piped_output_keeps_the_runs_own_order(live: LiveServer, env: dict[str, str]) -> None:
@@ -139,8 +147,8 @@ def test_a_terminal_gets_colours_and_a_progress_bar(live: LiveServer, env: dict[
 def test_logs_and_follow_cannot_drive_the_viewers_terminal(env: dict[str, str]) -> None:
     followed = fastflow("run", "tricks", "--follow", env=env)
     assert followed.returncode == 0, followed.stderr
-    printed = fastflow("logs", _run_id(followed.stderr), env=env)
-    for out in (followed.stdout, printed.stdout):
+    _, printed, _ = in_process("logs", _run_id(followed.stderr), env=env)
+    for out in (followed.stdout, printed):
         assert "\x1b[32mgreen stays\x1b[0m" in out  # colours are kept
         assert "title \\x1b]0;pwned\\x07 clear \\x1b[2J home \\x1b[H" in out
         assert "over\\rwritten \\x9b31m c1" in out
@@ -148,12 +156,11 @@ def test_logs_and_follow_cannot_drive_the_viewers_terminal(env: dict[str, str]) 
 
 
 def test_logs_follow_of_a_finished_run_and_an_unknown_one(env: dict[str, str]) -> None:
-    started = fastflow("run", "hello", "-p", "NAME=cli", env=env)
-    assert started.returncode == 0 and re.fullmatch(r"[0-9a-f]{32}\n", started.stdout)
-    followed = fastflow("logs", started.stdout.strip(), "-f", env=env)
+    code, started, _ = in_process("run", "hello", "-p", "NAME=cli", env=env)
+    assert code == 0 and re.fullmatch(r"[0-9a-f]{32}\n", started)
+    followed = fastflow("logs", started.strip(), "-f", env=env)
     assert followed.returncode == 0, followed.stderr
     assert followed.stdout.startswith("Hello, cli!\n")
     assert "fastflow: run SUCCESS" in followed.stderr
-    unknown = fastflow("logs", "0123abcd", "-f", env=env)
-    assert unknown.returncode == 2
-    assert unknown.stderr == "fastflow: run '0123abcd' not found\n"
+    code, _, unknown = in_process("logs", "0123abcd", "-f", env=env)
+    assert code == 2 and unknown == "fastflow: run '0123abcd' not found\n"

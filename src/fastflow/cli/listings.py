@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import typer
 
@@ -15,7 +17,7 @@ from fastflow.cli.tables import as_json, cut, duration, fields, status, table, w
 from fastflow.cli.terminal import wants_colour
 
 pipelines_app = new_app("Pipelines on the server.")
-runs_app = new_app("Runs on the server: list, show, cancel, retry.")
+runs_app = new_app("Runs on the server: list, show, cancel, retry, artifacts.")
 
 RunId = Annotated[str, typer.Argument(metavar="RUN_ID", help="The run's id")]
 
@@ -183,3 +185,40 @@ def runs_retry(
         typer.echo(f"fastflow: run {started['id']} retries {run_id}", err=True)
         code = follow_run(api, str(started["id"]))
     raise typer.Exit(code)
+
+
+@command(runs_app, "artifacts")
+def runs_artifacts(
+    run_id: RunId,
+    path: Annotated[
+        str | None, typer.Argument(metavar="PATH", help="Download this artifact (as listed)")
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", metavar="FILE", help="Where to write it [default: its file name]"
+        ),
+    ] = None,
+    as_json_: AsJson = False,
+    url: ServerUrl = None,
+    token: Token = None,
+) -> None:
+    """List the files a run kept, or download one of them (`-o -`: to stdout)."""
+    with reporting(), connect(url, token) as api:
+        if path is None:
+            found: list[dict[str, Any]] = api.get(f"/api/runs/{run_id}/artifacts")
+            if as_json_:
+                typer.echo(as_json(found))
+            elif not found:
+                typer.echo("No artifacts.", err=True)
+            else:
+                rows = [[a["path"], str(a["size"]), a["sha256"]] for a in found]
+                typer.echo(table(["PATH", "BYTES", "SHA256"], rows))
+            return
+        target = output or Path(path.rsplit("/", 1)[-1])
+        answer = api.request("GET", f"/api/runs/{run_id}/artifacts/{quote(path)}")
+        if str(target) == "-":
+            sys.stdout.buffer.write(answer.content)
+            return
+        target.write_bytes(answer.content)
+        typer.echo(f"wrote {target} ({len(answer.content)} bytes)", err=True)
