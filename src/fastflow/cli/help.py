@@ -68,8 +68,8 @@ def _format_params(command: Any, ctx: typer.Context, formatter: Any) -> None:
 
 
 def _usage(pieces: list[str]) -> list[str]:
-    # `{NAME}` for a required argument reads like a set; the usual notation is `NAME`.
-    return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in pieces]
+    # `{name}` for a required argument reads like a set; the usual notation is `NAME`.
+    return [(p[1:-1] if p.startswith("{") and p.endswith("}") else p).upper() for p in pieces]
 
 
 class Command(TyperCommand):

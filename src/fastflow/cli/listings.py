@@ -145,7 +145,7 @@ def _describe(api: Api, r: dict[str, Any], colour: bool) -> str:
 def runs_show(
     run_id: RunId, as_json_: AsJson = False, url: ServerUrl = None, token: Token = None
 ) -> None:
-    """Show one run: state, exit code, parameters, times, console link."""
+    """Show one run: state, exit code, parameters, times, link."""
     with reporting(), connect(url, token) as api:
         found: dict[str, Any] = api.get(f"/api/runs/{run_id}")
         typer.echo(as_json(found) if as_json_ else _describe(api, found, _colour()))
@@ -155,7 +155,9 @@ def runs_show(
 def runs_cancel(
     run_id: RunId, as_json_: AsJson = False, url: ServerUrl = None, token: Token = None
 ) -> None:
-    """Cancel a pending run, or stop a running one (SIGTERM, then SIGKILL after a grace)."""
+    """Cancel a waiting or running run.
+
+    A running run gets SIGTERM, then SIGKILL after the server's grace period."""
     with reporting(), connect(url, token) as api:
         found: dict[str, Any] = api.post(f"/api/runs/{run_id}/cancel")
     if as_json_:
@@ -176,7 +178,9 @@ def runs_retry(
     url: ServerUrl = None,
     token: Token = None,
 ) -> None:
-    """Start a new attempt of a finished run with the same parameters; print its id."""
+    """Start a new attempt of a finished run; print its id.
+
+    The new run has the same parameters and is linked to the old one."""
     with reporting(), connect(url, token) as api:
         started: dict[str, Any] = api.post(f"/api/runs/{run_id}/retry")
         if not follow:
@@ -203,7 +207,9 @@ def runs_artifacts(
     url: ServerUrl = None,
     token: Token = None,
 ) -> None:
-    """List the files a run kept, or download one of them (`-o -`: to stdout)."""
+    """List a run's artifacts, or download one.
+
+    With PATH, the artifact is written to its file name, or to FILE (`-o -`: stdout)."""
     with reporting(), connect(url, token) as api:
         if path is None:
             found: list[dict[str, Any]] = api.get(f"/api/runs/{run_id}/artifacts")

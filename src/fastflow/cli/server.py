@@ -55,9 +55,10 @@ def serve(
         application.state.services.preflight()
     except FastflowError as exc:
         fail(exc.message, 2)
+    where = f"http://{current.host}:{current.port}"
+    front = f"console on {where}/" if current.ui_enabled else f"API docs on {where}/docs"
     typer.echo(
-        f"fastflow: pipelines from {current.pipelines_dir}, data in {current.data_dir}, "
-        f"console on http://{current.host}:{current.port}/",
+        f"fastflow: pipelines from {current.pipelines_dir}, data in {current.data_dir}, {front}",
         err=True,
     )
     config = uvicorn.Config(

@@ -44,7 +44,9 @@ def user_create(
     username: Annotated[str, typer.Argument(metavar="USERNAME", help="The account's name")],
     role: Annotated[Role, typer.Option(help="What the user may do")] = Role.VIEWER,
     password: Password = None,
-    reset: Annotated[bool, typer.Option(help="Set a new password for an existing user")] = False,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Set a new password for an existing user")
+    ] = False,
 ) -> None:
     """Create a user (or reset the password of one with --reset)."""
     from fastflow.auth.passwords import hash_password
@@ -168,7 +170,7 @@ def user_link_sso(
 @command(user_app, "disable")
 def user_disable(
     username: Annotated[str, typer.Argument(metavar="USERNAME", help="The account")],
-    enable: Annotated[bool, typer.Option(help="Enable the user again instead")] = False,
+    enable: Annotated[bool, typer.Option("--enable", help="Enable the user again instead")] = False,
 ) -> None:
     """Disable a user: their sessions and API tokens stop working at once."""
     services = _services()
