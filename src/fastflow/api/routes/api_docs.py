@@ -5,8 +5,9 @@ served to signed-in users (a bearer token, or the console's session cookie, whic
 UI's requests carry), and to everyone only with FASTFLOW_PUBLIC_DOCS=true.
 
 Swagger UI (Apache-2.0) and ReDoc (MIT) come from the `fastapi-offline` package (MIT) and are
-served by fastflow itself under `/docs/assets/`: the pages work without internet access and
-ask no CDN for anything.
+served by fastflow itself under `/docs/assets/`: the pages work without internet access (their
+scripts and styles come from no CDN; only ReDoc's attribution logo in its menu is remote, and
+missing offline).
 """
 
 from __future__ import annotations
