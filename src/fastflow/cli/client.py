@@ -125,7 +125,7 @@ class Api:
         if status == 429:
             wait = response.headers.get("retry-after")
             later = f" (try again in {wait} s)" if wait else ""
-            raise ClientError(f"the server is busy: {detail}{later}")
+            raise ClientError(f"{detail}{later}")
         if status >= 500:
             raise ClientError(f"the server failed ({status}): {detail}", code=1)
         raise ClientError(detail)
