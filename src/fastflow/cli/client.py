@@ -67,7 +67,7 @@ class Api:
         self.http = httpx.Client(
             base_url=target.url,
             headers=headers,
-            timeout=httpx.Timeout(30.0, read=None),  # a quiet run is not a timeout
+            timeout=httpx.Timeout(30.0, read=120.0),
         )
 
     @property

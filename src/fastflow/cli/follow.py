@@ -98,7 +98,8 @@ class Follower:
     def _once(self) -> dict[str, Any] | None:
         headers = {"Last-Event-ID": str(self.cursor)}
         path = f"/api/runs/{self.run_id}/events"
-        with self.api.http.stream("GET", path, headers=headers) as r:
+        quiet_is_fine = httpx.Timeout(30.0, read=None)  # a quiet run is not a timeout
+        with self.api.http.stream("GET", path, headers=headers, timeout=quiet_is_fine) as r:
             if r.status_code == 204:
                 return {}  # over, and nothing after our cursor: the run row tells the rest
             self.api.check(r)
