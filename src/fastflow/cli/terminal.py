@@ -20,7 +20,6 @@ RED = "\x1b[31m"
 GREEN = "\x1b[32m"
 YELLOW = "\x1b[33m"
 DIM = "\x1b[2m"
-BOLD = "\x1b[1m"
 _CLEAR_LINE = "\r\x1b[2K"
 _BAR_WIDTH = 30
 _REDRAW_EVERY = 0.1  # s: a bar redrawn at most ten times a second
@@ -61,7 +60,6 @@ class Screen:
     def __init__(self, out: TextIO, err: TextIO, env: dict[str, str] | None = None) -> None:
         self.out = out
         self.err = err
-        self.out_colour = wants_colour(out, env)
         self.err_colour = wants_colour(err, env)
         self._bar_on = is_terminal(err)
         self._last: TextIO | None = None
