@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -205,12 +206,47 @@ def test_api_docs_need_login_unless_made_public(
             f"{server.url}/openapi.json", headers={"Authorization": f"Bearer {token}"}
         ).json()["paths"]
     )
+    # Offline: both pages load their scripts from this server, never from a CDN.
+    signed = {"Authorization": f"Bearer {token}"}
+    for path in ("/docs", "/redoc"):
+        page = httpx.get(f"{server.url}{path}", headers=signed).text
+        assert "http://" not in page and "https://" not in page, page
+        assets = re.findall(r'(?:src|href)="(/docs/assets/[^"]+)"', page)
+        assert assets, page
+        for asset in assets:
+            assert httpx.get(f"{server.url}{asset}").status_code == 401, asset
+            got = httpx.get(f"{server.url}{asset}", headers=signed)
+            assert got.status_code == 200 and len(got.content) > 1000, asset
+    assert httpx.get(f"{server.url}/docs/assets/../../secret_key", headers=signed).status_code in (
+        404,
+        422,
+    )
     public = start_server(make_settings(FASTFLOW_PUBLIC_DOCS="true"))
     try:
-        for path in ("/openapi.json", "/docs", "/redoc"):
+        for path in ("/openapi.json", "/docs", "/redoc", "/docs/assets/redoc.standalone.js"):
             assert httpx.get(f"{public.url}{path}").status_code == 200, path
     finally:
         public.stop()
+
+
+def test_every_operation_declares_its_errors_and_a_clean_title(server: LiveServer) -> None:
+    schema = httpx.get(
+        f"{server.url}/openapi.json", headers={"Authorization": f"Bearer {server.login()}"}
+    ).json()
+    public = {("get", "/health"), ("get", "/static/fastflow-client.js")}
+    for path, operations in schema["paths"].items():
+        for method, op in operations.items():
+            where = f"{method.upper()} {path}"
+            # A title a person reads: words, no run-together identifiers.
+            assert re.fullmatch(r"[A-Z][a-z]+( [A-Z][a-z]*)*", op["summary"]), where
+            codes = set(op["responses"])
+            if (method, path) not in public:
+                assert "401" in codes, where
+            if "{" in path and not path.endswith("/runs"):
+                assert "404" in codes, where
+            for code in codes & {"401", "403", "404", "409", "422", "429"}:
+                body = op["responses"][code]["content"]["application/json"]["schema"]
+                assert body["$ref"].rsplit("/", 1)[-1] in ("ErrorOut", "ValidationErrorOut")
 
 
 def test_websocket_takes_the_console_cookie_from_its_own_origin_only(server: LiveServer) -> None:

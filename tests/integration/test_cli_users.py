@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
@@ -83,3 +85,22 @@ def test_a_role_change_ends_the_users_sessions_and_tokens(
                 assert c.get("/api/auth/me").json()["role"] == "admin"
     finally:
         live.stop()
+
+
+def test_user_commands_in_a_folder_without_a_database_say_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("DATABASE_URL", "DATA_DIR", "LOGS_DIR", "PIPELINES_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    runner = CliRunner()
+    for args in (
+        ["user", "list"],
+        ["user", "create", "eve", "--password", "pw-eve-123"],
+        ["user", "disable", "eve"],
+    ):
+        r = runner.invoke(app, args)
+        assert r.exit_code == 2, (args, r.output)
+        assert r.stderr.startswith("fastflow: no fastflow database here (data/fastflow.db does")
+        assert "DATA_DIR or DATABASE_URL" in r.stderr and "fastflow db upgrade" in r.stderr
+    assert not (tmp_path / "data").exists()  # nothing made on the way

@@ -1,4 +1,5 @@
-"""Property-based fuzzing of every OpenAPI operation with an admin API token: no 5xx, ever.
+"""Property-based fuzzing of every OpenAPI operation with an admin API token: no 5xx, ever,
+and no status code an operation does not declare.
 
 schemathesis generates up to 20 requests per operation (valid and edge-case inputs) against
 a real server on SQLite. Nothing is excluded. An admin *API token* is used rather than a login
@@ -16,11 +17,22 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import not_a_server_error, status_code_conformance
 
 from fastflow.settings import load_settings
 from tests.support.server import ADMIN_PASSWORD, ADMIN_USER, LiveServer, start_server
 from tests.support.services import SqliteTemplate, passable_temp
+
+
+def declared_status(ctx: Any, response: Any, case: Any) -> bool | None:
+    """Every status an operation answers is declared in its schema (its error responses).
+
+    uvicorn answers a request it cannot parse (`Content-Length: null`) before fastflow sees
+    it: that 400 belongs to no operation."""
+    if response.status_code == 400 and response.text == "Invalid HTTP request received.":
+        return None
+    return status_code_conformance(ctx, response, case)  # type: ignore[no-any-return]
+
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "pipelines"
 
@@ -77,6 +89,6 @@ def test_no_operation_answers_5xx(api_schema: Any, admin_token: str) -> None:
         @given(case=strategy)
         @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
         def check(case: Any) -> None:
-            case.call_and_validate(headers=headers, checks=[not_a_server_error])
+            case.call_and_validate(headers=headers, checks=[not_a_server_error, declared_status])
 
         check()

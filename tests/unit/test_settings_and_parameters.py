@@ -26,7 +26,7 @@ def test_defaults_and_postgres_url() -> None:
 
 def test_parameters_merge_defaults_and_reject_bad_names() -> None:
     cfg = PipelineConfig.model_validate(
-        {"parameters": {"A": "1", "B": {"default": None, "required": True}, "C": 3}}
+        {"parameters": {"A": "1", "B": {"default": None, "required": True}, "C": 3, "D": None}}
     )
     assert resolve_parameters(cfg, {"B": True, "D": [1, 2]}) == {
         "A": "1",
@@ -50,3 +50,16 @@ def test_dotenv_file_is_read(tmp_path, monkeypatch) -> None:  # type: ignore[no-
     monkeypatch.delenv("FASTFLOW_PORT", raising=False)
     s = load_settings()
     assert (s.max_concurrent_runs, s.port) == (3, 9001)
+
+
+def test_a_pipeline_that_declares_parameters_refuses_others_by_name() -> None:
+    cfg = PipelineConfig.model_validate({"parameters": {"DAYS": "7", "REGION": "eu"}})
+    with pytest.raises(InvalidInputError) as err:
+        resolve_parameters(cfg, {"DAY": "3"})
+    assert err.value.status_code == 422
+    assert err.value.message == (
+        "parameter 'DAY' not declared by this pipeline; it takes: DAYS, REGION"
+    )
+    assert resolve_parameters(cfg, {"DAYS": "3"}) == {"DAYS": "3", "REGION": "eu"}
+    # A pipeline that declares nothing takes whatever it is given.
+    assert resolve_parameters(PipelineConfig(), {"ANY": "x"}) == {"ANY": "x"}

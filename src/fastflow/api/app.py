@@ -60,10 +60,10 @@ def create_api(settings: Settings, built: Services) -> FastAPI:
         version=__version__,
         description="Self-hosted orchestrator for Python pipelines.",
         lifespan=lifespan,
-        # Served behind login below, unless FASTFLOW_PUBLIC_DOCS=true.
-        openapi_url="/openapi.json" if settings.public_docs else None,
-        docs_url="/docs" if settings.public_docs else None,
-        redoc_url="/redoc" if settings.public_docs else None,
+        # Served by docs_router below: offline, behind login unless FASTFLOW_PUBLIC_DOCS=true.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.services = built
     app.state.stream_encoder = Encoder()  # shared: many viewers of a run reuse one encoding
@@ -109,6 +109,5 @@ def create_api(settings: Settings, built: Services) -> FastAPI:
     )
     for router in routers:
         app.include_router(router)
-    if not settings.public_docs:
-        app.include_router(docs_router(app))
+    app.include_router(docs_router(app, public=settings.public_docs))
     return app

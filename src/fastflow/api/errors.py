@@ -36,6 +36,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # The framework's answer to a body it cannot parse (JSON that is not UTF-8,
+            # broken multipart): invalid input like any other, with the same status.
+            what = "send UTF-8 JSON" if "parsing the body" in str(exc.detail) else exc.detail
+            detail = f"the request body could not be read: {what}"
+            return JSONResponse({"detail": detail, "errors": []}, 422)
         return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)

@@ -168,4 +168,4 @@ class PipelineCatalog:
             return p
         if file.is_file():
             return _file_pipeline(name, file)
-        raise NotFoundError(f"pipeline {name!r} not found in {self.root}")
+        raise NotFoundError(f"pipeline {name!r} not found in the pipelines folder")

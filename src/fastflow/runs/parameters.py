@@ -39,6 +39,16 @@ def resolve_parameters(config: PipelineConfig, given: dict[str, Any]) -> dict[st
             )
         if name.upper().startswith("FASTFLOW_"):
             raise InvalidInputError(f"parameter name {name!r}: the FASTFLOW_ prefix is reserved")
+    undeclared = sorted(set(given) - set(config.parameters))
+    if config.parameters and undeclared:
+        # A pipeline that declares its parameters says what it takes: a typo (`DAY` for
+        # `DAYS`) must not start a run that silently uses the default.
+        names = ", ".join(repr(n) for n in undeclared)
+        declared = ", ".join(config.parameters)
+        raise InvalidInputError(
+            f"{'parameter' if len(undeclared) == 1 else 'parameters'} {names} not declared "
+            f"by this pipeline; it takes: {declared}"
+        )
     resolved: dict[str, str] = {}
     for name, spec in config.parameters.items():
         if name in given:

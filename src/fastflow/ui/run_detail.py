@@ -19,6 +19,7 @@ from fastflow.ui.downloads import log_url, metrics_url
 from fastflow.ui.format import duration, short_id, when
 from fastflow.ui.layout import frame, status_badge, tid
 from fastflow.ui.log_follow import Gap, LogFollower
+from fastflow.ui.run_artifacts import ArtifactsPanel
 
 MAX_LINES = 1000  # lines kept in the browser; the full log is a download away
 TICK_SECONDS = 0.25
@@ -102,6 +103,7 @@ class RunView:
             self.progress_label = ui.label().classes("text-sm text-grey-8 min-w-[8rem]")
         self.fields = ui.element("div").classes("w-full")
         self._build_log()
+        self.artifacts = ArtifactsPanel(run.id)
         self._build_charts()
         self.render_state()
 
@@ -189,6 +191,7 @@ class RunView:
             lambda: list(read_metrics(self.svc.run_service.metrics_path(self.run.id)))
         )
         self._add_samples(samples)
+        await self.artifacts.refresh()
         self.follower.start()
         self.timer = ui.timer(TICK_SECONDS, self.tick)
 
@@ -252,6 +255,7 @@ class RunView:
                 break
             await asyncio.sleep(0.25)
         self.timer.deactivate()
+        await self.artifacts.refresh()
 
     def _push_gap(self, gap: Gap) -> None:
         what = f"{gap.lines} lines" if gap.lines else "earlier lines"

@@ -11,8 +11,9 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from fastflow.api.deps import ServicesDep, Viewer
+from fastflow.api.responses import AUTHENTICATED, errors
 
-router = APIRouter(prefix="/api/runs", tags=["artifacts"])
+router = APIRouter(prefix="/api/runs", tags=["artifacts"], responses=AUTHENTICATED)
 
 
 class ArtifactOut(BaseModel):
@@ -23,7 +24,7 @@ class ArtifactOut(BaseModel):
     url: str
 
 
-@router.get("/{run_id}/artifacts", response_model=list[ArtifactOut])
+@router.get("/{run_id}/artifacts", response_model=list[ArtifactOut], responses=errors(404))
 def list_artifacts(run_id: str, services: ServicesDep, _: Viewer) -> list[ArtifactOut]:
     """Files the run wrote under FASTFLOW_ARTIFACTS_DIR, kept after it finished."""
     run = services.run_service.get(run_id)
@@ -39,7 +40,7 @@ def list_artifacts(run_id: str, services: ServicesDep, _: Viewer) -> list[Artifa
     ]
 
 
-@router.get("/{run_id}/artifacts/{path:path}")
+@router.get("/{run_id}/artifacts/{path:path}", responses=errors(404))
 def download_artifact(
     run_id: str, path: str, services: ServicesDep, _: Viewer
 ) -> StreamingResponse:

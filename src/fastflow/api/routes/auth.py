@@ -12,6 +12,7 @@ from fastflow.api.deps import (
     ServicesDep,
     Viewer,
 )
+from fastflow.api.responses import errors
 from fastflow.api.schemas import (
     ApiTokenCreate,
     ApiTokenCreated,
@@ -27,7 +28,7 @@ router = APIRouter(prefix="/api/auth", tags=["auth"])
 TokenId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="API token id")]
 
 
-@router.post("/login", response_model=TokenResponse)
+@router.post("/login", response_model=TokenResponse, responses=errors(401, 422, 429))
 def login(
     body: LoginRequest, request: Request, response: Response, services: ServicesDep
 ) -> TokenResponse:
@@ -45,7 +46,7 @@ def login(
     )
 
 
-@router.post("/logout", status_code=204)
+@router.post("/logout", status_code=204, responses=errors(401, 403, 422))
 def logout(principal: CurrentPrincipal, services: ServicesDep, response: Response) -> Response:
     """End this session at once: its token stops working and the cookies are cleared."""
     services.auth.logout(principal)
@@ -54,13 +55,13 @@ def logout(principal: CurrentPrincipal, services: ServicesDep, response: Respons
     return response
 
 
-@router.get("/me", response_model=UserOut)
-def me(user: CurrentUser) -> UserOut:
+@router.get("/me", response_model=UserOut, responses=errors(401, 422))
+def who_am_i(user: CurrentUser) -> UserOut:
     """Who the token belongs to."""
     return UserOut(username=user.username, role=user.role)
 
 
-@router.get("/tokens", response_model=list[ApiTokenOut])
+@router.get("/tokens", response_model=list[ApiTokenOut], responses=errors(401, 403, 422))
 def list_tokens(
     principal: CurrentPrincipal,
     services: ServicesDep,
@@ -72,7 +73,9 @@ def list_tokens(
     return [ApiTokenOut.of(row, owner) for row, owner in rows]
 
 
-@router.post("/tokens", response_model=ApiTokenCreated, status_code=201)
+@router.post(
+    "/tokens", response_model=ApiTokenCreated, status_code=201, responses=errors(401, 403, 422)
+)
 def create_token(
     body: ApiTokenCreate, principal: CurrentPrincipal, services: ServicesDep, _: Viewer
 ) -> ApiTokenCreated:
@@ -81,7 +84,7 @@ def create_token(
     return ApiTokenCreated(**ApiTokenOut.of(row, principal.user.username).model_dump(), token=raw)
 
 
-@router.delete("/tokens/{token_id}", status_code=204)
+@router.delete("/tokens/{token_id}", status_code=204, responses=errors(401, 403, 404, 422))
 def revoke_token(
     token_id: TokenId, principal: CurrentPrincipal, services: ServicesDep, _: Viewer
 ) -> Response:

@@ -14,12 +14,13 @@ from pydantic import BaseModel, ConfigDict
 from starlette.datastructures import UploadFile
 
 from fastflow.api.deps import Operator, ServicesDep, Viewer
+from fastflow.api.responses import AUTHENTICATED, errors
 from fastflow.api.schemas import RunCreate, RunOut
 from fastflow.builds.validation import mb
 from fastflow.errors import InvalidInputError, TooLargeError
 from fastflow.records import Run, Upload
 
-router = APIRouter(prefix="/api/builds", tags=["builds"])
+router = APIRouter(prefix="/api/builds", tags=["builds"], responses=AUTHENTICATED)
 
 _FORM_SLACK = 64 * 1024  # multipart headers and small fields around the file
 _COPY_CHUNK = 1024 * 1024
@@ -137,7 +138,13 @@ def _save(source: BinaryIO, target: Path, limit: int) -> int:
     return written
 
 
-@router.post("", response_model=BuildOut, status_code=202, openapi_extra=_MULTIPART_SCHEMA)
+@router.post(
+    "",
+    response_model=BuildOut,
+    status_code=202,
+    openapi_extra=_MULTIPART_SCHEMA,
+    responses=errors(409, 413, 429),
+)
 async def create_build(request: Request, services: ServicesDep, user: Operator) -> BuildOut:
     """Upload a source (multipart field `file`) and start it; answers with the run to poll."""
     builds = services.builds
@@ -185,7 +192,7 @@ def list_builds(
     )
 
 
-@router.get("/{build_id}", response_model=UploadDetail)
+@router.get("/{build_id}", response_model=UploadDetail, responses=errors(404))
 def get_build(build_id: str, services: ServicesDep, _: Viewer) -> UploadDetail:
     """One upload and its newest runs."""
     upload = services.builds.get(build_id)
@@ -193,8 +200,10 @@ def get_build(build_id: str, services: ServicesDep, _: Viewer) -> UploadDetail:
     return UploadDetail(**UploadOut.of(upload).model_dump(), runs=[RunOut.of(r) for r in runs])
 
 
-@router.post("/{build_id}/run", response_model=BuildOut, status_code=202)
-def rerun_build(
+@router.post(
+    "/{build_id}/run", response_model=BuildOut, status_code=202, responses=errors(404, 409, 429)
+)
+def run_build_again(
     build_id: str, services: ServicesDep, user: Operator, body: RerunRequest | None = None
 ) -> BuildOut:
     """Run a stored upload again, optionally with other parameters."""

@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from fastflow.api.deps import ServicesDep, Viewer
+from fastflow.api.responses import AUTHENTICATED, errors
 from fastflow.api.streaming import (
     Encoder,
     connected_message,
@@ -25,7 +26,7 @@ from fastflow.errors import InvalidInputError
 from fastflow.events.connections import StreamLease
 from fastflow.events.stream import RunEventStream
 
-router = APIRouter(prefix="/api/runs", tags=["events"])
+router = APIRouter(prefix="/api/runs", tags=["events"], responses=AUTHENTICATED)
 
 _HEADERS = {
     "Cache-Control": "no-cache",
@@ -104,9 +105,10 @@ async def _events(
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "the event stream"},
         204: {"description": "the run is over and nothing is left after the given seq"},
+        **errors(404, 429),
     },
 )
-def run_eventssse_frame(
+def stream_run_events(
     run_id: str,
     request: Request,
     services: ServicesDep,

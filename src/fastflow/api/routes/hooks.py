@@ -13,6 +13,7 @@ import orjson
 from fastapi import APIRouter, Query, Request
 
 from fastflow.api.deps import ServicesDep
+from fastflow.api.responses import errors
 from fastflow.api.routes.pipelines import PipelineName
 from fastflow.api.routes.sync import read_limited
 from fastflow.api.schemas import RunOut
@@ -24,8 +25,13 @@ from fastflow.webhooks.inbound import pipeline_target
 router = APIRouter(prefix="/api/hooks", tags=["webhooks"])
 
 
-@router.post("/{pipeline}", response_model=RunOut, status_code=202)
-async def pipeline_hook(
+@router.post(
+    "/{pipeline}",
+    response_model=RunOut,
+    status_code=202,
+    responses=errors(401, 403, 404, 409, 413, 422, 429),
+)
+async def start_run_by_webhook(
     pipeline: PipelineName,
     request: Request,
     services: ServicesDep,

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from fastflow.api.deps import ServicesDep
+from fastflow.api.responses import errors
 from fastflow.errors import AuthError
 from fastflow.monitoring.prometheus import CONTENT_TYPE
 
@@ -30,7 +31,12 @@ def _scraper(
     services.auth.authenticate(credentials.credentials)  # a user token of any role will do
 
 
-@router.get("/metrics", dependencies=[Depends(_scraper)], response_class=Response)
-def metrics(services: ServicesDep) -> Response:
+@router.get(
+    "/metrics",
+    dependencies=[Depends(_scraper)],
+    response_class=Response,
+    responses=errors(401, 403),
+)
+def prometheus_metrics(services: ServicesDep) -> Response:
     """Runs by status, queue depth, run durations, stream clients, gaps, component health."""
     return Response(services.monitoring.render(), media_type=CONTENT_TYPE)

@@ -7,13 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from fastflow.api.deps import Operator, ServicesDep, Viewer
+from fastflow.api.responses import AUTHENTICATED, errors
 from fastflow.api.routes.runs import RunListQuery, run_page
 from fastflow.api.schemas import PipelineOut, PipelineStats, RunCreate, RunOut, RunPage, stats_of
 from fastflow.models import Trigger
 from fastflow.pipelines.discovery import MAX_NAME_LENGTH, NAME_PATTERN, check_name
 from fastflow.records import RunFilter
 
-router = APIRouter(prefix="/api/pipelines", tags=["pipelines"])
+router = APIRouter(prefix="/api/pipelines", tags=["pipelines"], responses=AUTHENTICATED)
 
 PipelineName = Annotated[
     str,
@@ -30,13 +31,13 @@ def list_pipelines(services: ServicesDep, _: Viewer) -> list[PipelineOut]:
     return [PipelineOut.of(v) for v in services.pipeline_service.list()]
 
 
-@router.get("/{name}", response_model=PipelineOut)
+@router.get("/{name}", response_model=PipelineOut, responses=errors(404))
 def get_pipeline(name: PipelineName, services: ServicesDep, _: Viewer) -> PipelineOut:
     return PipelineOut.of(services.pipeline_service.get(check_name(name)))
 
 
-@router.post("/{name}/run", response_model=RunOut, status_code=202)
-def run_pipeline(
+@router.post("/{name}/run", response_model=RunOut, status_code=202, responses=errors(404, 409, 429))
+def start_run(
     name: PipelineName, services: ServicesDep, user: Operator, body: RunCreate | None = None
 ) -> RunOut:
     """Start a run; it answers at once with the run (PENDING) and where to follow it."""
@@ -50,7 +51,7 @@ def run_pipeline(
 
 
 @router.get("/{name}/runs", response_model=RunPage)
-def pipeline_runs(
+def list_pipeline_runs(
     name: PipelineName,
     services: ServicesDep,
     _: Viewer,
@@ -60,23 +61,23 @@ def pipeline_runs(
     return run_page(services, q, RunFilter(pipeline=name))
 
 
-@router.get("/{name}/stats", response_model=PipelineStats)
-def pipeline_stats(name: PipelineName, services: ServicesDep, _: Viewer) -> PipelineStats:
+@router.get("/{name}/stats", response_model=PipelineStats, responses=errors(404))
+def get_pipeline_stats(name: PipelineName, services: ServicesDep, _: Viewer) -> PipelineStats:
     return stats_of(services.pipeline_service.get(check_name(name)))
 
 
-@router.post("/{name}/stats/reset", response_model=PipelineStats)
-def reset_stats(name: PipelineName, services: ServicesDep, _: Operator) -> PipelineStats:
+@router.post("/{name}/stats/reset", response_model=PipelineStats, responses=errors(404))
+def reset_pipeline_stats(name: PipelineName, services: ServicesDep, _: Operator) -> PipelineStats:
     return stats_of(services.pipeline_service.reset_stats(name))
 
 
-@router.post("/{name}/enable", response_model=PipelineOut)
-def enable(name: PipelineName, services: ServicesDep, _: Operator) -> PipelineOut:
+@router.post("/{name}/enable", response_model=PipelineOut, responses=errors(404))
+def enable_pipeline(name: PipelineName, services: ServicesDep, _: Operator) -> PipelineOut:
     return PipelineOut.of(services.pipeline_service.set_enabled(name, True))
 
 
-@router.post("/{name}/disable", response_model=PipelineOut)
-def disable(name: PipelineName, services: ServicesDep, _: Operator) -> PipelineOut:
+@router.post("/{name}/disable", response_model=PipelineOut, responses=errors(404))
+def disable_pipeline(name: PipelineName, services: ServicesDep, _: Operator) -> PipelineOut:
     out = PipelineOut.of(services.pipeline_service.set_enabled(name, False))
     out.warnings = services.scheduler.warnings_for(name)
     return out

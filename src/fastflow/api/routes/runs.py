@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse, PlainTextResponse, Response, Streami
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fastflow.api.deps import Operator, ServicesDep, Viewer
+from fastflow.api.responses import AUTHENTICATED, errors
 from fastflow.api.schemas import RunOut, RunPage
 from fastflow.errors import InvalidInputError, NotFoundError
 from fastflow.events.log import format_log_text, read_events, tail_log_lines
@@ -22,7 +23,7 @@ from fastflow.models import RunStatus
 from fastflow.records import RunFilter
 from fastflow.services import Services
 
-router = APIRouter(prefix="/api/runs", tags=["runs"])
+router = APIRouter(prefix="/api/runs", tags=["runs"], responses=AUTHENTICATED)
 
 RunId = Annotated[str, Path(pattern=r"^[0-9A-Za-z_-]{1,64}$", description="Run id")]
 
@@ -91,25 +92,27 @@ def list_runs(
     return run_page(services, q, RunFilter(pipeline=q.pipeline))
 
 
-@router.get("/{run_id}", response_model=RunOut)
+@router.get("/{run_id}", response_model=RunOut, responses=errors(404))
 def get_run(run_id: RunId, services: ServicesDep, _: Viewer) -> RunOut:
     return RunOut.of(services.run_service.get(run_id))
 
 
-@router.post("/{run_id}/cancel", response_model=RunOut)
+@router.post("/{run_id}/cancel", response_model=RunOut, responses=errors(404, 409))
 def cancel_run(run_id: RunId, services: ServicesDep, _: Operator) -> RunOut:
     """Cancel a PENDING run, or stop a RUNNING one (SIGTERM, then SIGKILL after a grace)."""
     return RunOut.of(services.run_service.cancel(run_id))
 
 
-@router.post("/{run_id}/retry", response_model=RunOut, status_code=202)
+@router.post(
+    "/{run_id}/retry", response_model=RunOut, status_code=202, responses=errors(404, 409, 429)
+)
 def retry_run(run_id: RunId, services: ServicesDep, user: Operator) -> RunOut:
     """Start a new attempt of a finished run with the same parameters."""
     return RunOut.of(services.run_service.retry(run_id, triggered_by=user.username))
 
 
-@router.get("/{run_id}/health")
-async def get_health(run_id: RunId, services: ServicesDep, _: Viewer) -> dict[str, Any]:
+@router.get("/{run_id}/health", responses=errors(404))
+async def check_run_health(run_id: RunId, services: ServicesDep, _: Viewer) -> dict[str, Any]:
     """Check a running run now: its container's state and how long it has been silent."""
     run = await asyncio.to_thread(services.run_service.get, run_id)
     body: dict[str, Any] = {"run_id": run.id, "status": run.status, "executor": run.executor}
@@ -127,8 +130,18 @@ def _log_path(services: Services, run_id: str) -> FsPath:
     return services.run_service.log_path(run_id)
 
 
-@router.get("/{run_id}/logs", response_class=PlainTextResponse)
-def get_logs(
+@router.get(
+    "/{run_id}/logs",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"text/plain": {}, "application/x-ndjson": {}},
+            "description": "the lines as text, or (`format=json`) their events as JSON lines",
+        },
+        **errors(404),
+    },
+)
+def get_run_log(
     run_id: RunId,
     services: ServicesDep,
     _: Viewer,
@@ -154,8 +167,8 @@ def get_logs(
     return PlainTextResponse("".join(format_log_text(events)))
 
 
-@router.get("/{run_id}/events/history")
-def get_events(
+@router.get("/{run_id}/events/history", responses=errors(404))
+def get_run_event_history(
     run_id: RunId,
     services: ServicesDep,
     _: Viewer,
@@ -169,8 +182,8 @@ def get_events(
     return Response(_json_lines(list(events)), media_type="application/x-ndjson")
 
 
-@router.get("/{run_id}/logs/download")
-def download_logs(run_id: RunId, services: ServicesDep, _: Viewer) -> Response:
+@router.get("/{run_id}/logs/download", responses=errors(404))
+def download_run_log(run_id: RunId, services: ServicesDep, _: Viewer) -> Response:
     """The whole log as a text file."""
     path = _log_path(services, run_id)
     # Streamed: a log of millions of lines is never held in memory at once.
@@ -181,14 +194,14 @@ def download_logs(run_id: RunId, services: ServicesDep, _: Viewer) -> Response:
     )
 
 
-@router.get("/{run_id}/metrics")
-def get_metrics(run_id: RunId, services: ServicesDep, _: Viewer) -> list[dict[str, Any]]:
+@router.get("/{run_id}/metrics", responses=errors(404))
+def get_run_metrics(run_id: RunId, services: ServicesDep, _: Viewer) -> list[dict[str, Any]]:
     """CPU and RAM samples over the run's life (JSON list)."""
     return services.run_service.metrics(run_id)
 
 
-@router.get("/{run_id}/metrics/download")
-def download_metrics(run_id: RunId, services: ServicesDep, _: Viewer) -> Response:
+@router.get("/{run_id}/metrics/download", responses=errors(404))
+def download_run_metrics(run_id: RunId, services: ServicesDep, _: Viewer) -> Response:
     path = services.run_service.metrics_path(run_id)
     if not path.exists():
         raise NotFoundError(f"run {run_id} has no metrics yet")

@@ -9,11 +9,12 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 from fastflow.api.deps import Operator, ServicesDep, Viewer
+from fastflow.api.responses import AUTHENTICATED, errors
 from fastflow.records import Schedule
 from fastflow.scheduler.requests import ScheduleIn, ScheduleUpdate
 from fastflow.scheduler.service import SchedulerService, ScheduleSpec
 
-router = APIRouter(prefix="/api/schedules", tags=["schedules"])
+router = APIRouter(prefix="/api/schedules", tags=["schedules"], responses=AUTHENTICATED)
 
 
 class ScheduleOut(BaseModel):
@@ -51,19 +52,19 @@ def list_schedules(
     return [ScheduleOut.of(r, sched) for r in services.scheduler.all(pipeline)]
 
 
-@router.post("", response_model=ScheduleOut, status_code=201)
+@router.post("", response_model=ScheduleOut, status_code=201, responses=errors(404))
 def create_schedule(body: ScheduleIn, services: ServicesDep, _: Operator) -> ScheduleOut:
     """Create a schedule; an invalid cron expression, interval or zone is a 422 naming it."""
     row = services.scheduler.create(ScheduleSpec(**body.model_dump()))
     return ScheduleOut.of(row, services.scheduler)
 
 
-@router.get("/{schedule_id}", response_model=ScheduleOut)
+@router.get("/{schedule_id}", response_model=ScheduleOut, responses=errors(404))
 def get_schedule(schedule_id: str, services: ServicesDep, _: Viewer) -> ScheduleOut:
     return ScheduleOut.of(services.scheduler.get(schedule_id), services.scheduler)
 
 
-@router.put("/{schedule_id}", response_model=ScheduleOut)
+@router.put("/{schedule_id}", response_model=ScheduleOut, responses=errors(404))
 def update_schedule(
     schedule_id: str, body: ScheduleUpdate, services: ServicesDep, _: Operator
 ) -> ScheduleOut:
@@ -78,17 +79,17 @@ def update_schedule(
     return ScheduleOut.of(row, services.scheduler)
 
 
-@router.delete("/{schedule_id}", status_code=204)
+@router.delete("/{schedule_id}", status_code=204, responses=errors(404))
 def delete_schedule(schedule_id: str, services: ServicesDep, _: Operator) -> Response:
     services.scheduler.delete(schedule_id)
     return Response(status_code=204)
 
 
-@router.post("/{schedule_id}/enable", response_model=ScheduleOut)
+@router.post("/{schedule_id}/enable", response_model=ScheduleOut, responses=errors(404))
 def enable_schedule(schedule_id: str, services: ServicesDep, _: Operator) -> ScheduleOut:
     return ScheduleOut.of(services.scheduler.set_enabled(schedule_id, True), services.scheduler)
 
 
-@router.post("/{schedule_id}/disable", response_model=ScheduleOut)
+@router.post("/{schedule_id}/disable", response_model=ScheduleOut, responses=errors(404))
 def disable_schedule(schedule_id: str, services: ServicesDep, _: Operator) -> ScheduleOut:
     return ScheduleOut.of(services.scheduler.set_enabled(schedule_id, False), services.scheduler)

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from fastflow.api.deps import ServicesDep, Viewer
+from fastflow.api.responses import errors
 
 router = APIRouter(tags=["events"])
 
@@ -26,14 +27,14 @@ class StreamsOut(BaseModel):
     streams: list[StreamOut]
 
 
-@router.get("/api/streams", response_model=StreamsOut)
+@router.get("/api/streams", response_model=StreamsOut, responses=errors(401, 403, 422))
 def list_streams(services: ServicesDep, _: Viewer) -> StreamsOut:
     """Runs with live viewers right now, and how many connections each has (SSE + WebSocket)."""
     return StreamsOut(streams=[StreamOut.model_validate(r) for r in services.streams.runs()])
 
 
 @router.get(f"/static/{CLIENT_JS}", response_class=Response)
-def client_library() -> Response:
+def get_browser_client() -> Response:
     """The dependency-free browser client (public: a library, no data; streams need a token)."""
     source = resources.files("fastflow.api").joinpath("static", CLIENT_JS).read_bytes()
     return Response(

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from fastflow.api.deps import Operator, ServicesDep, Viewer
+from fastflow.api.responses import errors
 from fastflow.webhooks.inbound import SYNC_TARGET
 
 router = APIRouter(prefix="/api/sync", tags=["sync"])
@@ -20,20 +21,20 @@ class SyncRequest(BaseModel):
     branch: str | None = Field(default=None, min_length=1, max_length=200)
 
 
-@router.post("")
-async def sync_now(services: ServicesDep, _: Operator, body: SyncRequest | None = None) -> Any:
+@router.post("", responses=errors(401, 403, 409, 422))
+async def start_sync(services: ServicesDep, _: Operator, body: SyncRequest | None = None) -> Any:
     """Pull the branch (default GIT_BRANCH); the remote wins over local changes."""
     return await services.sync.sync((body or SyncRequest()).branch)
 
 
-@router.get("/status")
-async def sync_status(services: ServicesDep, _: Viewer) -> Any:
+@router.get("/status", responses=errors(401, 403, 422))
+async def get_sync_status(services: ServicesDep, _: Viewer) -> Any:
     """Branch, commit, ahead/behind as of the last fetch, and the last sync's result."""
     return await services.sync.status()
 
 
-@router.post("/hook", status_code=202)
-async def sync_hook(
+@router.post("/hook", status_code=202, responses=errors(401, 403, 409, 413, 422))
+async def sync_by_webhook(
     request: Request,
     services: ServicesDep,
     token: Annotated[str | None, Query(description="the hook token, if not in a header")] = None,

@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from fastflow.api.deps import Admin, ServicesDep
+from fastflow.api.responses import AUTHENTICATED, errors
 from fastflow.api.schemas import UserCreate, UserDetail, UserUpdate
 from fastflow.errors import ConflictError
 
-router = APIRouter(prefix="/api/users", tags=["users"])
+router = APIRouter(prefix="/api/users", tags=["users"], responses=AUTHENTICATED)
 
 Username = Annotated[str, Path(min_length=1, max_length=150)]
 
@@ -20,12 +21,12 @@ def list_users(services: ServicesDep, _: Admin) -> list[UserDetail]:
     return [UserDetail.of(u) for u in services.auth.all_users()]
 
 
-@router.post("", response_model=UserDetail, status_code=201)
+@router.post("", response_model=UserDetail, status_code=201, responses=errors(409))
 def create_user(body: UserCreate, services: ServicesDep, _: Admin) -> UserDetail:
     return UserDetail.of(services.auth.create_user(body.username, body.password, body.role))
 
 
-@router.patch("/{username}", response_model=UserDetail)
+@router.patch("/{username}", response_model=UserDetail, responses=errors(404, 409))
 def update_user(
     username: Username, body: UserUpdate, services: ServicesDep, admin: Admin
 ) -> UserDetail:

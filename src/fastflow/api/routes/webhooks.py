@@ -11,12 +11,13 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fastflow.api.deps import Admin, ServicesDep
+from fastflow.api.responses import AUTHENTICATED, errors
 from fastflow.errors import InvalidInputError
 from fastflow.pipelines.discovery import check_name
 from fastflow.records import InboundHook, OutboundWebhook
 from fastflow.webhooks.inbound import SYNC_TARGET, pipeline_target
 
-router = APIRouter(prefix="/api/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/api/webhooks", tags=["webhooks"], responses=AUTHENTICATED)
 
 
 class InboundIn(BaseModel):
@@ -94,12 +95,12 @@ class OutboundOut(BaseModel):
 
 
 @router.get("/inbound", response_model=list[InboundOut])
-def list_inbound(services: ServicesDep, _: Admin) -> list[InboundOut]:
+def list_inbound_hooks(services: ServicesDep, _: Admin) -> list[InboundOut]:
     return [InboundOut.of(h) for h in services.inbound_hooks.all()]
 
 
-@router.post("/inbound", response_model=InboundOut, status_code=201)
-def create_inbound(body: InboundIn, services: ServicesDep, user: Admin) -> InboundOut:
+@router.post("/inbound", response_model=InboundOut, status_code=201, responses=errors(409))
+def create_inbound_hook(body: InboundIn, services: ServicesDep, user: Admin) -> InboundOut:
     """Create a hook and show its token once; for an existing hook, a new token (rotation)."""
     if body.pipeline is not None:
         target = pipeline_target(check_name(body.pipeline))
@@ -110,19 +111,19 @@ def create_inbound(body: InboundIn, services: ServicesDep, user: Admin) -> Inbou
     return InboundOut.of(hook, token)
 
 
-@router.delete("/inbound/{hook_id}", status_code=204)
-def delete_inbound(hook_id: str, services: ServicesDep, _: Admin) -> Response:
+@router.delete("/inbound/{hook_id}", status_code=204, responses=errors(404))
+def delete_inbound_hook(hook_id: str, services: ServicesDep, _: Admin) -> Response:
     services.inbound_hooks.delete(hook_id)
     return Response(status_code=204)
 
 
 @router.get("/outbound", response_model=list[OutboundOut])
-def list_outbound(services: ServicesDep, _: Admin) -> list[OutboundOut]:
+def list_outbound_webhooks(services: ServicesDep, _: Admin) -> list[OutboundOut]:
     return [OutboundOut.of(h) for h in services.outbound.all()]
 
 
 @router.post("/outbound", response_model=OutboundOut, status_code=201)
-def create_outbound(body: OutboundIn, services: ServicesDep, _: Admin) -> OutboundOut:
+def create_outbound_webhook(body: OutboundIn, services: ServicesDep, _: Admin) -> OutboundOut:
     """Notify `url` when a run (of `pipeline`, or any) finishes; shows the signing secret once."""
     if body.pipeline is not None:
         try:
@@ -133,13 +134,15 @@ def create_outbound(body: OutboundIn, services: ServicesDep, _: Admin) -> Outbou
     return OutboundOut.of(hook, secret)
 
 
-@router.delete("/outbound/{webhook_id}", status_code=204)
-def delete_outbound(webhook_id: str, services: ServicesDep, _: Admin) -> Response:
+@router.delete("/outbound/{webhook_id}", status_code=204, responses=errors(404))
+def delete_outbound_webhook(webhook_id: str, services: ServicesDep, _: Admin) -> Response:
     services.outbound.delete(webhook_id)
     return Response(status_code=204)
 
 
-@router.get("/outbound/{webhook_id}/deliveries")
-def deliveries(webhook_id: str, services: ServicesDep, _: Admin) -> list[dict[str, Any]]:
+@router.get("/outbound/{webhook_id}/deliveries", responses=errors(404))
+def list_webhook_deliveries(
+    webhook_id: str, services: ServicesDep, _: Admin
+) -> list[dict[str, Any]]:
     """Recent deliveries, newest first, with attempts, last status code and error."""
     return [d.model_dump(mode="json") for d in services.outbound.deliveries(webhook_id)]

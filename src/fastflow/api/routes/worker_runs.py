@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Path, Request
 from pydantic import BaseModel
 
 from fastflow.api.deps import ServicesDep
+from fastflow.api.responses import errors
 from fastflow.api.routes.workers import WorkerAuth
 from fastflow.errors import InvalidInputError
 
@@ -32,7 +33,7 @@ class ArtifactIn(BaseModel):
     sha256: str
 
 
-@router.get("/{run_id}/secrets", response_model=RunSecretsOut)
+@router.get("/{run_id}/secrets", response_model=RunSecretsOut, responses=errors(401, 404, 409, 422))
 def get_run_secrets(
     run_id: RunId, services: ServicesDep, _: WorkerAuth, worker: WorkerId = ""
 ) -> RunSecretsOut:
@@ -44,8 +45,13 @@ def get_run_secrets(
     return RunSecretsOut(env=found.env, secret_keys=sorted(found.secret_keys))
 
 
-@router.put("/{run_id}/artifacts/{path:path}", response_model=ArtifactIn, status_code=201)
-async def put_run_artifact(
+@router.put(
+    "/{run_id}/artifacts/{path:path}",
+    response_model=ArtifactIn,
+    status_code=201,
+    responses=errors(401, 404, 409, 413, 422),
+)
+async def upload_run_artifact(
     run_id: RunId,
     path: str,
     request: Request,

@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from fastflow.api.deps import ServicesDep, Viewer
+from fastflow.api.responses import errors
 from fastflow.api.schemas import WorkerOut
 from fastflow.errors import AuthError, FastflowError, NotFoundError
 from fastflow.pipelines.bundle import bundle_path
@@ -38,8 +39,8 @@ def worker_auth(
 WorkerAuth = Annotated[None, Depends(worker_auth)]
 
 
-@router.get("/api/bundles/{sha}", response_class=FileResponse)
-def get_bundle(sha: str, services: ServicesDep, _: WorkerAuth) -> FileResponse:
+@router.get("/api/bundles/{sha}", response_class=FileResponse, responses=errors(401, 404, 422))
+def get_pipeline_bundle(sha: str, services: ServicesDep, _: WorkerAuth) -> FileResponse:
     """A pipeline bundle (tar.gz) by its SHA-256, for workers on other machines."""
     path = bundle_path(services.settings.bundles_dir, sha)
     if path is None:
@@ -47,7 +48,7 @@ def get_bundle(sha: str, services: ServicesDep, _: WorkerAuth) -> FileResponse:
     return FileResponse(path, media_type="application/gzip")
 
 
-@router.get("/api/workers", response_model=list[WorkerOut])
+@router.get("/api/workers", response_model=list[WorkerOut], responses=errors(401, 403, 422))
 def list_workers(services: ServicesDep, _: Viewer) -> list[dict[str, Any]]:
     """Workers alive now (host, queues, concurrency, last heartbeat, running runs).
 

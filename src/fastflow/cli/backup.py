@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from fastflow.errors import FastflowError
-from fastflow.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from rich.progress import Progress as RichProgress
 
     from fastflow.backup.create import Progress
+    from fastflow.settings import Settings
 
 PassphraseFile = Annotated[
     Path | None,
@@ -48,6 +48,8 @@ def _private() -> Iterator[None]:
 
 
 def _settings() -> Settings:
+    from fastflow.settings import load_settings
+
     try:
         return load_settings()
     except FastflowError as exc:
@@ -113,7 +115,7 @@ def backup_command(
     file: Annotated[Path, typer.Argument(help="Archive to write (.tar, or .tar.gz to compress)")],
     passphrase_file: PassphraseFile = None,
 ) -> None:
-    """Back up the database, logs, artifacts and uploads while the server runs."""
+    """Back up database, logs, artifacts and uploads (while serving)."""
     from fastflow.backup.create import BackupMaker
     from fastflow.backup.keys import passphrase_from
     from fastflow.backup.status import human_size
@@ -155,7 +157,9 @@ def restore_command(
         bool, typer.Option("--check", help="Only verify the archive; write nothing")
     ] = False,
 ) -> None:
-    """Restore a backup into an empty database and empty folders (stop the server first)."""
+    """Restore a backup into an empty installation.
+
+    The database and folders must be empty (or pass --force); stop the server first."""
     from fastflow.backup.keys import passphrase_from
     from fastflow.backup.restore import Restorer
 
