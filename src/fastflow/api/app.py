@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from fastflow import __version__
 from fastflow.api import log_redaction
+from fastflow.api.cors import CorsMiddleware
 from fastflow.api.errors import install_error_handlers
 from fastflow.api.middleware import (
     BodySizeLimitMiddleware,
@@ -86,6 +87,9 @@ def create_api(settings: Settings, built: Services) -> FastAPI:
     )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(PathGuardMiddleware)
+    if settings.cors_origin_list:
+        # Outermost: preflights are answered, and every answer (errors too) is marked.
+        app.add_middleware(CorsMiddleware, origins=settings.cors_origin_list)
     routers = (
         health.router,
         auth.router,
