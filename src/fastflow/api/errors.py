@@ -35,8 +35,15 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail
+        # The router's own answers say only "Not Found" / "Method Not Allowed": say more.
+        path = request.url.path[:200]
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"not found: {path} is no route of this server"
+        elif exc.status_code == 405 and detail == "Method Not Allowed":
+            detail = f"method {request.method} is not allowed for {path}"
+        return JSONResponse({"detail": detail}, exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
