@@ -313,8 +313,14 @@
         } catch (err) {
           return;  // not ours to understand
         }
-        this._queue = this._queue.then(() => this._handle(data)).catch((err) => {
+        this._queue = this._queue.then(() => {
+          if (!ws._broken) return this._handle(data);
+        }).catch((err) => {
+          // Lines could not be filled in: drop what follows on this connection and resume
+          // from the last line handled, so nothing is skipped.
+          ws._broken = true;
           this._emit("error", { error: String(err), client: true });
+          ws.close(4000, "client could not fill a gap");
         });
       };
       ws.onclose = (ev) => {
@@ -323,7 +329,7 @@
         // Decide once every message received before the close is handled.
         this._queue = this._queue.then(() => {
           if (this.done || this._stopped) return;
-          const refused = ev.code !== 1000 && FINAL_CODES.has(ev.code);
+          const refused = !ws._broken && ev.code !== 1000 && FINAL_CODES.has(ev.code);
           if (refused || (ev.code === 1008 && /too many/.test(ev.reason))) {
             this._emit("error", { error: ev.reason || `connection refused (${ev.code})`, code: ev.code });
             this._emit("close", { code: ev.code, reason: ev.reason });
@@ -430,14 +436,28 @@
       let from = Math.max(gap.from_seq, this.lastSeq + 1);
       while (from <= gap.to_seq) {
         const url = `${base}${path}?from_seq=${from}&to_seq=${gap.to_seq}&format=array`;
-        const response = await fetch(url, { headers });
-        if (!response.ok) throw new Error(`fetching lines ${from}-${gap.to_seq}: ${response.status}`);
-        const lines = await response.json();
+        const lines = await this._fetchLines(url, headers);
         if (lines.length === 0) break;
         for (const line of lines) this._line(line);
         from = this.lastSeq + 1;
       }
       this.lastSeq = Math.max(this.lastSeq, gap.to_seq);
+    }
+
+    async _fetchLines(url, headers) {
+      // A dropped connection is retried (with backoff): the lines must not be skipped.
+      for (let attempt = 0; ; attempt++) {
+        let response;
+        try {
+          response = await fetch(url, { headers });
+        } catch (err) {
+          if (attempt >= 5) throw err;
+          await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
+          continue;
+        }
+        if (!response.ok) throw new Error(`fetching ${url}: ${response.status}`);
+        return response.json();
+      }
     }
   }
 
