@@ -176,6 +176,7 @@ def test_client_library_is_served(server: LiveServer) -> None:
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/javascript")
     assert "class FastflowRunStream" in r.text
+    assert "class BuildLogStream" in r.text
 
 
 def test_usernames_people_cannot_tell_apart_are_one_name(server: LiveServer) -> None:

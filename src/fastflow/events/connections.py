@@ -64,11 +64,12 @@ class StreamRegistry:
             self._by_user[lease.user] -= 1
             if self._by_user[lease.user] <= 0:
                 del self._by_user[lease.user]
-            per_run = self._by_run.get(lease.run_id) if lease.run_id is not None else None
-            if per_run is not None and lease.run_id is not None:
+            run_id = lease.run_id
+            per_run = self._by_run.get(run_id) if run_id is not None else None
+            if run_id is not None and per_run is not None:
                 per_run[lease.transport] -= 1
                 if per_run.total() <= 0:
-                    del self._by_run[lease.run_id]
+                    del self._by_run[run_id]
 
     def runs(self) -> list[dict[str, object]]:
         """Runs with viewers: `run_id`, `clients`, and the count per transport."""
