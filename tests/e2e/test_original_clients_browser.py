@@ -99,7 +99,7 @@ def test_build_monitor_survives_a_dropped_connection(
         body = {
             "project_id": "app_build",
             "build_type": "flutter_android",
-            "parameters": {"GATE": str(gate), "LINES": lines, "PAUSE": 0.01},
+            "parameters": {"GATE": str(gate), "LINES": lines, "PAUSE": 0.02},
         }
         build_id = api.post("/build/start", json=body).json()["build_id"]
         page.evaluate("([id, token]) => monitor(id, token)", [build_id, token])

@@ -39,9 +39,8 @@ def finished(run: Run) -> bool:
 
 
 def artifact_names(services: Services, run: Run) -> list[str]:
-    """Paths of the files a finished run kept (none while it runs)."""
-    if not finished(run):
-        return []
+    """Paths of the files the run kept (kept as it ends, before its `complete` is written,
+    so a client that has seen `complete` finds them even before the run row is settled)."""
     return [a.path for a in services.run_files.of_run(run.id)]
 
 
