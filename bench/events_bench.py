@@ -119,7 +119,7 @@ async def sse_client(base: str, token: str, run_id: str, out: dict[str, float]) 
 
 async def ws_client(base: str, token: str, run_id: str, out: dict[str, float]) -> None:
     count, first = 0, 0.0
-    url = base.replace("http", "ws") + f"/ws/runs/{run_id}?token={token}"
+    url = base.replace("http", "ws") + f"/ws/runs/{run_id}?token={token}&batch=1"
     async with websockets.connect(url, max_size=None) as conn:
         async for raw in conn:
             if not first:
@@ -164,7 +164,7 @@ async def latency_clients(base: str, token: str, run_id: str, lines: int) -> dic
                         return
 
     async def ws() -> None:
-        url = base.replace("http", "ws") + f"/ws/runs/{run_id}?token={token}"
+        url = base.replace("http", "ws") + f"/ws/runs/{run_id}?token={token}&batch=1"
         async with websockets.connect(url) as conn:
             async for raw in conn:
                 data = json.loads(raw)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from fastflow.errors import ConfigError
 from fastflow.models import Role
 from fastflow.sandbox.status import SandboxMode
+
+_ORIGIN = re.compile(r"^https?://[^/\s?#@]+$")
 
 
 class ExecutorKind(StrEnum):
@@ -191,6 +194,9 @@ class Settings(BaseSettings):
     forwarded_allow_ips: str = Field(
         default="127.0.0.1", validation_alias="FASTFLOW_FORWARDED_ALLOW_IPS"
     )
+    # Browser origins (scheme://host[:port]) of separate frontends that may call the API;
+    # comma-separated, "*" for any. Empty (the default): no CORS headers at all.
+    cors_origins: str = Field(default="", validation_alias="FASTFLOW_CORS_ORIGINS")
 
     # Builds, artifacts and object storage.
     object_store: ObjectStoreKind = Field(
@@ -239,6 +245,24 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("cors_origins", mode="after")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        origins = [o.strip().rstrip("/") for o in value.replace(" ", ",").split(",")]
+        origins = [o for o in origins if o]
+        for origin in origins:
+            if origin != "*" and not _ORIGIN.match(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin: write scheme://host[:port], e.g. "
+                    "http://localhost:5173 (no path), or * for any"
+                )
+        return ",".join(origins)
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        """The origins FASTFLOW_CORS_ORIGINS allows (empty: none)."""
+        return [o for o in self.cors_origins.split(",") if o]
 
     @field_validator("database_url", mode="after")
     @classmethod

@@ -43,6 +43,14 @@ def tokens(server: LiveServer) -> Iterator[dict[str, str]]:
     yield out
 
 
+def call(method: str, url: str, headers: dict[str, str]) -> httpx.Response:
+    """One request; an event stream (which may go on for long) is left after its headers."""
+    with httpx.stream(method, url, headers=headers) as r:
+        if not r.headers.get("content-type", "").startswith("text/event-stream"):
+            r.read()
+        return r
+
+
 def assert_every_api_route_needs_auth(url: str) -> None:
     """Every route in the OpenAPI schema but the public ones answers 401 without a token.
 
@@ -76,9 +84,7 @@ def test_every_route_answers_by_role(server: LiveServer, tokens: dict[str, str])
         if (route.method, route.path) in HOOKS | WORKER_ONLY:
             continue  # no user role applies: their own token check is tested elsewhere
         for role in ROLES:
-            r = httpx.request(
-                route.method, url, headers={"Authorization": f"Bearer {tokens[role]}"}
-            )
+            r = call(route.method, url, headers={"Authorization": f"Bearer {tokens[role]}"})
             if allows(role, route.needs):
                 assert r.status_code not in (401, 403), (route, role, r.status_code, r.text)
             else:
@@ -156,13 +162,14 @@ def test_websocket_refuses_without_a_valid_token(server: LiveServer) -> None:
     from websockets.exceptions import ConnectionClosed
     from websockets.sync.client import connect
 
-    url = server.url.replace("http://", "ws://") + "/ws/runs/hello"
-    for suffix in ("", "?token=not-a-token"):
-        with connect(url + suffix) as ws:
-            with contextlib.suppress(ConnectionClosed):
-                ws.recv(timeout=10)  # the server speaks first: it closes
-            assert ws.close_code == 4401, ws.close_code
-            assert ws.close_reason
+    base = server.url.replace("http://", "ws://")
+    for path in ("/ws/runs/hello", "/ws/build/hello", "/ws"):
+        for suffix in ("", "?token=not-a-token"):
+            with connect(base + path + suffix) as ws:
+                with contextlib.suppress(ConnectionClosed):
+                    ws.recv(timeout=10)  # the server speaks first: it closes
+                assert ws.close_code == 4401, (path, ws.close_code)
+                assert ws.close_reason
 
 
 def test_client_library_is_served(server: LiveServer) -> None:
@@ -170,6 +177,7 @@ def test_client_library_is_served(server: LiveServer) -> None:
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/javascript")
     assert "class FastflowRunStream" in r.text
+    assert "class BuildLogStream" in r.text
 
 
 def test_usernames_people_cannot_tell_apart_are_one_name(server: LiveServer) -> None:

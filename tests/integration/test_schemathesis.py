@@ -55,6 +55,9 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
             # As every in-process test server: NiceGUI is one per process, and the console
             # tests (test_ui_user.py) mount it on their own apps.
             FASTFLOW_UI=False,
+            # Streams that stay open while their source lives (the server's own log) end
+            # after this long without news, so every call here ends.
+            FASTFLOW_STREAM_IDLE_TIMEOUT=0.05,
         )
     )
     yield live

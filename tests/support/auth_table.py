@@ -54,6 +54,8 @@ ROLE_OVERRIDES: dict[tuple[str, str], str] = {
     ("POST", "/api/webhooks/outbound"): "admin",
     ("DELETE", "/api/webhooks/outbound/{webhook_id}"): "admin",
     ("GET", "/api/webhooks/outbound/{webhook_id}/deliveries"): "admin",
+    # The server's own log records: they name users, pipelines and addresses.
+    ("GET", "/api/logs/stream"): "admin",
 }
 
 WEBSOCKET_ROUTES: dict[str, str] = {}

@@ -1,4 +1,5 @@
-"""Real stream clients for tests: httpx + httpx-sse, and the `websockets` client."""
+"""Real stream clients for tests: httpx + httpx-sse, and the `websockets` client (the batched
+format, `?batch=1`)."""
 
 from __future__ import annotations
 
@@ -83,7 +84,7 @@ async def ws(
 ) -> Received:
     """Read the WebSocket stream until the server closes it (or hang up early)."""
     got = into or Received()
-    url = base.replace("http://", "ws://") + f"/ws/runs/{run_id}?since={since}"
+    url = base.replace("http://", "ws://") + f"/ws/runs/{run_id}?since={since}&batch=1"
     headers = {}
     if token and query_token:
         url += f"&token={token}"

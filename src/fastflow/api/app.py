@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from fastflow import __version__
 from fastflow.api import log_redaction
+from fastflow.api.cors import CorsMiddleware
 from fastflow.api.errors import install_error_handlers
 from fastflow.api.middleware import (
     BodySizeLimitMiddleware,
@@ -23,14 +24,19 @@ from fastflow.api.routes import (
     events_ws,
     health,
     hooks,
+    job_feed,
+    jobs,
+    live_builds,
     metrics,
     oidc,
     pipelines,
     runs,
     schedules,
     secrets,
+    server_logs,
     streams,
     sync,
+    tasks_v1,
     users,
     webhooks,
     worker_runs,
@@ -39,6 +45,7 @@ from fastflow.api.routes import (
 from fastflow.api.routes.api_docs import docs_router
 from fastflow.api.routes.sync import MAX_HOOK_BODY
 from fastflow.api.streaming import Encoder
+from fastflow.monitoring.log_buffer import LogBuffer
 from fastflow.services import Services
 from fastflow.settings import Settings
 
@@ -46,14 +53,20 @@ from fastflow.settings import Settings
 def create_api(settings: Settings, built: Services) -> FastAPI:
     """The API of a fastflow server for `settings`, over the services `built`."""
 
+    log_buffer = LogBuffer()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log_redaction.install()  # again: uvicorn has configured its loggers by now
-        await built.start()
+        log_buffer.install()
         try:
-            yield
+            await built.start()
+            try:
+                yield
+            finally:
+                await built.stop()
         finally:
-            await built.stop()
+            log_buffer.uninstall()
 
     app = FastAPI(
         title="fastflow",
@@ -67,6 +80,8 @@ def create_api(settings: Settings, built: Services) -> FastAPI:
     )
     app.state.services = built
     app.state.stream_encoder = Encoder()  # shared: many viewers of a run reuse one encoding
+    app.state.job_feed = job_feed.JobFeed(built)  # one poller for every `/ws` socket
+    app.state.log_buffer = log_buffer  # the server's recent log records (`/api/logs/stream`)
     install_error_handlers(app)
     log_redaction.install()
     upload_bytes = int(settings.upload_max_size_mb * 1024 * 1024)
@@ -77,6 +92,7 @@ def create_api(settings: Settings, built: Services) -> FastAPI:
         # (the slack covers multipart framing and form fields).
         per_path={
             "/api/builds": upload_bytes + 1024 * 1024,
+            "/api/v1/build": upload_bytes + 1024 * 1024,
             # Webhook bodies (a GitHub push payload): the limit the docs name, read_limited's.
             "/api/hooks": MAX_HOOK_BODY,
             "/api/sync/hook": MAX_HOOK_BODY,
@@ -86,6 +102,9 @@ def create_api(settings: Settings, built: Services) -> FastAPI:
     )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(PathGuardMiddleware)
+    if settings.cors_origin_list:
+        # Outermost: preflights are answered, and every answer (errors too) is marked.
+        app.add_middleware(CorsMiddleware, origins=settings.cors_origin_list)
     routers = (
         health.router,
         auth.router,
@@ -103,6 +122,11 @@ def create_api(settings: Settings, built: Services) -> FastAPI:
         webhooks.router,
         artifacts.router,
         builds.router,
+        live_builds.router,
+        jobs.router,
+        job_feed.router,
+        server_logs.router,
+        tasks_v1.router,
         metrics.router,
         workers.router,
         worker_runs.router,

@@ -35,14 +35,21 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400:
             # The framework's answer to a body it cannot parse (JSON that is not UTF-8,
             # broken multipart): invalid input like any other, with the same status.
             what = "send UTF-8 JSON" if "parsing the body" in str(exc.detail) else exc.detail
             detail = f"the request body could not be read: {what}"
             return JSONResponse({"detail": detail, "errors": []}, 422)
-        return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
+        detail = exc.detail
+        # The router's own answers say only "Not Found" / "Method Not Allowed": say more.
+        path = request.url.path[:200]
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"not found: {path} is no route of this server"
+        elif exc.status_code == 405 and detail == "Method Not Allowed":
+            detail = f"method {request.method} is not allowed for {path}"
+        return JSONResponse({"detail": detail}, exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:

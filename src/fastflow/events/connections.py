@@ -24,7 +24,7 @@ class StreamLease:
     """One open connection; `release()` is idempotent (called from every exit path)."""
 
     registry: StreamRegistry
-    run_id: str
+    run_id: str | None
     user: str
     transport: str
     released: bool = False
@@ -44,8 +44,10 @@ class StreamRegistry:
         self._by_user: Counter[str] = Counter()
         self._by_run: dict[str, Counter[str]] = {}
 
-    def open(self, run_id: str, user: str, transport: str) -> StreamLease:
-        """Register a connection, or raise TooManyStreamsError when the user is at the cap."""
+    def open(self, run_id: str | None, user: str, transport: str) -> StreamLease:
+        """Register a connection, or raise TooManyStreamsError when the user is at the cap.
+
+        `run_id` None: a stream of no single run (the job feed); it counts for the cap only."""
         with self._lock:
             if self._by_user[user] >= self.max_per_user:
                 raise TooManyStreamsError(
@@ -53,7 +55,8 @@ class StreamRegistry:
                     f"(the limit is {self.max_per_user}); close one and retry"
                 )
             self._by_user[user] += 1
-            self._by_run.setdefault(run_id, Counter())[transport] += 1
+            if run_id is not None:
+                self._by_run.setdefault(run_id, Counter())[transport] += 1
         return StreamLease(self, run_id, user, transport)
 
     def _release(self, lease: StreamLease) -> None:
@@ -61,11 +64,12 @@ class StreamRegistry:
             self._by_user[lease.user] -= 1
             if self._by_user[lease.user] <= 0:
                 del self._by_user[lease.user]
-            per_run = self._by_run.get(lease.run_id)
-            if per_run is not None:
+            run_id = lease.run_id
+            per_run = self._by_run.get(run_id) if run_id is not None else None
+            if run_id is not None and per_run is not None:
                 per_run[lease.transport] -= 1
                 if per_run.total() <= 0:
-                    del self._by_run[lease.run_id]
+                    del self._by_run[run_id]
 
     def runs(self) -> list[dict[str, object]]:
         """Runs with viewers: `run_id`, `clients`, and the count per transport."""

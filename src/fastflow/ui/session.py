@@ -30,7 +30,7 @@ LOGIN_PATH = "/login"
 # only reaches clients (pages) created by an authenticated page load.
 _PUBLIC_PREFIXES = ("/_nicegui",)
 # Paths the parent app serves; reaching the UI app with them means "no such route".
-_API_PREFIXES = ("/api/", "/ws/")
+_API_PREFIXES = ("/api/", "/ws/", "/build/")
 
 
 @dataclass

@@ -16,9 +16,11 @@ from starlette.datastructures import UploadFile
 from fastflow.api.deps import Operator, ServicesDep, Viewer
 from fastflow.api.responses import AUTHENTICATED, errors
 from fastflow.api.schemas import RunCreate, RunOut
+from fastflow.builds.service import Build
 from fastflow.builds.validation import mb
 from fastflow.errors import InvalidInputError, TooLargeError
 from fastflow.records import Run, Upload
+from fastflow.services import Services
 
 router = APIRouter(prefix="/api/builds", tags=["builds"], responses=AUTHENTICATED)
 
@@ -138,15 +140,11 @@ def _save(source: BinaryIO, target: Path, limit: int) -> int:
     return written
 
 
-@router.post(
-    "",
-    response_model=BuildOut,
-    status_code=202,
-    openapi_extra=_MULTIPART_SCHEMA,
-    responses=errors(409, 413, 429),
-)
-async def create_build(request: Request, services: ServicesDep, user: Operator) -> BuildOut:
-    """Upload a source (multipart field `file`) and start it; answers with the run to poll."""
+async def receive_upload(
+    request: Request, services: Services, user: str, name_fields: tuple[str, ...] = ("name",)
+) -> Build:
+    """Read a multipart upload (field `file`; the pipeline name from the first of
+    `name_fields` given; `parameters` as a JSON object), check it and start it."""
     builds = services.builds
     limit = builds.limits.max_bytes
     length = request.headers.get("content-length")
@@ -165,16 +163,28 @@ async def create_build(request: Request, services: ServicesDep, user: Operator) 
                     "send the source as a multipart/form-data file field named 'file'"
                 )
             filename = file.filename
-            name = form.get("name")
+            name = next((form[f] for f in name_fields if form.get(f)), None)
             if name is not None and not isinstance(name, str):
-                raise InvalidInputError("form field 'name' must be text")
+                raise InvalidInputError(f"form field {name_fields[0]!r} must be text")
             parameters = _parse_parameters(form.get("parameters"))
             await asyncio.to_thread(_save, file.file, saved, limit)
-        build = await asyncio.to_thread(
-            builds.accept, filename, saved, name or None, parameters, user.username
+        return await asyncio.to_thread(
+            builds.accept, filename, saved, name or None, parameters, user
         )
     finally:
         saved.unlink(missing_ok=True)
+
+
+@router.post(
+    "",
+    response_model=BuildOut,
+    status_code=202,
+    openapi_extra=_MULTIPART_SCHEMA,
+    responses=errors(409, 413, 429),
+)
+async def create_build(request: Request, services: ServicesDep, user: Operator) -> BuildOut:
+    """Upload a source (multipart field `file`) and start it; answers with the run to poll."""
+    build = await receive_upload(request, services, user.username)
     return BuildOut.of(build.upload, build.run)
 
 

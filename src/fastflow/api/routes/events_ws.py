@@ -1,10 +1,17 @@
-"""WebSocket: `/ws/runs/{id}?since=SEQ` — a run's events, live, resumable by seq.
+"""WebSocket: `/ws/runs/{id}?since=SEQ` (also `/ws/build/{id}`) — a run's events, live,
+resumable by seq.
+
+Two wire formats: by default the live build protocol (`api/build_protocol.py`: one `log`
+message per line with `text` and `timestamp`, `status` with progress, `complete` with
+artifacts); with `?batch=1` the batched format of `api/streaming.py` (consecutive lines in
+one `log` message), which the served `FastflowRunStream` client uses for speed.
 
 Credentials: `Authorization: Bearer`, `?token=`, or the console's session cookie when the
 Origin is this server's own. Close codes: 1000 after `complete`; 4401 not authenticated (no
 or an invalid token); 4403 refused (a session cookie from another origin); 1008 (policy) for
 too many open streams, an idle stream, or a client too slow to accept data; 4404 for an
-unknown run; 4422 for an invalid `since`. The close reason always says which, in a sentence.
+unknown run; 4422 for an invalid `since` or `batch`. The close reason always says which, in
+a sentence.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
+from fastflow.api import build_protocol
 from fastflow.api.deps import websocket_user
 from fastflow.api.streaming import Encoder, connected_message, run_stream
 from fastflow.errors import FastflowError, NotFoundError
@@ -61,6 +69,13 @@ def _since(websocket: WebSocket) -> int:
     return int(value)
 
 
+def _batched(websocket: WebSocket) -> bool:
+    value = (websocket.query_params.get("batch") or "0").lower()
+    if value not in ("0", "1", "true", "false"):
+        raise _Closing(INVALID, "query parameter 'batch' must be 1 (batched lines) or 0")
+    return value in ("1", "true")
+
+
 async def _close(websocket: WebSocket, code: int, reason: str) -> None:
     if websocket.application_state is WebSocketState.CONNECTED:
         with contextlib.suppress(Exception):
@@ -69,6 +84,7 @@ async def _close(websocket: WebSocket, code: int, reason: str) -> None:
 
 
 @router.websocket("/ws/runs/{run_id}")
+@router.websocket("/ws/build/{run_id}")
 async def run_events_ws(websocket: WebSocket, run_id: str) -> None:
     """A run's events as JSON messages; the client may send `{"type": "ping"}` any time."""
     services: Services = websocket.app.state.services
@@ -76,6 +92,7 @@ async def run_events_ws(websocket: WebSocket, run_id: str) -> None:
     try:
         user = await asyncio.to_thread(_authenticate, websocket, services)
         since = _since(websocket)
+        batched = _batched(websocket)
         try:
             stream = await asyncio.to_thread(run_stream, services, run_id, since)
         except NotFoundError as exc:
@@ -85,7 +102,7 @@ async def run_events_ws(websocket: WebSocket, run_id: str) -> None:
         except FastflowError as exc:
             raise _Closing(POLICY, exc.message) from None
         try:
-            await _Session(websocket, stream, services).run()
+            await _Session(websocket, stream, services, batched).run()
         finally:
             lease.release()
     except _Closing as closing:
@@ -97,10 +114,14 @@ async def run_events_ws(websocket: WebSocket, run_id: str) -> None:
 class _Session:
     """Sends the stream and answers pings; whichever side ends first ends both."""
 
-    def __init__(self, websocket: WebSocket, stream: RunEventStream, services: Services) -> None:
+    def __init__(
+        self, websocket: WebSocket, stream: RunEventStream, services: Services, batched: bool
+    ) -> None:
         self.ws = websocket
         self.stream = stream
+        self.batched = batched
         self.encoder: Encoder = websocket.app.state.stream_encoder
+        self.build = build_protocol.BuildMessages(stream.run_id)
         self.idle_timeout = services.settings.stream_idle_timeout
         self.send_timeout = services.settings.stream_send_timeout
         self._lock = asyncio.Lock()
@@ -145,7 +166,10 @@ class _Session:
 
     async def _send_stream(self) -> None:
         stream = self.stream
-        await self._send(connected_message(stream.run_id, stream.cursor, "websocket"))
+        if self.batched:
+            await self._send(connected_message(stream.run_id, stream.cursor, "websocket"))
+        else:
+            await self._send(build_protocol.connected(stream.run_id, stream.cursor))
         last_delivery = time.monotonic()
         async for item in stream.items():
             if item is None:
@@ -157,8 +181,12 @@ class _Session:
                     )
                 await self._send(orjson.dumps({"type": "ping", "seq": stream.cursor}))
                 continue
-            for _, _, payload in self.encoder.messages(stream.run_id, item):
-                await self._send(payload)
+            if self.batched:
+                for _, _, payload in self.encoder.messages(stream.run_id, item):
+                    await self._send(payload)
+            else:
+                for payload in self.build.messages(item):
+                    await self._send(payload)
             last_delivery = time.monotonic()
         raise _Closing(1000, "run complete")
 

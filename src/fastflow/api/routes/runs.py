@@ -148,9 +148,10 @@ def get_run_log(
     from_seq: Annotated[int | None, Query(ge=1)] = None,
     to_seq: Annotated[int | None, Query(ge=1)] = None,
     tail: Annotated[int | None, Query(ge=1, le=MAX_LOG_EVENTS)] = None,
-    format: Annotated[str, Query(pattern="^(text|json)$")] = "text",
+    format: Annotated[str, Query(pattern="^(text|json|array)$")] = "text",
 ) -> Response:
-    """Log lines as text (or `format=json`: the events with seq); a seq range or the tail."""
+    """Log lines as text; `format=json`: the events with seq as JSON lines; `format=array`:
+    one JSON array of `{seq, stream, text, timestamp}`. A seq range or the tail."""
     if tail is not None and (from_seq is not None or to_seq is not None):
         raise InvalidInputError("use either 'tail' or 'from_seq'/'to_seq', not both")
     if from_seq is not None and to_seq is not None and to_seq < from_seq:
@@ -164,6 +165,8 @@ def get_run_log(
         )
     if format == "json":
         return Response(_json_lines(events), media_type="application/x-ndjson")
+    if format == "array":
+        return Response(_json_array(events), media_type="application/json")
     return PlainTextResponse("".join(format_log_text(events)))
 
 
@@ -207,6 +210,16 @@ def download_run_metrics(run_id: RunId, services: ServicesDep, _: Viewer) -> Res
         raise NotFoundError(f"run {run_id} has no metrics yet")
     return FileResponse(
         path, media_type="application/x-ndjson", filename=f"run-{run_id}-metrics.jsonl"
+    )
+
+
+def _json_array(events: list[dict[str, Any]]) -> bytes:
+    return orjson.dumps(
+        [
+            {"seq": e["seq"], "stream": e["stream"], "text": e["line"], "timestamp": e["ts"]}
+            | ({"partial": True} if e.get("partial") else {})
+            for e in events
+        ]
     )
 
 
