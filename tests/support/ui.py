@@ -31,7 +31,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = ROOT / "test-output" / "screenshots"
-WAIT = 30_000  # ms: how long the browser waits for something to appear before failing
+# ms: how long the browser waits for something to appear before failing — generous, as the
+# test files run in parallel and a first page load on a busy machine can take long.
+WAIT = 90_000
 
 
 class UiServer:
