@@ -208,6 +208,10 @@ class LocalExecutor:
         """Follow a supervisor a previous server started, to the run's end."""
         supervisor = await asyncio.to_thread(find_supervisor, Path(handle))
         if supervisor is None:
+            # The supervisor may have appended to the log since the recorder was opened:
+            # continue the file after its last seq.
+            await asyncio.to_thread(recorder.handover)
+            await asyncio.to_thread(recorder.take_back)
             return ExecutionResult(
                 RunStatus.FAILED,
                 failure_kind=FailureKind.LOST,

@@ -217,7 +217,9 @@ def find_supervisor(control_dir: Path) -> SupervisorHandle | None:
         pid, create_time = int(info["pid"]), float(info["create_time"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if not (control_dir / RESULT_FILE).exists() and not _alive(pid, create_time):
+    # Alive first: a supervisor writes its result before it exits, so one found gone has
+    # either left its result by now or never will (the other order misses one ending between).
+    if not _alive(pid, create_time) and not (control_dir / RESULT_FILE).exists():
         return None
     log_path = Path(info.get("log_path", ""))
     return SupervisorHandle(control_dir, pid, create_time, log_path)
