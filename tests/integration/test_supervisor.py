@@ -25,6 +25,15 @@ def _wait_for(predicate: object, what: str, timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
+def _wait_started(control: Path) -> None:
+    """Until the run's process and its supervisor's record are both there (the record is
+    written beside the run's start, not necessarily before it)."""
+    _wait_for(
+        lambda: (control / "child.pid").exists() and (control / "supervisor.json").exists(),
+        "the run's process to start",
+    )
+
+
 def _alive(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
@@ -37,7 +46,7 @@ def test_run_is_supervised_by_its_own_process(server: LiveServer, client: httpx.
         "/api/pipelines/sleeper/run", json={"parameters": {"SECONDS_TO_RUN": "30"}}
     ).json()
     control = _supervisor_dir(server, run["id"])
-    _wait_for(lambda: (control / "child.pid").exists(), "the run's process to start")
+    _wait_started(control)
     info = json.loads((control / "supervisor.json").read_text())
     supervisor = psutil.Process(info["pid"])
     child = int((control / "child.pid").read_text())
@@ -62,7 +71,7 @@ def test_supervisor_killed_mid_run_fails_the_run_as_lost_and_stops_it(
         "/api/pipelines/sleeper/run", json={"parameters": {"SECONDS_TO_RUN": "60"}}
     ).json()
     control = _supervisor_dir(server, run["id"])
-    _wait_for(lambda: (control / "child.pid").exists(), "the run's process to start")
+    _wait_started(control)
     child = int((control / "child.pid").read_text())
     supervisor = json.loads((control / "supervisor.json").read_text())["pid"]
     os.kill(supervisor, signal.SIGKILL)
@@ -89,11 +98,7 @@ def test_secrets_reach_the_run_but_not_the_supervisors_environment_or_disk(
         "/api/pipelines/sleeper/run", json={"parameters": {"SECONDS_TO_RUN": "30"}}
     ).json()
     control = _supervisor_dir(server, run["id"])
-    # The supervisor's record is written beside the run's start, not necessarily before it.
-    _wait_for(
-        lambda: (control / "child.pid").exists() and (control / "supervisor.json").exists(),
-        "the run's process to start",
-    )
+    _wait_started(control)
     supervisor = json.loads((control / "supervisor.json").read_text())["pid"]
     child = int((control / "child.pid").read_text())
     assert secret.encode() in Path(f"/proc/{child}/environ").read_bytes()

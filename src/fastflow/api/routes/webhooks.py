@@ -99,7 +99,7 @@ def list_inbound_hooks(services: ServicesDep, _: Admin) -> list[InboundOut]:
     return [InboundOut.of(h) for h in services.inbound_hooks.all()]
 
 
-@router.post("/inbound", response_model=InboundOut, status_code=201, responses=errors(409))
+@router.post("/inbound", response_model=InboundOut, status_code=201, responses=errors(404, 409))
 def create_inbound_hook(body: InboundIn, services: ServicesDep, user: Admin) -> InboundOut:
     """Create a hook and show its token once; for an existing hook, a new token (rotation)."""
     if body.pipeline is not None:
