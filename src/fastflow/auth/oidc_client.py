@@ -106,7 +106,7 @@ class OidcClient:
                 f"the identity provider's discovery document lacks {', '.join(missing)}"
             )
         if str(doc["issuer"]).rstrip("/") != self.config.issuer.rstrip("/"):
-            # OpenID Connect Discovery 1.0 §4.3: a document for another issuer is not used.
+            # The OpenID Connect discovery rules: a document naming another issuer is not used.
             raise ProviderUnavailableError(
                 f"the discovery document at {url} names the issuer {doc['issuer']!r}, not "
                 f"{self.config.issuer!r}; set FASTFLOW_OIDC_ISSUER to the provider's issuer"
