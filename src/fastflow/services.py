@@ -18,13 +18,15 @@ from fastflow.builds.service import BuildService
 from fastflow.builds.source import BuildSource
 from fastflow.dispatch.embedded import EmbeddedDispatcher
 from fastflow.dispatch.remote_runs import RemoteRuns
+from fastflow.errors import MissingExtraError
 from fastflow.events.connections import StreamRegistry
 from fastflow.events.fanout import EventFanout
 from fastflow.events.memory_fanout import MemoryFanout
-from fastflow.executors.docker import INSTANCE_LABEL, DockerExecutor
 from fastflow.executors.local import LocalExecutor
+from fastflow.executors.missing import MissingExtraExecutor
 from fastflow.executors.run_sandbox import RunSandbox, log_sandbox, prepare_host
 from fastflow.executors.uv_env import EnvironmentCache
+from fastflow.extras import DOCKER, check_settings, require
 from fastflow.gitsync.github_app import github_app_from_settings
 from fastflow.gitsync.loop import AutoSyncLoop
 from fastflow.gitsync.preheat import Preheater
@@ -181,6 +183,13 @@ def _executors(
     # (ENGINE_ERROR), never the server's start.
     # Its containers carry this server's instance id: two servers sharing one engine sweep
     # only their own.
+    # Without the docker extra its runs fail with the `pip install` to do.
+    try:
+        require("the docker executor", DOCKER)
+    except MissingExtraError as exc:
+        return {"local": local, "docker": MissingExtraExecutor("docker", exc.message)}
+    from fastflow.executors.docker import INSTANCE_LABEL, DockerExecutor
+
     instance = load_or_create(
         settings.data_dir / "instance_id", lambda: secrets.token_hex(8), "server instance id"
     )
@@ -192,7 +201,9 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
     """Wire every part for `settings`; nothing starts until `Services.start()`.
 
     `sandbox`: what the kernel offers runs, probed here unless given (tests give one that
-    stands for another kernel)."""
+    stands for another kernel). MissingExtraError when `settings` needs an extra that is not
+    installed."""
+    check_settings(settings)
     sandbox = sandbox or probe(settings.sandbox, settings.run_user)
     plan = prepare_host(
         sandbox,
