@@ -14,10 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
+import yaml
 
 from tests.conftest import EXAMPLES
 from tests.packaging.image import (
     BASE_IMAGE,
+    ROOT,
     Container,
     EngineSocket,
     GitDaemon,
@@ -197,6 +199,13 @@ def test_the_image_syncs_and_runs_in_containers_as_a_non_root_user(
             lambda: [w["id"] for w in api.get("/api/workers").json()] == ["image-worker"],
             worker,
         )
+        # compose.yaml's health checks pass inside the running containers.
+        services = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
+        for box, service in ((server, "fastflow"), (worker, "worker-1")):
+            test = services[service]["healthcheck"]["test"]
+            assert test[0] == "CMD", test
+            podman("exec", box.id, *test[1:])
+
         run = api.post("/api/pipelines/boxed/run", json={})
         assert run.status_code == 202, run.text
         done = wait_for_run(api, run.json()["id"], timeout=180)
