@@ -31,6 +31,7 @@ from fastflow.events.log import RunLogWriter
 from fastflow.events.redis_sink import FIELD
 from fastflow.loops import Loop
 from fastflow.models import RunStatus
+from fastflow.monitoring.timings import StageClock
 from fastflow.records import Run
 from fastflow.runs.logs import RunLogs
 from fastflow.runs.settlement import Settlement
@@ -72,8 +73,11 @@ class StreamIngest(Loop):
         keys: RedisKeys,
         client: aredis.Redis,
         sync_client: redis.Redis,
+        timings: bool = False,
     ) -> None:
+        """`timings`: log when each run's `complete` was ingested and settled."""
         super().__init__(0.0, retry_after=1.0)
+        self._timings = timings
         self._runs = runs
         self._settlement = settlement
         self._logs = logs
@@ -190,8 +194,12 @@ class StreamIngest(Loop):
         if complete is not None:
             tracked.writer.close()
             tracked.writer = None
+            clock = StageClock(run.id, "server", self._timings)
+            clock.mark("ingested")
             self._fanout.finish(run.id)
             self._settlement.settle_remote(run, complete)
+            clock.mark("settled")
+            clock.log()
             return True
         self._mirror_progress(tracked, fresh)
         return False
