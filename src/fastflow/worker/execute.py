@@ -77,8 +77,13 @@ def _executor(runtime: WorkerRuntime, name: str) -> Executor | None:
         return None
     # One per run: its environment cache uses asyncio locks of the run's own event loop;
     # builds of the same environment across runs are serialized by a file lock.
+    uv_bin, uv_version = runtime.uv_facts()  # asked once per worker process
     envs = EnvironmentCache(
-        settings.envs_dir, settings.resolved_uv_cache_dir, base_python=runtime.base_python
+        settings.envs_dir,
+        settings.resolved_uv_cache_dir,
+        uv_bin=uv_bin,
+        base_python=runtime.base_python,
+        uv_version=uv_version,
     )
     return LocalExecutor(
         envs,
