@@ -16,11 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from fastflow.dispatch.celery_messages import RunMessage
-from fastflow.events import types as ev
 from fastflow.events.mirror import MirroredWriter
 from fastflow.events.recorder import RunRecorder
 from fastflow.events.redis_sink import RedisStreamWriter
-from fastflow.events.types import Event
 from fastflow.executors.local import LocalExecutor
 from fastflow.executors.uv_env import EnvironmentCache
 from fastflow.models import FailureKind, RunStatus
@@ -33,6 +31,8 @@ from fastflow.worker.runtime import CLAIM_LOST, WorkerRuntime
 from fastflow.worker.server_api import ServerError
 
 log = logging.getLogger(__name__)
+
+_LOG_LINE = b'"type":"log"'
 
 
 def run_task(runtime: WorkerRuntime, raw: dict[str, Any]) -> str:
@@ -184,17 +184,19 @@ async def _execute(runtime: WorkerRuntime, m: RunMessage, clock: StageClock) -> 
     def mirrored() -> MirroredWriter:
         return MirroredWriter(events, stream)
 
-    def relay(numbered: list[Event]) -> None:
-        if "first_line" not in clock.marks and any(e.get("type") == ev.LOG for e in numbered):
+    def relay_lines(data: bytes) -> None:
+        if "first_line" not in clock.marks and _LOG_LINE in data:
             clock.mark("first_line")
-        stream.append_numbered(numbered)
+        stream.append_lines(data)
 
+    # What the supervisor writes goes on to the stream as the file's bytes, unparsed.
     recorder = RunRecorder(
         m.run_id,
         events,
         writer=mirrored(),
         reopen=mirrored,
-        relay_to=relay if clock.enabled else stream.append_numbered,
+        relay_to=stream.append_numbered,
+        relay_lines_to=relay_lines if clock.enabled else stream.append_lines,
     )
     execution = RunExecution(
         WorkerPlace(runtime, m, clock),
