@@ -25,6 +25,7 @@ from fastflow.executors.docker import INSTANCE_LABEL, DockerExecutor
 from fastflow.executors.local import LocalExecutor
 from fastflow.executors.run_sandbox import RunSandbox, log_sandbox, prepare_host
 from fastflow.executors.uv_env import EnvironmentCache
+from fastflow.executors.warm.pool import WarmPool
 from fastflow.gitsync.github_app import github_app_from_settings
 from fastflow.gitsync.loop import AutoSyncLoop
 from fastflow.gitsync.preheat import Preheater
@@ -49,7 +50,7 @@ from fastflow.scheduler.service import SchedulerService
 from fastflow.secrets.crypto import load_cipher
 from fastflow.secrets.service import SecretService
 from fastflow.secrets.store import SecretStore
-from fastflow.settings import DispatcherKind, RunsOnShutdown, Settings
+from fastflow.settings import DispatcherKind, RunsOnShutdown, Settings, WarmStart
 from fastflow.storage.artifact_store import ArtifactStore
 from fastflow.storage.database import Database
 from fastflow.storage.objects import ObjectStore, build_object_store
@@ -175,6 +176,7 @@ def _executors(
         supervise_in=settings.work_dir,
         sandbox=sandbox,
         health_timeout=settings.health_timeout,
+        warm=WarmPool(settings.warm_start is WarmStart.AUTO, settings.warm_max),
     )
     # Always there, so a pipeline.json `"executor": "docker"` works under EXECUTOR=local too;
     # it connects to the engine on first use, so an engine that is down fails runs

@@ -1,9 +1,10 @@
-"""The warm interpreter: `<environment python> forkserver.py PRELOAD LISTEN_FD UID`, stdlib only.
+"""The warm interpreter, stdlib only: `<environment python> -c BOOT PRELOAD LISTEN_FD UID`.
 
 It runs in the pipeline's own environment (which does not have fastflow installed), so it
-imports nothing of fastflow. Started by `executors/warm/pool.py` with:
-- fd 0: a pipe from fastflow; its end (fastflow stopped or died) stops the server, which
-  then waits for the runs it forked before it exits;
+imports nothing of fastflow; its source comes on stdin (`BOOT` reads it), so that a sandboxed
+warm interpreter needs no access to fastflow's files. Started by `executors/warm/spawn.py` with:
+- fd 0: a pipe from fastflow: this source, then nothing; its end (fastflow stopped or died)
+  stops the server, which then waits for the runs it forked before it exits;
 - fd 1: where it says once `{"ready": true}` after importing the preload modules, or
   `{"error": "..."}` when they cannot be imported;
 - LISTEN_FD: a listening SOCK_SEQPACKET Unix socket (an abstract address, which a run in a
@@ -44,8 +45,8 @@ def main() -> int:
     preload, listen_fd, uid = json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
     # Nothing of the launch command stays visible to the runs, nor this folder on sys.path.
     del sys.argv[1:]
-    here = os.path.dirname(os.path.abspath(__file__))
-    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
+    if sys.path and sys.path[0] == "":
+        del sys.path[0]  # the working directory (`-c` on a Python without PYTHONSAFEPATH)
     failed = _preload(preload)
     _say({"error": failed} if failed else {"ready": True})
     if failed:
