@@ -316,7 +316,7 @@ def _report(exc: BaseException, script: str) -> int:
     while tb is not None and tb.tb_frame.f_code.co_filename != script:
         tb = tb.tb_next
     with contextlib.suppress(BaseException):
-        sys.excepthook(type(exc), exc, tb)
+        sys.excepthook(type(exc), exc.with_traceback(tb), tb)
     if isinstance(exc, KeyboardInterrupt):
         _finish(0)
         signal.signal(signal.SIGINT, signal.SIG_DFL)

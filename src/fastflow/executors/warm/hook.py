@@ -40,7 +40,8 @@ def record_start(pool: WarmPool | None, spec: RunSpec, start: str | None, why: s
         return
     preload = ", ".join(spec.pipeline.config.preload) or "nothing"
     if start == "warm":
-        pool.record(spec.pipeline.name, "warm", f"forked from a warm interpreter (preload: {preload})")
+        why = f"forked from a warm interpreter (preload: {preload})"
+        pool.record(spec.pipeline.name, "warm", why)
     else:
-        reason = why or "the warm interpreter could not fork it (the run's log says why)"
-        pool.record(spec.pipeline.name, "cold", reason)
+        why = why or "the warm interpreter could not fork it (the run's log says why)"
+        pool.record(spec.pipeline.name, "cold", why)
