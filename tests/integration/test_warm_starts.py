@@ -13,25 +13,18 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fastflow.events.log import read_events
-from fastflow.events.recorder import RunRecorder
-from fastflow.executors.local import LocalExecutor
 from fastflow.models import FailureKind, RunStatus
-from fastflow.pipelines.discovery import PipelineCatalog
-from fastflow.records import new_id
-from fastflow.runs.ports import ExecutionResult, RunControl, RunSpec
-from fastflow.runs.spec import build_run_spec
+from fastflow.runs.ports import RunControl
 from fastflow.sandbox.landlock import abi_version
-from fastflow.secrets.service import RunSecrets
-from fastflow.services import build_services
 from fastflow.settings import Settings
 from tests.support.services import SqliteTemplate
+from tests.support.warm import Harness, lines, serve, system_lines, write_pipelines
 
 ABI, _ = abi_version()
 
@@ -88,53 +81,6 @@ PIPELINES: dict[str, tuple[str, dict[str, Any] | None]] = {
 }
 
 
-@dataclass
-class Harness:
-    executor: LocalExecutor
-    settings: Settings
-    mode: str
-
-    def spec(self, pipeline: str, timeout: float | None = None) -> RunSpec:
-        definition = PipelineCatalog(self.settings.pipelines_dir).get(pipeline)
-        run_id = new_id()
-        secret_file = self.settings.data_dir / "secret_key"
-        return build_run_spec(
-            run_id=run_id,
-            pipeline=definition,
-            pipeline_name=pipeline,
-            attempt=1,
-            parameters={"WHO": "semantics", "SECRET_FILE": str(secret_file)},
-            run_secrets=RunSecrets(),
-            work_root=self.settings.work_dir,
-            metrics_path=self.settings.logs_dir / f"{run_id}_metrics.jsonl",
-            timeout=timeout,
-        )
-
-    async def run(
-        self,
-        pipeline: str,
-        timeout: float | None = None,
-        control: RunControl | None = None,
-        spec: RunSpec | None = None,
-    ) -> tuple[ExecutionResult, list[dict[str, Any]], RunSpec]:
-        spec = spec or self.spec(pipeline, timeout)
-        recorder = RunRecorder(spec.run_id, self.settings.logs_dir / f"{spec.run_id}.log")
-        result = await asyncio.wait_for(
-            self.executor.execute(spec, recorder, control or RunControl()), timeout=240
-        )
-        recorder.close()
-        events = [e for e in read_events(recorder.log_path) if e["type"] == "log"]
-        return result, events, spec
-
-
-def lines(events: list[dict[str, Any]], stream: str) -> list[str]:
-    return [e["line"] for e in events if e.get("stream") == stream]
-
-
-def system_lines(events: list[dict[str, Any]]) -> list[str]:
-    return lines(events, "system")
-
-
 @pytest.fixture
 def db_url(sqlite_template: SqliteTemplate, tmp_path: Path) -> str:
     return sqlite_template.clone(tmp_path / "data" / "fastflow.db")
@@ -144,22 +90,8 @@ def db_url(sqlite_template: SqliteTemplate, tmp_path: Path) -> str:
 def harness(
     request: pytest.FixtureRequest, make_settings: Callable[..., Settings], pipelines_dir: Path
 ) -> Iterator[Harness]:
-    for name, (code, config) in PIPELINES.items():
-        folder = pipelines_dir / name
-        folder.mkdir()
-        (folder / "main.py").write_text(code)
-        if config is not None:
-            (folder / "pipeline.json").write_text(json.dumps(config))
-    mode = request.param
-    settings = make_settings(FASTFLOW_WARM_START="auto" if mode == "warm" else "off")
-    services = build_services(settings)
-    executor = services.executors["local"]
-    assert isinstance(executor, LocalExecutor)
-    try:
-        yield Harness(executor, settings, mode)
-    finally:
-        executor.close()
-        services.db.dispose()
+    write_pipelines(pipelines_dir, PIPELINES)
+    yield from serve(make_settings, request.param)
 
 
 def assert_started_as_asked(harness: Harness, events: list[dict[str, Any]]) -> None:
