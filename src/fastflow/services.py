@@ -25,6 +25,7 @@ from fastflow.executors.docker import INSTANCE_LABEL, DockerExecutor
 from fastflow.executors.local import LocalExecutor
 from fastflow.executors.run_sandbox import RunSandbox, log_sandbox, prepare_host
 from fastflow.executors.uv_env import EnvironmentCache
+from fastflow.executors.warm.collector import WarmCollector
 from fastflow.executors.warm.pool import WarmPool
 from fastflow.gitsync.github_app import github_app_from_settings
 from fastflow.gitsync.loop import AutoSyncLoop
@@ -110,6 +111,7 @@ class Services:
     monitoring: Monitoring
     worker_token: str
     sandbox: SandboxStatus
+    warm: WarmPool  # the local executor's warm interpreters
     sandbox_warnings: list[str]
     backup_status: BackupStatus
     backup_loop: BackupLoop | None
@@ -166,7 +168,7 @@ class Services:
 
 
 def _executors(
-    settings: Settings, envs: EnvironmentCache, sandbox: RunSandbox
+    settings: Settings, envs: EnvironmentCache, sandbox: RunSandbox, warm: WarmPool
 ) -> dict[str, Executor]:
     local = LocalExecutor(
         envs,
@@ -176,7 +178,7 @@ def _executors(
         supervise_in=settings.work_dir,
         sandbox=sandbox,
         health_timeout=settings.health_timeout,
-        warm=WarmPool(settings.warm_start is WarmStart.AUTO, settings.warm_max),
+        warm=warm,
     )
     # Always there, so a pipeline.json `"executor": "docker"` works under EXECUTOR=local too;
     # it connects to the engine on first use, so an engine that is down fails runs
@@ -231,7 +233,9 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
         outputs=run_files,
     )
     settlement = Settlement(runs, logs)
-    executors = _executors(settings, envs, RunSandbox(sandbox, settings.resolved_uv_cache_dir))
+    warm = WarmPool(settings.warm_start is WarmStart.AUTO, settings.warm_max)
+    run_sandbox = RunSandbox(sandbox, settings.resolved_uv_cache_dir)
+    executors = _executors(settings, envs, run_sandbox, warm)
     build_source = BuildSource(settings, uploads, objects, catalog)
     place = ServerPlace(build_source, executors, settings.executor.value, secrets, runs)
     execution = RunExecution(
@@ -312,6 +316,7 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
     settlement.subscribe(monitoring.observe_finished)
     backup_status, backup_loop = scheduled_backups(settings, monitoring.health)
     monitoring.registry.register(BackupCollector(backup_status))
+    monitoring.registry.register(WarmCollector(warm))
     cleanup = CleanupService(
         settings,
         RetentionStore(db),
@@ -373,6 +378,7 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
         monitoring=monitoring,
         worker_token=worker_token,
         sandbox=sandbox,
+        warm=warm,
         sandbox_warnings=plan.warnings,
         backup_status=backup_status,
         backup_loop=backup_loop,

@@ -111,6 +111,24 @@ async def test_changed_code_preload_and_requirements_reach_the_next_run(
     assert _parent(lines(events, "stdout")) == third["pid"]
 
 
+async def test_metrics_and_the_console_say_how_runs_start(warm: Harness) -> None:
+    assert warm.pool.describe("l_hello") == (
+        "warm starts on; no local run here since the server started"
+    )
+    await warm.run("l_hello")
+    await warm.run("l_missing")
+    [proc] = warm.pool.processes()
+    text = warm.services.monitoring.render().decode()
+    assert "fastflow_warm_processes 1.0" in text
+    assert f'fastflow_warm_process_rss_bytes{{pid="{proc["pid"]}",preload="json"}}' in text
+    assert 'fastflow_run_starts_total{start="warm"} 1.0' in text
+    assert 'fastflow_run_starts_total{start="cold"} 1.0' in text
+    assert warm.pool.describe("l_hello") == "warm: forked from a warm interpreter (preload: json)"
+    assert warm.pool.describe("l_missing").startswith(
+        "cold: preloading 'fastflow_no_such_module' failed"
+    )
+
+
 async def test_past_the_cap_the_least_recently_used_goes(warm: Harness) -> None:
     await warm.run("l_hello")
     [hello] = warm.pool.processes()
@@ -131,4 +149,6 @@ async def test_warm_starts_off_runs_cold_without_a_word(
         result, events, _ = await cold.run("l_hello")
         assert result.status is RunStatus.SUCCESS
         assert not _cold_lines(events), events
-        assert cold.pool.processes() == [] and cold.pool.starts == {}
+        assert cold.pool.processes() == [] and cold.pool.starts == {"cold": 1}
+        warmth = cold.pool.warmth("l_hello")
+        assert warmth is not None and "FASTFLOW_WARM_START=off" in warmth.reason

@@ -18,7 +18,7 @@ from fastflow.records import new_id
 from fastflow.runs.ports import ExecutionResult, RunControl, RunSpec
 from fastflow.runs.spec import build_run_spec
 from fastflow.secrets.service import RunSecrets
-from fastflow.services import build_services
+from fastflow.services import Services, build_services
 from fastflow.settings import Settings
 
 
@@ -29,6 +29,7 @@ class Harness:
     executor: LocalExecutor
     settings: Settings
     mode: str
+    services: Services
 
     def spec(self, pipeline: str, timeout: float | None = None) -> RunSpec:
         definition = PipelineCatalog(self.settings.pipelines_dir).get(pipeline)
@@ -95,7 +96,7 @@ def serve(make_settings: Callable[..., Settings], mode: str, **overrides: Any) -
     executor = services.executors["local"]
     assert isinstance(executor, LocalExecutor)
     try:
-        yield Harness(executor, settings, mode)
+        yield Harness(executor, settings, mode, services)
     finally:
         executor.close()
         services.db.dispose()

@@ -36,7 +36,10 @@ async def warm_target(
 
 def record_start(pool: WarmPool | None, spec: RunSpec, start: str | None, why: str | None) -> None:
     """Say how the run started, for the console's pipeline page and /metrics."""
-    if pool is None or not pool.enabled:
+    if pool is None:
+        return
+    if not pool.enabled:
+        pool.record(spec.pipeline.name, "cold", "warm starts are off (FASTFLOW_WARM_START=off)")
         return
     preload = ", ".join(spec.pipeline.config.preload) or "nothing"
     if start == "warm":

@@ -153,9 +153,22 @@ class WarmPool:
             self.starts[start] += 1
             self._warmth[pipeline] = Warmth(start, reason, time.time())
 
+    def start_counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.starts)
+
     def warmth(self, pipeline: str) -> Warmth | None:
         with self._lock:
             return self._warmth.get(pipeline)
+
+    def describe(self, pipeline: str) -> str:
+        """One line for the console: how the pipeline's latest run here started, and why."""
+        found = self.warmth(pipeline)
+        if found is None:
+            if not self.enabled:
+                return "cold: warm starts are off (FASTFLOW_WARM_START=off)"
+            return "warm starts on; no local run here since the server started"
+        return f"{found.state}: {found.reason}"
 
     def processes(self) -> list[dict[str, Any]]:
         """The warm interpreters running now, with the memory each holds."""
