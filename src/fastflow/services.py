@@ -163,6 +163,7 @@ class Services:
         await self.recovery.stop()
         for executor in self.executors.values():
             await asyncio.to_thread(executor.close)
+        await asyncio.to_thread(self.warm.close)
         await self.outbound.stop()
         self.db.dispose()
 

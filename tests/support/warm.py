@@ -99,4 +99,5 @@ def serve(make_settings: Callable[..., Settings], mode: str, **overrides: Any) -
         yield Harness(executor, settings, mode, services)
     finally:
         executor.close()
+        services.warm.close()
         services.db.dispose()

@@ -184,12 +184,10 @@ class LocalExecutor:
         }
 
     def close(self) -> None:
-        """Stop the supervisor launcher and the warm interpreters; running supervisors (and
-        the runs warm interpreters forked) are not affected."""
+        """Stop the supervisor launcher; running supervisors are not affected. (The warm
+        interpreters belong to whoever made the pool: the server's services, a worker.)"""
         if self._launcher is not None:
             self._launcher.close()
-        if self.warm is not None:
-            self.warm.close()
 
     def abandon(self, run: Run) -> str:
         """Stop the process group of a run whose supervisor is gone (no server followed it)."""
