@@ -27,6 +27,8 @@ from fastflow.executors.missing import MissingExtraExecutor
 from fastflow.executors.run_sandbox import RunSandbox, log_sandbox, prepare_host
 from fastflow.executors.uv_env import EnvironmentCache
 from fastflow.extras import DOCKER, check_settings, require
+from fastflow.executors.warm.collector import WarmCollector
+from fastflow.executors.warm.pool import WarmPool
 from fastflow.gitsync.github_app import github_app_from_settings
 from fastflow.gitsync.loop import AutoSyncLoop
 from fastflow.gitsync.preheat import Preheater
@@ -51,7 +53,7 @@ from fastflow.scheduler.service import SchedulerService
 from fastflow.secrets.crypto import load_cipher
 from fastflow.secrets.service import SecretService
 from fastflow.secrets.store import SecretStore
-from fastflow.settings import DispatcherKind, RunsOnShutdown, Settings
+from fastflow.settings import DispatcherKind, RunsOnShutdown, Settings, WarmStart
 from fastflow.storage.artifact_store import ArtifactStore
 from fastflow.storage.database import Database
 from fastflow.storage.objects import ObjectStore, build_object_store
@@ -111,6 +113,7 @@ class Services:
     monitoring: Monitoring
     worker_token: str
     sandbox: SandboxStatus
+    warm: WarmPool  # the local executor's warm interpreters
     sandbox_warnings: list[str]
     backup_status: BackupStatus
     backup_loop: BackupLoop | None
@@ -162,12 +165,13 @@ class Services:
         await self.recovery.stop()
         for executor in self.executors.values():
             await asyncio.to_thread(executor.close)
+        await asyncio.to_thread(self.warm.close)
         await self.outbound.stop()
         self.db.dispose()
 
 
 def _executors(
-    settings: Settings, envs: EnvironmentCache, sandbox: RunSandbox
+    settings: Settings, envs: EnvironmentCache, sandbox: RunSandbox, warm: WarmPool
 ) -> dict[str, Executor]:
     local = LocalExecutor(
         envs,
@@ -177,6 +181,7 @@ def _executors(
         supervise_in=settings.work_dir,
         sandbox=sandbox,
         health_timeout=settings.health_timeout,
+        warm=warm,
     )
     # Always there, so a pipeline.json `"executor": "docker"` works under EXECUTOR=local too;
     # it connects to the engine on first use, so an engine that is down fails runs
@@ -240,7 +245,9 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
         outputs=run_files,
     )
     settlement = Settlement(runs, logs)
-    executors = _executors(settings, envs, RunSandbox(sandbox, settings.resolved_uv_cache_dir))
+    warm = WarmPool(settings.warm_start is WarmStart.AUTO, settings.warm_max)
+    run_sandbox = RunSandbox(sandbox, settings.resolved_uv_cache_dir)
+    executors = _executors(settings, envs, run_sandbox, warm)
     build_source = BuildSource(settings, uploads, objects, catalog)
     place = ServerPlace(build_source, executors, settings.executor.value, secrets, runs)
     execution = RunExecution(
@@ -321,6 +328,7 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
     settlement.subscribe(monitoring.observe_finished)
     backup_status, backup_loop = scheduled_backups(settings, monitoring.health)
     monitoring.registry.register(BackupCollector(backup_status))
+    monitoring.registry.register(WarmCollector(warm))
     cleanup = CleanupService(
         settings,
         RetentionStore(db),
@@ -382,6 +390,7 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
         monitoring=monitoring,
         worker_token=worker_token,
         sandbox=sandbox,
+        warm=warm,
         sandbox_warnings=plan.warnings,
         backup_status=backup_status,
         backup_loop=backup_loop,
