@@ -190,16 +190,16 @@ class RunView:
 
     def _show_sampling(self) -> None:
         """Charts once there are samples; until then (or for a run too short to sample) words."""
-        has = bool(self.samples)
+        has = len(self.samples) >= 2  # one point makes no line (and a nonsense time axis)
         self.chart_grid.set_visibility(has)
         self.no_samples.set_visibility(not has)
         if not has:
             over = RunStatus(self.run.status).is_terminal
             self.no_samples.set_text(
-                "This run ended before its first resource sample (sampled once a second), "
-                "so there is nothing to chart."
+                "This run was too short to chart: resources are sampled once a second, "
+                f"and it ended after {len(self.samples)} sample(s)."
                 if over
-                else "Waiting for the first resource sample (taken once a second)…"
+                else "Waiting for resource samples (taken once a second)…"
             )
 
     def _set_progress(self, status: dict[str, Any]) -> None:

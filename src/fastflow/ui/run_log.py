@@ -88,7 +88,8 @@ class LogPanel:
                     tid("log-search-go")
                 )
             self.view = LogView(MAX_LINES, log_url(self.run_id).split("?")[0])
-            self.view.classes("w-full h-[28rem] max-sm:h-[60vh]").props(tid("log"))
+            self.view.classes("w-full min-h-[8rem] max-h-[32rem] max-sm:max-h-[65vh]")
+            self.view.props(tid("log"))
             self.view.on("load", self._load)
             ui.label(
                 f"Keeps the last {MAX_LINES:,} lines on screen; earlier ones load on request. "
