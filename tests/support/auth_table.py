@@ -43,6 +43,8 @@ ROLE_OVERRIDES: dict[tuple[str, str], str] = {
     ("POST", "/api/secrets"): "admin",
     ("PUT", "/api/secrets/{key}"): "admin",
     ("DELETE", "/api/secrets/{key}"): "admin",
+    ("GET", "/api/sync/settings"): "admin",
+    ("PUT", "/api/sync/settings"): "admin",
     ("GET", "/api/users"): "admin",
     ("POST", "/api/users"): "admin",
     ("PATCH", "/api/users/{username}"): "admin",
