@@ -56,6 +56,7 @@ ROLE_OVERRIDES: dict[tuple[str, str], str] = {
     ("POST", "/api/webhooks/outbound"): "admin",
     ("DELETE", "/api/webhooks/outbound/{webhook_id}"): "admin",
     ("GET", "/api/webhooks/outbound/{webhook_id}/deliveries"): "admin",
+    ("POST", "/api/webhooks/outbound/{webhook_id}/test"): "admin",
     # The server's own log records: they name users, pipelines and addresses.
     ("GET", "/api/logs/stream"): "admin",
 }
