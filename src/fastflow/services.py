@@ -30,11 +30,11 @@ from fastflow.extras import DOCKER, check_settings, require
 from fastflow.executors.warm.collector import WarmCollector
 from fastflow.executors.warm.pool import WarmPool
 from fastflow.gitsync.github_app import github_app_from_settings
-from fastflow.gitsync.loop import AutoSyncLoop
 from fastflow.gitsync.preheat import Preheater
 from fastflow.gitsync.removals import PipelineRemovals, RemovalWatch
 from fastflow.gitsync.repo import GitRepo
 from fastflow.gitsync.service import SyncService
+from fastflow.gitsync.settings import SyncDefaults, SyncSettings
 from fastflow.keyfile import load_or_create
 from fastflow.monitoring.prometheus import Monitoring
 from fastflow.pipelines.discovery import PipelineCatalog
@@ -61,6 +61,7 @@ from fastflow.storage.pipeline_store import PipelineStore
 from fastflow.storage.retention_store import RetentionStore
 from fastflow.storage.run_store import RunStore
 from fastflow.storage.schedule_store import ScheduleStore
+from fastflow.storage.sync_settings_store import SyncSettingsStore
 from fastflow.storage.token_store import TokenStore
 from fastflow.storage.upload_store import UploadStore
 from fastflow.storage.user_store import UserStore
@@ -100,7 +101,7 @@ class Services:
     outbound: OutboundWebhooks
     preheater: Preheater
     sync: SyncService
-    auto_sync: AutoSyncLoop | None
+    sync_settings: SyncSettings
 
     objects: ObjectStore
     uploads: UploadStore
@@ -146,8 +147,8 @@ class Services:
         self.monitoring.health.report("scheduler", ok=True)
         await self.cleanup_loop.start()
         await self.removal_watch.start()
-        if self.auto_sync is not None:
-            await self.auto_sync.start()
+        # Branch, auto-sync and pre-heat as stored by an admin, else the environment's.
+        await self.sync_settings.apply(at_start=True)
         if self.backup_loop is not None:
             await self.backup_loop.start()
 
@@ -156,8 +157,7 @@ class Services:
             await self.backup_loop.stop()
         await self.cleanup_loop.stop()
         await self.removal_watch.stop()
-        if self.auto_sync is not None:
-            await self.auto_sync.stop()
+        await self.sync_settings.stop()
         await self.scheduler.stop()
         self.monitoring.health.report("scheduler", ok=False, detail="stopped")
         await self.preheater.stop()
@@ -376,9 +376,13 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
         outbound=outbound,
         preheater=preheater,
         sync=sync,
-        auto_sync=AutoSyncLoop(sync, settings.auto_sync_interval, monitoring.health)
-        if settings.auto_sync_interval
-        else None,
+        sync_settings=SyncSettings(
+            SyncSettingsStore(db),
+            sync,
+            SyncDefaults(settings.git_branch, settings.auto_sync_interval, settings.uv_pre_heat),
+            preheater,
+            monitoring.health,
+        ),
         objects=objects,
         uploads=uploads,
         artifacts=artifacts,
