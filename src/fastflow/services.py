@@ -26,9 +26,9 @@ from fastflow.executors.local import LocalExecutor
 from fastflow.executors.missing import MissingExtraExecutor
 from fastflow.executors.run_sandbox import RunSandbox, log_sandbox, prepare_host
 from fastflow.executors.uv_env import EnvironmentCache
-from fastflow.extras import DOCKER, check_settings, require
 from fastflow.executors.warm.collector import WarmCollector
 from fastflow.executors.warm.pool import WarmPool
+from fastflow.extras import DOCKER, check_settings, require
 from fastflow.gitsync.github_app import github_app_from_settings
 from fastflow.gitsync.preheat import Preheater
 from fastflow.gitsync.removals import PipelineRemovals, RemovalWatch
@@ -184,11 +184,9 @@ def _executors(
         warm=warm,
     )
     # Always there, so a pipeline.json `"executor": "docker"` works under EXECUTOR=local too;
-    # it connects to the engine on first use, so an engine that is down fails runs
-    # (ENGINE_ERROR), never the server's start.
-    # Its containers carry this server's instance id: two servers sharing one engine sweep
-    # only their own.
-    # Without the docker extra its runs fail with the `pip install` to do.
+    # it connects on first use (an engine that is down fails runs, never the server's start);
+    # its containers carry this server's instance id (two servers on one engine sweep only
+    # their own). Without the docker extra its runs fail with the `pip install` to do.
     try:
         require("the docker executor", DOCKER)
     except MissingExtraError as exc:
