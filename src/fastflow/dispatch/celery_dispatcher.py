@@ -84,7 +84,14 @@ class CeleryDispatcher:
         self.redis = redis.Redis.from_url(settings.redis_url, **opts)
         self._aredis = aredis.Redis.from_url(settings.redis_url, **opts)  # type: ignore[arg-type]
         self.ingest = StreamIngest(
-            runs, settlement, logs, fanout, self.keys, self._aredis, self.redis
+            runs,
+            settlement,
+            logs,
+            fanout,
+            self.keys,
+            self._aredis,
+            self.redis,
+            timings=settings.log_timings,
         )
         self._sender = _SendLoop(self)
         self.send_error: str | None = None
@@ -171,6 +178,7 @@ class CeleryDispatcher:
             parameters=run.parameters,
             timeout=pipeline.config.timeout or self._settings.container_timeout,
             executor=run.executor,
+            sent_at=time.time(),
         )
         queue = pipeline.config.queue or self._settings.default_queue
         started = time.monotonic()

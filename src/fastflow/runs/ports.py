@@ -85,6 +85,8 @@ class RunControl:
     cancel_requested: asyncio.Event = field(default_factory=asyncio.Event)
     cancel_reason: str = "cancel requested"
     on_started: Callable[[int], None] | None = None
+    # Told the end of each stage of the execution (e.g. "environment"), for stage timings.
+    on_stage: Callable[[str], None] | None = None
     outlives_server: bool = False
     """The execution goes on without this server (a supervisor, a container): a stopping
     server may leave it to its successor instead of cancelling it."""
