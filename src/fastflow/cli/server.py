@@ -41,12 +41,18 @@ def serve(
     ] = None,
 ) -> None:
     """Run the server: API, console, schedules and runs."""
+    from fastflow.extras import check_settings
+
+    current = settings(FASTFLOW_HOST=host, FASTFLOW_PORT=port)
+    try:
+        check_settings(current)  # before the slow imports: a missing extra says so at once
+    except FastflowError as exc:
+        fail(exc.message, 2)
     import uvicorn
 
     from fastflow.api import log_redaction
     from fastflow.server import create_app
 
-    current = settings(FASTFLOW_HOST=host, FASTFLOW_PORT=port)
     _setup_logging(current)
     _private_files()
     try:
