@@ -33,7 +33,9 @@ from tests.support.server import ADMIN_PASSWORD, ADMIN_USER, free_port, wait_for
 from tests.support.services import PG_ADMIN_URL, service_missing
 from tests.support.workers import TEST_REDIS_URL, WORKER_TOKEN, clear_prefix, redis_or_skip
 
-pytestmark = pytest.mark.slow
+# The first test builds the image (one to three minutes on a fresh machine, within its
+# timeout: pytest-timeout counts fixtures too).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 SOCKET_GID = 2375  # a group like Docker's `docker`, which the image's user does not have
 BOXED = """\

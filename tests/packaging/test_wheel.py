@@ -21,7 +21,8 @@ from tests.support.server import ADMIN_PASSWORD, Served, outside_env, wait_for_r
 from tests.support.services import PostgresTemplate, service_missing
 from tests.support.workers import Worker, celery_overrides, clear_prefix, redis_or_skip
 
-pytestmark = pytest.mark.slow
+# Building and installing the wheel counts toward the first tests' timeouts.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 _ASSET = re.compile(r'<(?:script|link)\b[^>]*?\b(?:src|href)="([^"]+)"', re.IGNORECASE)
 
