@@ -37,6 +37,11 @@ class RunsOnShutdown(StrEnum):
     KEEP = "keep"
 
 
+class WarmStart(StrEnum):
+    AUTO = "auto"  # local runs fork from a warm interpreter of their environment
+    OFF = "off"
+
+
 class ObjectStoreKind(StrEnum):
     LOCAL = "local"
     S3 = "s3"
@@ -140,6 +145,8 @@ class Settings(BaseSettings):
         default=10.0, ge=0, validation_alias="FASTFLOW_CANCEL_GRACE_SECONDS"
     )
     metrics_interval: float = Field(default=1.0, gt=0, validation_alias="FASTFLOW_METRICS_INTERVAL")
+    warm_start: WarmStart = Field(default=WarmStart.AUTO, validation_alias="FASTFLOW_WARM_START")
+    warm_max: int = Field(default=8, ge=1, le=1000, validation_alias="FASTFLOW_WARM_MAX")
     max_line_bytes: int = Field(
         default=1024 * 1024, ge=1024, validation_alias="FASTFLOW_MAX_LINE_BYTES"
     )

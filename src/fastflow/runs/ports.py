@@ -174,7 +174,7 @@ class RemoteWorkers(Protocol):
     """A dispatcher that hands runs to workers in other processes (e.g. Celery)."""
 
     def list_workers(self) -> list[dict[str, Any]]:
-        """Live workers' heartbeat records; raises redis errors when Redis is unreachable."""
+        """Live workers' heartbeat records; UnavailableError when the broker is unreachable."""
         ...
 
     @property
@@ -183,7 +183,8 @@ class RemoteWorkers(Protocol):
         ...
 
     def claim_owner(self, run_id: str) -> str | None:
-        """The id of the worker holding the run's claim, or None; raises redis errors."""
+        """The id of the worker holding the run's claim, or None; UnavailableError when the
+        broker is unreachable."""
         ...
 
 

@@ -97,6 +97,7 @@ def _executor(runtime: WorkerRuntime, name: str) -> Executor | None:
         launcher=runtime.launcher,
         stop_with_parent=True,
         health_timeout=settings.health_timeout,
+        warm=runtime.warm,
     )
 
 

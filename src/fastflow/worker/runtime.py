@@ -28,10 +28,11 @@ from fastflow.dispatch.redis_keys import CLAIM_TTL, RedisKeys
 from fastflow.executors.launcher_client import SupervisorLauncher
 from fastflow.executors.run_sandbox import RunSandbox, log_sandbox, prepare_host
 from fastflow.executors.uv_env import SetupError, find_uv, uv_version_of
+from fastflow.executors.warm.pool import WarmPool
 from fastflow.pipelines.bundle import extract_bundle
 from fastflow.runs.ports import RunControl
 from fastflow.sandbox.status import probe
-from fastflow.settings import Settings
+from fastflow.settings import Settings, WarmStart
 from fastflow.worker.containers import SWEEP_EVERY, remove_orphans, worker_docker_executor
 from fastflow.worker.server_api import ServerApi
 
@@ -85,6 +86,8 @@ class WorkerRuntime:
         self.run_sandbox = RunSandbox(self.sandbox, settings.resolved_uv_cache_dir)
         # Forks the runs' supervisors; when this worker dies it ends, and they cancel.
         self.launcher = SupervisorLauncher()
+        # The warm interpreters the local runs of this process fork from.
+        self.warm = WarmPool(settings.warm_start is WarmStart.AUTO, settings.warm_max)
         self.server = ServerApi(
             settings.server_url, settings.worker_token, self.id, patience=_SERVER_PATIENCE
         )
@@ -171,6 +174,7 @@ class WorkerRuntime:
         self._stop.set()
         self.launcher.close()
         self.server.close()
+        self.warm.close()
         with contextlib.suppress(redis.RedisError):
             self.redis.delete(self.keys.worker(self.id))
 
