@@ -130,6 +130,10 @@ async def test_a_run_sees_what_python_main_py_would(harness: Harness) -> None:
         assert harness.executor.warm is not None
         assert harness.executor.warm.starts["warm"] == 2
         [proc] = harness.executor.warm.processes()
+        # The run's environment (its parameters, secrets) is the fork's, never the warm
+        # interpreter's.
+        environ = await asyncio.to_thread(Path(f"/proc/{proc['pid']}/environ").read_bytes)
+        assert b"semantics" not in environ
         assert proc["pipelines"] == ["w_report"]
         assert proc["preload"] == ["email.utils", "json"]
         assert proc["rss_bytes"] > 0
