@@ -51,7 +51,13 @@ from fastflow.scheduler.service import SchedulerService
 from fastflow.secrets.crypto import load_cipher
 from fastflow.secrets.service import SecretService
 from fastflow.secrets.store import SecretStore
-from fastflow.settings import DispatcherKind, RunsOnShutdown, Settings, WarmStart
+from fastflow.settings import (
+    DispatcherKind,
+    ExecutorKind,
+    RunsOnShutdown,
+    Settings,
+    WarmStart,
+)
 from fastflow.storage.artifact_store import ArtifactStore
 from fastflow.storage.database import Database
 from fastflow.storage.objects import ObjectStore, build_object_store
@@ -280,7 +286,12 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
     )
     # The retry policy first: a failed run's next attempt is queued before anyone hears of it.
     settlement.subscribe(run_service.attempts.retry_failed)
-    preheater = Preheater(envs, pipeline_store)
+    local = executors["local"]
+    # Pre-heat warm interpreters only where runs execute: here, locally.
+    runs_here = settings.dispatcher is DispatcherKind.EMBEDDED
+    runs_here = runs_here and settings.executor is ExecutorKind.LOCAL
+    warm_up = local.warm_up if runs_here and isinstance(local, LocalExecutor) else None
+    preheater = Preheater(envs, pipeline_store, warm_up)
     pipeline_service = PipelineService(
         catalog, pipeline_store, runs, preheater.status, preheater.snapshot
     )

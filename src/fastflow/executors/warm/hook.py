@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from fastflow.executors.run_sandbox import PreparedRun
+from fastflow.executors.run_sandbox import PreparedRun, RunSandbox
 from fastflow.executors.warm.client import WarmTarget
 from fastflow.executors.warm.pool import WarmPool, WarmRequest
 from fastflow.executors.warm.spawn import base_policy
+from fastflow.pipelines.discovery import PipelineDefinition
 from fastflow.runs.ports import RunSpec
+from fastflow.sandbox.policy import build_policy
 
 
 async def warm_target(
@@ -32,6 +34,39 @@ async def warm_target(
     if isinstance(found, str):
         return None, found
     return found, None
+
+
+async def pre_heat(
+    pool: WarmPool | None,
+    sandbox: RunSandbox | None,
+    pipeline: PipelineDefinition,
+    python: Path,
+    work_root: Path,
+) -> None:
+    """Start the pipeline's warm interpreter before its first run (its environment is built):
+    the same one its runs would start, so they find it."""
+    if pool is None or not pool.enabled or pipeline.config.executor == "docker":
+        return
+    policy = None
+    status = sandbox.status if sandbox is not None else None
+    if sandbox is not None and status is not None and status.active:
+        user = status.run_user
+        run_policy = build_policy(
+            abi=status.landlock_abi,
+            env_dir=python.parent.parent,
+            python=python,
+            code=pipeline.path,
+            writable=[],
+            uv_cache=sandbox.uv_cache,
+            network=True,
+            uid=user.uid if user else None,
+            gid=user.gid if user else None,
+        )
+        policy = base_policy(run_policy, work_root)
+    request = WarmRequest(
+        pipeline.name, python, python.parent.parent, tuple(pipeline.config.preload), policy
+    )
+    await asyncio.to_thread(pool.lease, request)
 
 
 def record_start(pool: WarmPool | None, spec: RunSpec, start: str | None, why: str | None) -> None:
