@@ -18,21 +18,23 @@ from fastflow.builds.service import BuildService
 from fastflow.builds.source import BuildSource
 from fastflow.dispatch.embedded import EmbeddedDispatcher
 from fastflow.dispatch.remote_runs import RemoteRuns
+from fastflow.errors import MissingExtraError
 from fastflow.events.connections import StreamRegistry
 from fastflow.events.fanout import EventFanout
 from fastflow.events.memory_fanout import MemoryFanout
-from fastflow.executors.docker import INSTANCE_LABEL, DockerExecutor
 from fastflow.executors.local import LocalExecutor
+from fastflow.executors.missing import MissingExtraExecutor
 from fastflow.executors.run_sandbox import RunSandbox, log_sandbox, prepare_host
 from fastflow.executors.uv_env import EnvironmentCache
 from fastflow.executors.warm.collector import WarmCollector
 from fastflow.executors.warm.pool import WarmPool
+from fastflow.extras import DOCKER, check_settings, require
 from fastflow.gitsync.github_app import github_app_from_settings
-from fastflow.gitsync.loop import AutoSyncLoop
 from fastflow.gitsync.preheat import Preheater
 from fastflow.gitsync.removals import PipelineRemovals, RemovalWatch
 from fastflow.gitsync.repo import GitRepo
 from fastflow.gitsync.service import SyncService
+from fastflow.gitsync.settings import SyncDefaults, SyncSettings
 from fastflow.keyfile import load_or_create
 from fastflow.monitoring.prometheus import Monitoring
 from fastflow.pipelines.discovery import PipelineCatalog
@@ -65,6 +67,7 @@ from fastflow.storage.pipeline_store import PipelineStore
 from fastflow.storage.retention_store import RetentionStore
 from fastflow.storage.run_store import RunStore
 from fastflow.storage.schedule_store import ScheduleStore
+from fastflow.storage.sync_settings_store import SyncSettingsStore
 from fastflow.storage.token_store import TokenStore
 from fastflow.storage.upload_store import UploadStore
 from fastflow.storage.user_store import UserStore
@@ -104,7 +107,7 @@ class Services:
     outbound: OutboundWebhooks
     preheater: Preheater
     sync: SyncService
-    auto_sync: AutoSyncLoop | None
+    sync_settings: SyncSettings
 
     objects: ObjectStore
     uploads: UploadStore
@@ -150,8 +153,8 @@ class Services:
         self.monitoring.health.report("scheduler", ok=True)
         await self.cleanup_loop.start()
         await self.removal_watch.start()
-        if self.auto_sync is not None:
-            await self.auto_sync.start()
+        # Branch, auto-sync and pre-heat as stored by an admin, else the environment's.
+        await self.sync_settings.apply(at_start=True)
         if self.backup_loop is not None:
             await self.backup_loop.start()
 
@@ -160,8 +163,7 @@ class Services:
             await self.backup_loop.stop()
         await self.cleanup_loop.stop()
         await self.removal_watch.stop()
-        if self.auto_sync is not None:
-            await self.auto_sync.stop()
+        await self.sync_settings.stop()
         await self.scheduler.stop()
         self.monitoring.health.report("scheduler", ok=False, detail="stopped")
         await self.preheater.stop()
@@ -188,10 +190,15 @@ def _executors(
         warm=warm,
     )
     # Always there, so a pipeline.json `"executor": "docker"` works under EXECUTOR=local too;
-    # it connects to the engine on first use, so an engine that is down fails runs
-    # (ENGINE_ERROR), never the server's start.
-    # Its containers carry this server's instance id: two servers sharing one engine sweep
-    # only their own.
+    # it connects on first use (an engine that is down fails runs, never the server's start);
+    # its containers carry this server's instance id (two servers on one engine sweep only
+    # their own). Without the docker extra its runs fail with the `pip install` to do.
+    try:
+        require("the docker executor", DOCKER)
+    except MissingExtraError as exc:
+        return {"local": local, "docker": MissingExtraExecutor("docker", exc.message)}
+    from fastflow.executors.docker import INSTANCE_LABEL, DockerExecutor
+
     instance = load_or_create(
         settings.data_dir / "instance_id", lambda: secrets.token_hex(8), "server instance id"
     )
@@ -203,7 +210,9 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
     """Wire every part for `settings`; nothing starts until `Services.start()`.
 
     `sandbox`: what the kernel offers runs, probed here unless given (tests give one that
-    stands for another kernel)."""
+    stands for another kernel). MissingExtraError when `settings` needs an extra that is not
+    installed."""
+    check_settings(settings)
     sandbox = sandbox or probe(settings.sandbox, settings.run_user)
     plan = prepare_host(
         sandbox,
@@ -376,9 +385,13 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
         outbound=outbound,
         preheater=preheater,
         sync=sync,
-        auto_sync=AutoSyncLoop(sync, settings.auto_sync_interval, monitoring.health)
-        if settings.auto_sync_interval
-        else None,
+        sync_settings=SyncSettings(
+            SyncSettingsStore(db),
+            sync,
+            SyncDefaults(settings.git_branch, settings.auto_sync_interval, settings.uv_pre_heat),
+            preheater,
+            monitoring.health,
+        ),
         objects=objects,
         uploads=uploads,
         artifacts=artifacts,

@@ -228,6 +228,8 @@ class Settings(BaseSettings):
     cleanup_interval: float = Field(default=3600, gt=0, validation_alias="CLEANUP_INTERVAL")
     metrics_token: str | None = Field(default=None, validation_alias="METRICS_TOKEN")
     log_format: LogFormat = Field(default=LogFormat.TEXT, validation_alias="LOG_FORMAT")
+    # One log line per run with the wall-clock time of each stage (docs/performance.md).
+    log_timings: bool = Field(default=False, validation_alias="FASTFLOW_LOG_TIMINGS")
     ui_enabled: bool = Field(default=True, validation_alias="FASTFLOW_UI")
     public_docs: bool = Field(default=False, validation_alias="FASTFLOW_PUBLIC_DOCS")
     docker_host: str | None = Field(default=None, validation_alias="DOCKER_HOST")

@@ -101,6 +101,8 @@ class LocalExecutor:
                 uv_version=uv_version,
             )
         setup.close()
+        if control.on_stage is not None:
+            control.on_stage("environment")
         prepared = await asyncio.to_thread(self._prepare, spec, env.python)
         if prepared.warning:
             recorder.system(f"warning: {prepared.warning}")

@@ -27,6 +27,7 @@ def mount_ui(app: FastAPI, services: Services) -> None:
     from nicegui.storage import Storage
 
     from fastflow.ui import (
+        artifact_files,
         dashboard,
         downloads,
         gitsync,
@@ -48,7 +49,7 @@ def mount_ui(app: FastAPI, services: Services) -> None:
         # Pages reach the server through `session.services()`: registered once per process.
         for page in (login, dashboard, pipelines, runs, run_detail, downloads):
             page.register()
-        for page in (schedules, secrets, gitsync):
+        for page in (schedules, secrets, gitsync, artifact_files):
             page.register()
         _registered.append(True)
     # After `unmount_ui`: NiceGUI's app is built anew around the next server's middleware.
