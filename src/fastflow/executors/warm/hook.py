@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fastflow.executors.run_sandbox import PreparedRun, RunSandbox
@@ -12,6 +13,7 @@ from fastflow.executors.warm.spawn import base_policy
 from fastflow.pipelines.discovery import PipelineDefinition
 from fastflow.runs.ports import RunSpec
 from fastflow.sandbox.policy import build_policy
+from fastflow.settings import DispatcherKind, ExecutorKind, Settings
 
 
 async def warm_target(
@@ -34,6 +36,17 @@ async def warm_target(
     if isinstance(found, str):
         return None, found
     return found, None
+
+
+def pre_heat_here(
+    settings: Settings, local: object
+) -> Callable[[PipelineDefinition], Awaitable[None]] | None:
+    """What pre-heat calls once an environment is built: the local executor's `warm_up`,
+    on a server whose runs execute here, locally (None elsewhere)."""
+    here = settings.dispatcher is DispatcherKind.EMBEDDED
+    here = here and settings.executor is ExecutorKind.LOCAL
+    warm_up = getattr(local, "warm_up", None)
+    return warm_up if here and callable(warm_up) else None
 
 
 async def pre_heat(
