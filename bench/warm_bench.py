@@ -86,57 +86,54 @@ def _warm_memory(server: BenchServer) -> list[str]:
     return [line for line in text.splitlines() if line.startswith("fastflow_warm_process_rss")]
 
 
-def _measure(mode: str) -> dict[str, list[float]]:
+def _start(mode: str) -> BenchServer:
     server = BenchServer({"trivial": TRIVIAL}, FASTFLOW_WARM_START=mode)
     _add_heavy(server)
-    try:
-        for pipeline in ("trivial", "heavy"):  # builds the environments (and warms) once
-            run = server.wait(server.start_run(pipeline))
-            assert run["status"] == "SUCCESS", run
-        if mode == "off":
-            # By hand once first: as root it leaves compiled bytecode in the environment,
-            # which the cold runs after it use as well.
-            _by_hand_first_line(
-                _env_python(server, "heavy"), server.tmp / "pipelines/heavy/main.py"
-            )
-        figures = {
-            "trivial": _complete(server, "trivial", REPEAT),
-            "heavy": [_first_line(server, "heavy", "first line") for _ in range(HEAVY_REPEAT)],
-        }
-        if mode == "off":
-            pipelines = server.tmp / "pipelines"
-            trivial = _env_python(server, "trivial")
-            heavy = _env_python(server, "heavy")
-            figures["hand_trivial"] = timed([trivial, str(pipelines / "trivial.py")], REPEAT)
-            script = pipelines / "heavy" / "main.py"
-            figures["hand_heavy"] = [
-                _by_hand_first_line(heavy, script) for _ in range(HEAVY_REPEAT)
-            ]
-        else:
-            for line in _warm_memory(server):
-                size = float(line.rsplit(" ", 1)[1]) / 1024 / 1024
-                print(f"  memory held: {line.split(' ')[0]} = {size:.1f} MB")
-        return figures
-    finally:
-        server.close()
+    for pipeline in ("trivial", "heavy"):  # builds the environments (and warms) once
+        run = server.wait(server.start_run(pipeline))
+        assert run["status"] == "SUCCESS", run
+    return server
 
 
 def main() -> None:
     print(f"== warm starts: trivial x{REPEAT}, heavy import ({HEAVY_LIBRARY}) x{HEAVY_REPEAT}")
-    cold = _measure("off")
-    warm = _measure("auto")
+    print("  (by hand, cold and warm measured in turn, so a busy machine slows all three alike)")
+    cold, warm = _start("off"), _start("auto")
+    try:
+        pipelines = cold.tmp / "pipelines"
+        trivial_py, heavy_py = _env_python(cold, "trivial"), _env_python(cold, "heavy")
+        heavy_main = pipelines / "heavy" / "main.py"
+        # By hand once first: as root it leaves compiled bytecode in the environment, which
+        # the cold runs after it use as well.
+        _by_hand_first_line(heavy_py, heavy_main)
+        figures: dict[str, list[float]] = {}
+        for _ in range(REPEAT):
+            hand = timed([trivial_py, str(pipelines / "trivial.py")], 1)
+            figures.setdefault("hand trivial", []).extend(hand)
+            figures.setdefault("cold trivial", []).extend(_complete(cold, "trivial", 1))
+            figures.setdefault("warm trivial", []).extend(_complete(warm, "trivial", 1))
+        for _ in range(HEAVY_REPEAT):
+            figures.setdefault("hand heavy", []).append(_by_hand_first_line(heavy_py, heavy_main))
+            figures.setdefault("cold heavy", []).append(_first_line(cold, "heavy", "first line"))
+            figures.setdefault("warm heavy", []).append(_first_line(warm, "heavy", "first line"))
+        for line in _warm_memory(warm):
+            size = float(line.rsplit(" ", 1)[1]) / 1024 / 1024
+            print(f"  memory held by a warm interpreter: {line.split(' ')[0]} = {size:.1f} MB")
+    finally:
+        cold.close()
+        warm.close()
     med = statistics.median
     print("  trivial pipeline, until complete:")
-    print(f"    by hand (python main.py)  {ms(cold['hand_trivial'])}")
-    print(f"    fastflow cold             {ms(cold['trivial'])}")
-    print(f"    fastflow warm             {ms(warm['trivial'])}")
-    ratio = med(warm["trivial"]) / med(cold["hand_trivial"])
+    print(f"    by hand (python main.py)  {ms(figures['hand trivial'])}")
+    print(f"    fastflow cold             {ms(figures['cold trivial'])}")
+    print(f"    fastflow warm             {ms(figures['warm trivial'])}")
+    ratio = med(figures["warm trivial"]) / med(figures["hand trivial"])
     print(f"    warm / by hand = {ratio:.2f} (goal: at most 0.5)")
     print(f"  heavy import ({HEAVY_LIBRARY}), until the first line:")
-    print(f"    by hand (python main.py)  {ms(cold['hand_heavy'])}")
-    print(f"    fastflow cold             {ms(cold['heavy'])}")
-    print(f"    fastflow warm             {ms(warm['heavy'])}")
-    sooner = med(cold["hand_heavy"]) / med(warm["heavy"])
+    print(f"    by hand (python main.py)  {ms(figures['hand heavy'])}")
+    print(f"    fastflow cold             {ms(figures['cold heavy'])}")
+    print(f"    fastflow warm             {ms(figures['warm heavy'])}")
+    sooner = med(figures["hand heavy"]) / med(figures["warm heavy"])
     print(f"    warm is {sooner:.1f}x sooner than by hand (goal: at least 10x)")
 
 
