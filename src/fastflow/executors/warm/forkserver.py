@@ -219,7 +219,7 @@ def _child(
         signal.set_wakeup_fd(-1)
         for signum in (signal.SIGCHLD, signal.SIGTERM):
             signal.signal(signum, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        # SIGINT stays ignored: a cold run inherits that from its supervisor too.
         for sock in sockets:
             if sock is not None:
                 sock.close()
@@ -333,6 +333,7 @@ def _report(exc: BaseException, script: str) -> int:
     with contextlib.suppress(BaseException):
         sys.excepthook(type(exc), exc.with_traceback(tb), tb)
     if isinstance(exc, KeyboardInterrupt):
+        # As the interpreter does: the exit status says SIGINT.
         _finish(0)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGINT)
