@@ -27,6 +27,7 @@ def mount_ui(app: FastAPI, services: Services) -> None:
     from nicegui.storage import Storage
 
     from fastflow.ui import (
+        builds,
         dashboard,
         downloads,
         gitsync,
@@ -37,6 +38,9 @@ def mount_ui(app: FastAPI, services: Services) -> None:
         schedules,
         secrets,
         session,
+        tokens,
+        users,
+        webhooks,
     )
 
     storage = services.settings.data_dir / "ui"
@@ -48,7 +52,7 @@ def mount_ui(app: FastAPI, services: Services) -> None:
         # Pages reach the server through `session.services()`: registered once per process.
         for page in (login, dashboard, pipelines, runs, run_detail, downloads):
             page.register()
-        for page in (schedules, secrets, gitsync):
+        for page in (schedules, secrets, gitsync, builds, tokens, users, webhooks):
             page.register()
         _registered.append(True)
     # After `unmount_ui`: NiceGUI's app is built anew around the next server's middleware.
@@ -63,6 +67,8 @@ def mount_ui(app: FastAPI, services: Services) -> None:
         mount_path="/",
         show_welcome_message=False,
         reconnect_timeout=10.0,
+        # None: light or dark as the system says; comfort.js applies a choice made per browser.
+        dark=None,
     )
     _mounted.append(app)
 

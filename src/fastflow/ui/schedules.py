@@ -53,7 +53,7 @@ def _validated(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
         raise InvalidInputError(describe_validation(exc.errors())) from None
 
 
-def _parameters(text: str) -> dict[str, Any]:
+def parse_parameters(text: str) -> dict[str, Any]:
     if not text.strip():
         return {}
     try:
@@ -66,7 +66,7 @@ def _parameters(text: str) -> dict[str, Any]:
 
 
 def _save(existing: Schedule | None, form: dict[str, Any]) -> Schedule:
-    data = {**form, "parameters": _parameters(form["parameters"])}
+    data = {**form, "parameters": parse_parameters(form["parameters"])}
     scheduler = session.services().scheduler
     if existing is None:
         body = _validated(ScheduleIn, data)
