@@ -2,7 +2,9 @@
 
 Next to it: plain Celery running the same script as a task on two workers (the floor for this
 design: broker round trip + process start), and the embedded dispatcher with the same number
-of slots. Prints total wall time and per-run latency (accepted → finished). Needs Redis
+of slots. Prints total wall time and per-run latency (accepted → finished), and where a
+run's time goes: the median of each stage, from the timings the workers and the server log
+with FASTFLOW_LOG_TIMINGS=1, beside plain Celery's own stages. Needs Redis
 (BENCH_REDIS_URL, default redis://127.0.0.1:6379/8).
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -22,6 +25,7 @@ from typing import Any
 import redis
 
 from bench.common import FASTFLOW, ROOT, BenchServer, bench_dir, ms
+from fastflow.monitoring.timings import STAGES, parse_timings, stage_durations
 
 TRIVIAL = 'print("hello from a trivial pipeline")\n'
 RUNS = int(os.environ.get("BENCH_RUNS", "100"))
@@ -38,14 +42,24 @@ def _latencies(runs: list[dict[str, Any]]) -> list[float]:
     ]
 
 
-def _burst(server: BenchServer) -> tuple[float, list[float]]:
+def _burst(server: BenchServer) -> tuple[float, list[float], list[str]]:
     server.wait(server.start_run("trivial"))  # warm: environment and bundle cache
     t = time.perf_counter()
     ids = [server.start_run("trivial") for _ in range(RUNS)]
     runs = [server.wait(i, poll=0.02) for i in ids]
     total = time.perf_counter() - t
     assert all(r["status"] == "SUCCESS" for r in runs), [r["status"] for r in runs]
-    return total, _latencies(runs)
+    return total, _latencies(runs), ids
+
+
+def _stages(name: str, per_run: list[dict[str, float]], order: tuple[str, ...]) -> None:
+    """The median seconds of each stage over the runs, in the order they happen."""
+    parts = []
+    for stage in order:
+        values = [d[stage] for d in per_run if stage in d]
+        if values:
+            parts.append(f"{stage} {statistics.median(values) * 1000:.1f}")
+    print(f"    {name} stages, median ms: " + ", ".join(parts))
 
 
 def _report(name: str, total: float, latencies: list[float]) -> None:
@@ -88,7 +102,7 @@ def bench_fastflow_celery(tmp: Path) -> None:
     prefix = f"ffbench-{uuid.uuid4().hex[:8]}"
     token = uuid.uuid4().hex
     common = {"REDIS_URL": REDIS_URL, "FASTFLOW_REDIS_PREFIX": prefix,
-              "FASTFLOW_WORKER_TOKEN": token}  # fmt: skip
+              "FASTFLOW_WORKER_TOKEN": token, "FASTFLOW_LOG_TIMINGS": "1"}  # fmt: skip
     server = BenchServer({"trivial": TRIVIAL}, DISPATCHER="celery", **common)
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("FASTFLOW_")}, **common,
            "FASTFLOW_URL": server.url}  # fmt: skip
@@ -102,8 +116,15 @@ def bench_fastflow_celery(tmp: Path) -> None:
         for i, cmd in enumerate(cmds):
             wenv = {**env, "DATA_DIR": str(tmp / f"ff-worker{i}"), "FASTFLOW_WORKER_NAME": f"b{i}"}
             procs += _workers([cmd], wenv, tmp / f"ff-worker{i}")
-        total, lat = _burst(server)
+        total, lat, ids = _burst(server)
         _report("fastflow celery", total, lat)
+        _stop(procs)
+        procs = []
+        logs = [(tmp / f"ff-worker{i}" / f"worker{0}.log") for i in range(WORKERS)]
+        text = "\n".join(p.read_text(errors="replace") for p in logs)
+        text += (server.tmp / "server.log").read_text(errors="replace")
+        marks = parse_timings(text)
+        _stages("fastflow", [stage_durations(marks[i]) for i in ids if i in marks], STAGES)
     finally:
         _stop(procs)
         server.close()
@@ -132,9 +153,12 @@ def bench_plain_celery(tmp: Path) -> None:
         sent = []
         for _ in range(RUNS):
             sent.append((time.time(), run_script.delay(str(script))))
-        finished = [(at, r.get(timeout=300)) for at, r in sent]
+        finished = [(at, r.get(timeout=300), time.time()) for at, r in sent]
         total = time.perf_counter() - t
-        _report("plain celery (floor)", total, [done - at for at, done in finished])
+        _report("plain celery (floor)", total, [done - at for at, (_, done), _ in finished])
+        stages = [{"dequeued": begun - at, "script": done - begun}
+                  for at, (begun, done), got in finished]  # fmt: skip
+        _stages("plain celery", stages, ("dequeued", "script"))
     finally:
         _stop(procs)
         _clear(prefix)
@@ -143,7 +167,7 @@ def bench_plain_celery(tmp: Path) -> None:
 def bench_embedded() -> None:
     server = BenchServer({"trivial": TRIVIAL}, MAX_CONCURRENT_RUNS=str(WORKERS * SLOTS))
     try:
-        total, lat = _burst(server)
+        total, lat, _ids = _burst(server)
         _report("fastflow embedded", total, lat)
     finally:
         server.close()
@@ -155,7 +179,8 @@ def main() -> None:
     try:
         bench_plain_celery(tmp)
         bench_fastflow_celery(tmp)
-        bench_embedded()
+        if not os.environ.get("BENCH_SKIP_EMBEDDED"):  # to measure the Celery path alone
+            bench_embedded()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

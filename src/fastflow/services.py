@@ -18,13 +18,17 @@ from fastflow.builds.service import BuildService
 from fastflow.builds.source import BuildSource
 from fastflow.dispatch.embedded import EmbeddedDispatcher
 from fastflow.dispatch.remote_runs import RemoteRuns
+from fastflow.errors import MissingExtraError
 from fastflow.events.connections import StreamRegistry
 from fastflow.events.fanout import EventFanout
 from fastflow.events.memory_fanout import MemoryFanout
-from fastflow.executors.docker import INSTANCE_LABEL, DockerExecutor
 from fastflow.executors.local import LocalExecutor
+from fastflow.executors.missing import MissingExtraExecutor
 from fastflow.executors.run_sandbox import RunSandbox, log_sandbox, prepare_host
 from fastflow.executors.uv_env import EnvironmentCache
+from fastflow.executors.warm.collector import WarmCollector
+from fastflow.executors.warm.pool import WarmPool
+from fastflow.extras import DOCKER, check_settings, require
 from fastflow.gitsync.github_app import github_app_from_settings
 from fastflow.gitsync.preheat import Preheater
 from fastflow.gitsync.removals import PipelineRemovals, RemovalWatch
@@ -49,7 +53,7 @@ from fastflow.scheduler.service import SchedulerService
 from fastflow.secrets.crypto import load_cipher
 from fastflow.secrets.service import SecretService
 from fastflow.secrets.store import SecretStore
-from fastflow.settings import DispatcherKind, RunsOnShutdown, Settings
+from fastflow.settings import DispatcherKind, RunsOnShutdown, Settings, WarmStart
 from fastflow.storage.artifact_store import ArtifactStore
 from fastflow.storage.database import Database
 from fastflow.storage.objects import ObjectStore, build_object_store
@@ -110,6 +114,7 @@ class Services:
     monitoring: Monitoring
     worker_token: str
     sandbox: SandboxStatus
+    warm: WarmPool  # the local executor's warm interpreters
     sandbox_warnings: list[str]
     backup_status: BackupStatus
     backup_loop: BackupLoop | None
@@ -160,12 +165,13 @@ class Services:
         await self.recovery.stop()
         for executor in self.executors.values():
             await asyncio.to_thread(executor.close)
+        await asyncio.to_thread(self.warm.close)
         await self.outbound.stop()
         self.db.dispose()
 
 
 def _executors(
-    settings: Settings, envs: EnvironmentCache, sandbox: RunSandbox
+    settings: Settings, envs: EnvironmentCache, sandbox: RunSandbox, warm: WarmPool
 ) -> dict[str, Executor]:
     local = LocalExecutor(
         envs,
@@ -175,12 +181,18 @@ def _executors(
         supervise_in=settings.work_dir,
         sandbox=sandbox,
         health_timeout=settings.health_timeout,
+        warm=warm,
     )
     # Always there, so a pipeline.json `"executor": "docker"` works under EXECUTOR=local too;
-    # it connects to the engine on first use, so an engine that is down fails runs
-    # (ENGINE_ERROR), never the server's start.
-    # Its containers carry this server's instance id: two servers sharing one engine sweep
-    # only their own.
+    # it connects on first use (an engine that is down fails runs, never the server's start);
+    # its containers carry this server's instance id (two servers on one engine sweep only
+    # their own). Without the docker extra its runs fail with the `pip install` to do.
+    try:
+        require("the docker executor", DOCKER)
+    except MissingExtraError as exc:
+        return {"local": local, "docker": MissingExtraExecutor("docker", exc.message)}
+    from fastflow.executors.docker import INSTANCE_LABEL, DockerExecutor
+
     instance = load_or_create(
         settings.data_dir / "instance_id", lambda: secrets.token_hex(8), "server instance id"
     )
@@ -192,7 +204,9 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
     """Wire every part for `settings`; nothing starts until `Services.start()`.
 
     `sandbox`: what the kernel offers runs, probed here unless given (tests give one that
-    stands for another kernel)."""
+    stands for another kernel). MissingExtraError when `settings` needs an extra that is not
+    installed."""
+    check_settings(settings)
     sandbox = sandbox or probe(settings.sandbox, settings.run_user)
     plan = prepare_host(
         sandbox,
@@ -229,7 +243,9 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
         outputs=run_files,
     )
     settlement = Settlement(runs, logs)
-    executors = _executors(settings, envs, RunSandbox(sandbox, settings.resolved_uv_cache_dir))
+    warm = WarmPool(settings.warm_start is WarmStart.AUTO, settings.warm_max)
+    run_sandbox = RunSandbox(sandbox, settings.resolved_uv_cache_dir)
+    executors = _executors(settings, envs, run_sandbox, warm)
     build_source = BuildSource(settings, uploads, objects, catalog)
     place = ServerPlace(build_source, executors, settings.executor.value, secrets, runs)
     execution = RunExecution(
@@ -310,6 +326,7 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
     settlement.subscribe(monitoring.observe_finished)
     backup_status, backup_loop = scheduled_backups(settings, monitoring.health)
     monitoring.registry.register(BackupCollector(backup_status))
+    monitoring.registry.register(WarmCollector(warm))
     cleanup = CleanupService(
         settings,
         RetentionStore(db),
@@ -375,6 +392,7 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
         monitoring=monitoring,
         worker_token=worker_token,
         sandbox=sandbox,
+        warm=warm,
         sandbox_warnings=plan.warnings,
         backup_status=backup_status,
         backup_loop=backup_loop,

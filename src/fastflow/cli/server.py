@@ -84,6 +84,13 @@ def worker(
     ] = None,
 ) -> None:
     """Run a worker for a server with DISPATCHER=celery."""
+    from fastflow.extras import CELERY, DOCKER, require
+
+    # A worker always holds a docker executor beside its local one.
+    try:
+        require("fastflow worker", CELERY, DOCKER)
+    except FastflowError as exc:
+        fail(exc.message, 2)
     from fastflow.worker.main import run_worker
 
     current = settings()

@@ -28,9 +28,10 @@ from fastflow.dispatch.redis_keys import RedisKeys
 from fastflow.events import types as ev
 from fastflow.events.fanout import EventFanout
 from fastflow.events.log import RunLogWriter
-from fastflow.events.redis_sink import FIELD
+from fastflow.events.redis_sink import FIELD, parse_entry
 from fastflow.loops import Loop
 from fastflow.models import RunStatus
+from fastflow.monitoring.timings import StageClock
 from fastflow.records import Run
 from fastflow.runs.logs import RunLogs
 from fastflow.runs.settlement import Settlement
@@ -43,6 +44,7 @@ _BLOCK_MS = 200  # XREAD wait: bounds how late a run submitted meanwhile is firs
 _MONITOR = 1.0  # how often claims and heartbeats are checked
 _PROGRESS_DB_INTERVAL = 0.5
 _BATCH = 1000
+_FIELD = FIELD.encode()
 _NOT_SAMPLE = frozenset({"type", "ts", "seq"})  # event fields that are not the sample's
 
 
@@ -72,8 +74,11 @@ class StreamIngest(Loop):
         keys: RedisKeys,
         client: aredis.Redis,
         sync_client: redis.Redis,
+        timings: bool = False,
     ) -> None:
+        """`timings`: log when each run's `complete` was ingested and settled."""
         super().__init__(0.0, retry_after=1.0)
+        self._timings = timings
         self._runs = runs
         self._settlement = settlement
         self._logs = logs
@@ -151,11 +156,11 @@ class StreamIngest(Loop):
         tracked = self._tracked.get(run_id)
         if tracked is None or not entries:
             return
-        events = []
+        events: list[ev.Event] = []
         for _entry_id, fields in entries:
-            try:
-                events.append(orjson.loads(fields[FIELD.encode()]))
-            except (KeyError, orjson.JSONDecodeError):
+            found, bad = parse_entry(fields.get(_FIELD, b""))
+            events += found
+            if bad or _FIELD not in fields:
                 log.warning("run %s: skipped a malformed stream entry", run_id)
         last_id = entries[-1][0].decode()
         done = await asyncio.to_thread(self._persist, tracked, events)
@@ -190,8 +195,12 @@ class StreamIngest(Loop):
         if complete is not None:
             tracked.writer.close()
             tracked.writer = None
+            clock = StageClock(run.id, "server", self._timings)
+            clock.mark("ingested")
             self._fanout.finish(run.id)
             self._settlement.settle_remote(run, complete)
+            clock.mark("settled")
+            clock.log()
             return True
         self._mirror_progress(tracked, fresh)
         return False

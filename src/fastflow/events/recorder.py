@@ -25,6 +25,7 @@ LineFilter = Callable[[str], str]
 # (stream, text, partial) -> text: may keep back the end of a partial fragment for the next.
 FragmentFilter = Callable[[str, str, bool], str]
 EventListener = Callable[[list[ev.Event]], None]
+LineRelay = Callable[[bytes], None]
 
 
 class EventWriter(Protocol):
@@ -60,15 +61,18 @@ class RunRecorder:
         writer: EventWriter | None = None,
         reopen: Callable[[], EventWriter] | None = None,
         relay_to: EventListener | None = None,
+        relay_lines_to: LineRelay | None = None,
     ) -> None:
         """`writer`: the log file's writer by default; a worker passes one that also sends
         to the run's Redis stream, with `reopen` making it again after a supervisor wrote the
-        file (`take_back`) and `relay_to` sending what the supervisor wrote (`relay`)."""
+        file (`take_back`) and `relay_to` sending what the supervisor wrote (`relay`), or
+        `relay_lines_to` sending it as the file's bytes, unparsed (`line_relay`)."""
         self.run_id = run_id
         self.log_path = log_path
         self._writer: EventWriter = writer if writer is not None else RunLogWriter(log_path)
         self._reopen = reopen
         self._relay_to = relay_to
+        self._relay_lines_to = relay_lines_to
         self._fanout = fanout
         self._line_filter = line_filter
         self._fragment_filter: FragmentFilter | None = None
@@ -113,9 +117,17 @@ class RunRecorder:
     def has_viewers(self) -> bool:
         """Whether anyone follows this run live right now (a relayed run always: the server
         takes every event)."""
-        if self._relay_to is not None:
+        if self._relay_to is not None or self._relay_lines_to is not None:
             return True
         return self._fanout is not None and self.run_id in self._fanout.subscriber_counts()
+
+    @property
+    def line_relay(self) -> LineRelay | None:
+        """Where the supervisor's lines may go as bytes, unparsed: set when nothing here
+        needs them as events (no live fan-out, no listener), else None."""
+        if self._relay_lines_to is None or self._fanout is not None or self._listeners:
+            return None
+        return self._relay_lines_to
 
     def relay(self, events: list[ev.Event]) -> None:
         """Publish events another process numbered and persisted (see `handover`)."""

@@ -130,27 +130,45 @@ class RunEngine:
         loop.run_in_executor(None, functools.partial(self.runs.update, run_id, pid=pid))
 
     def track_progress(self, run_id: str, recorder: RunRecorder) -> None:
-        """Mirror progress into the database, at most twice a second per run."""
+        """Mirror progress into the database, at most twice a second per run; a report that
+        comes sooner is written when the interval is over, so the last one always lands."""
         last = 0.0
+        pending: list[ev.Event] = []  # the newest report held back by the interval
         loop = asyncio.get_running_loop()
+
+        def write(event: ev.Event) -> None:
+            update = functools.partial(
+                self.runs.update,
+                run_id,
+                progress=event["progress"],
+                progress_text=event.get("text"),
+            )
+            loop.run_in_executor(None, update)
+
+        def flush() -> None:
+            nonlocal last
+            if pending:
+                last = time.monotonic()
+                write(pending.pop())
+                pending.clear()
 
         def listener(events: list[ev.Event]) -> None:
             nonlocal last
+            latest = next(
+                (e for e in reversed(events) if e["type"] == ev.STATUS and "progress" in e), None
+            )
+            if latest is None:
+                return
             now = time.monotonic()
             if now - last < _PROGRESS_DB_INTERVAL:
+                if not pending:
+                    loop.call_soon_threadsafe(loop.call_later, _PROGRESS_DB_INTERVAL, flush)
+                pending[:] = [latest]
                 return
-            for event in reversed(events):
-                if event["type"] == ev.STATUS and "progress" in event:
-                    last = now
-                    update = functools.partial(
-                        self.runs.update,
-                        run_id,
-                        progress=event["progress"],
-                        progress_text=event.get("text"),
-                    )
-                    # Called from capture threads: hand the write to the loop's executor.
-                    loop.call_soon_threadsafe(loop.run_in_executor, None, update)
-                    return
+            last = now
+            pending.clear()
+            # Called from capture threads: hand the write to the loop's executor.
+            loop.call_soon_threadsafe(write, latest)
 
         recorder.add_listener(listener)
 

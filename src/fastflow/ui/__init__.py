@@ -27,6 +27,7 @@ def mount_ui(app: FastAPI, services: Services) -> None:
     from nicegui.storage import Storage
 
     from fastflow.ui import (
+        artifact_files,
         builds,
         dashboard,
         downloads,
@@ -52,7 +53,9 @@ def mount_ui(app: FastAPI, services: Services) -> None:
         # Pages reach the server through `session.services()`: registered once per process.
         for page in (login, dashboard, pipelines, runs, run_detail, downloads):
             page.register()
-        for page in (schedules, secrets, gitsync, builds, tokens, users, webhooks):
+        for page in (schedules, secrets, gitsync, artifact_files):
+            page.register()
+        for page in (builds, tokens, users, webhooks):
             page.register()
         _registered.append(True)
     # After `unmount_ui`: NiceGUI's app is built anew around the next server's middleware.

@@ -5,6 +5,7 @@ Pure functions of the samples (the metrics file's format), so they are tested wi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,17 @@ def thin(points: list[list[Any]], max_points: int = MAX_POINTS) -> list[list[Any
     return out
 
 
+def nice_max(value: float) -> float:
+    """The smallest 1, 2, 2.5 or 5 times a power of ten at or above `value` (an axis top)."""
+    if value <= 0:
+        return 1.0
+    power = 10 ** math.floor(math.log10(value))
+    for step in (1, 2, 2.5, 5, 10):
+        if step * power >= value * (1 - 1e-9):
+            return float(step * power)
+    return float(10 * power)
+
+
 def _limit_line(value: float, name: str, color: str) -> dict[str, Any]:
     return {
         "yAxis": value,
@@ -49,18 +61,26 @@ def chart_options(
     if limits.hard is not None:
         marks.append(_limit_line(limits.hard, "hard limit", RED))
     peak = max((p[1] for p in points), default=0.0)
-    top = max([peak, *(v for v in (limits.soft, limits.hard) if v is not None)]) * 1.1
+    top = nice_max(max([peak, *(v for v in (limits.soft, limits.hard) if v is not None)]) * 1.05)
     return {
         "animation": False,
         "title": {"text": title, "left": 8, "top": 4, "textStyle": {"fontSize": 14}},
-        "grid": {"left": 56, "right": 24, "top": 40, "bottom": 32},
+        "grid": {"left": 16, "right": 24, "top": 40, "bottom": 8, "containLabel": True},
         "tooltip": {"trigger": "axis"},
-        "xAxis": {"type": "time"},
+        # Labels never overlap: ECharts drops the ones that would, and a day-long run gets
+        # hour marks rather than a crowd of seconds.
+        "xAxis": {
+            "type": "time",
+            "splitNumber": 5,
+            "axisLabel": {"hideOverlap": True, "fontSize": 11},
+        },
         "yAxis": {
             "type": "value",
             "name": unit,
             "min": 0,
-            "max": round(top, 1) if top > 0 else None,
+            "max": top,
+            "splitNumber": 4,
+            "axisLabel": {"hideOverlap": True, "fontSize": 11},
         },
         "series": [
             {

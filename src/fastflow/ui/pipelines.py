@@ -21,7 +21,9 @@ async def _open_run(run: Run) -> None:
     ui.navigate.to(f"/runs/{run.id}")
 
 
-def _facts(view: PipelineView, recent: list[Run], scheduled: int) -> list[tuple[str, str]]:
+def _facts(
+    view: PipelineView, recent: list[Run], scheduled: int, start: str
+) -> list[tuple[str, str]]:
     d, row, cfg = view.definition, view.row, view.definition.config
     finished = [r for r in recent if r.started_at and r.finished_at]
     avg = "—"
@@ -41,6 +43,7 @@ def _facts(view: PipelineView, recent: list[Run], scheduled: int) -> list[tuple[
         ("Requirements", "yes" if d.has_requirements else "no"),
         ("Cache warm-up", when(row.last_cache_warmup)),
         ("Executor", cfg.executor or "default"),
+        ("Start", start),
         ("Timeout", f"{cfg.timeout:g}s" if cfg.timeout else "—"),
         ("Retries", "default" if cfg.retries is None else str(cfg.retries)),
         ("CPU hard / soft", f"{cfg.cpu_hard_limit or '—'} / {cfg.cpu_soft_limit or '—'} cores"),
@@ -181,7 +184,8 @@ def register() -> None:
                 with ui.grid().classes(
                     "w-full gap-x-6 gap-y-1 grid-cols-1 sm:grid-cols-2 lg:grid-cols-3"
                 ):
-                    for label, value in _facts(view, recent, len(scheduled)):
+                    how = svc.warm.describe(d.name)  # warm or cold, and why
+                    for label, value in _facts(view, recent, len(scheduled), how):
                         with ui.column().classes("gap-0 min-w-0"):
                             ui.label(label).classes("text-xs text-grey-7 uppercase")
                             ui.label(value).classes("text-sm break-all")
