@@ -14,7 +14,7 @@ from fastflow.ui import session
 from fastflow.ui.actions import perform
 from fastflow.ui.format import when
 from fastflow.ui.layout import FormError, frame, status_badge, tid
-from fastflow.ui.schedules import parse_parameters
+from fastflow.ui.schedule_form import parse_parameters
 
 PAGE_SIZE = 50
 
