@@ -172,3 +172,29 @@ async def test_builds_page_uploads_runs_and_runs_again(app: FastAPI) -> None:  #
     await viewer.should_not_see("Upload and run")
     [again] = viewer.find(marker="build-rerun-adhoc-one").elements
     assert not again.enabled
+
+
+async def test_sync_settings_are_edited_by_admins_only(app: FastAPI) -> None:  # noqa: F811
+    svc = services(app)
+    admin = await logged_in(app)
+    await admin.open("/sync")
+    await admin.should_see("Branch (environment: main)")
+    admin.find(marker="settings-branch").type("bad..name")
+    admin.find(marker="settings-save").click()
+    await admin.should_see("branch: 'bad..name' is not a valid branch name", retries=RETRIES)
+    assert svc.sync_settings.view()["branch"]["stored"] is None
+    admin.find(marker="settings-branch").clear().type("release")
+    admin.find(marker="settings-interval").elements.pop().set_value(120)
+    admin.find(marker="settings-preheat").elements.pop().set_value("off")
+    admin.find(marker="settings-save").click()
+    await admin.should_see("Sync settings saved", retries=RETRIES)
+    now = svc.sync_settings.effective()
+    assert (now.branch, now.auto_sync_interval, now.pre_heat) == ("release", 120.0, False)
+    assert svc.sync.default_branch == "release" and svc.sync.preheater is None
+    svc.auth.create_user("olga", PASSWORD, Role.OPERATOR)
+    operator = await logged_in(app, "olga", PASSWORD)
+    await operator.open("/sync")
+    await operator.should_see("Only admins change these.")
+    [save] = operator.find(marker="settings-save").elements
+    assert not save.enabled
+    await svc.sync_settings.update({"auto_sync_interval": None}, "admin")
