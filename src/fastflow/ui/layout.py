@@ -66,6 +66,7 @@ body { background: #f5f7fa; }
 body.body--dark { background: #0b1120; }
 .body--dark .bg-white { background: #111827 !important; }
 .body--dark .bg-grey-2 { background: #1f2937 !important; }
+.body--dark .bg-orange-1 { background: #3a2410 !important; }
 .body--dark .text-grey-7, .body--dark .text-grey-8 { color: #9ca3af !important; }
 .body--dark .text-grey-9 { color: #d1d5db !important; }
 .body--dark .text-primary, .body--dark a.text-primary { color: #93c5fd !important; }

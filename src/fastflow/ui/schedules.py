@@ -16,8 +16,9 @@ from fastflow.models import Role
 from fastflow.records import Run, Schedule
 from fastflow.ui import session
 from fastflow.ui.actions import delete_button, perform
-from fastflow.ui.format import STATUS_COLORS, when
+from fastflow.ui.format import when
 from fastflow.ui.layout import frame, tid
+from fastflow.ui.run_strip import run_strip
 from fastflow.ui.schedule_form import in_words, open_form, trigger_text
 
 REFRESH_SECONDS = 5.0
@@ -63,12 +64,7 @@ def _history(runs: list[Run]) -> None:
         ui.label("Its runs").classes("text-grey-8")
         if not runs:
             ui.label("none yet").classes("text-grey-7")
-        with ui.element("div").classes("ff-strip"):
-            for run in runs:
-                color = STATUS_COLORS.get(run.status, "grey-7")
-                ui.link(target=f"/runs/{run.id}").classes(f"bg-{color}").tooltip(
-                    f"{run.status} · {when(run.created_at)}"
-                ).props(f'aria-label="{run.status} {when(run.created_at)}"')
+        run_strip(runs, "schedule-runs")
 
 
 def _schedule_card(item: Item, operator: bool, reload: Any) -> None:
