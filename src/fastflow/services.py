@@ -27,6 +27,7 @@ from fastflow.executors.missing import docker_executor
 from fastflow.executors.run_sandbox import RunSandbox, log_sandbox, prepare_host
 from fastflow.executors.uv_env import EnvironmentCache
 from fastflow.executors.warm.collector import WarmCollector
+from fastflow.executors.warm.hook import pre_heat_here
 from fastflow.executors.warm.pool import WarmPool
 from fastflow.extras import check_settings
 from fastflow.gitsync.github_app import github_app_from_settings
@@ -53,7 +54,7 @@ from fastflow.scheduler.service import SchedulerService
 from fastflow.secrets.crypto import load_cipher
 from fastflow.secrets.service import SecretService
 from fastflow.secrets.store import SecretStore
-from fastflow.settings import DispatcherKind, RunsOnShutdown, Settings, WarmStart
+from fastflow.settings import DispatcherKind, RunsOnShutdown, Settings
 from fastflow.storage.artifact_store import ArtifactStore
 from fastflow.storage.database import Database
 from fastflow.storage.objects import ObjectStore, build_object_store
@@ -236,7 +237,7 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
         outputs=run_files,
     )
     settlement = Settlement(runs, logs)
-    warm = WarmPool(settings.warm_start is WarmStart.AUTO, settings.warm_max)
+    warm = WarmPool.from_settings(settings)
     run_sandbox = RunSandbox(sandbox, settings.resolved_uv_cache_dir)
     executors = _executors(settings, envs, run_sandbox, warm)
     build_source = BuildSource(settings, uploads, objects, catalog)
@@ -282,7 +283,7 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
     )
     # The retry policy first: a failed run's next attempt is queued before anyone hears of it.
     settlement.subscribe(run_service.attempts.retry_failed)
-    preheater = Preheater(envs, pipeline_store)
+    preheater = Preheater(envs, pipeline_store, pre_heat_here(settings, executors["local"]))
     pipeline_service = PipelineService(
         catalog, pipeline_store, runs, preheater.status, preheater.snapshot
     )
