@@ -60,7 +60,8 @@ def _pipelines(folder: Path) -> Path:
 
 
 def _env(folder: Path, **values: str) -> dict[str, str]:
-    return outside_env(
+    """A user's environment: nothing of this checkout's virtual environment."""
+    env = outside_env(
         PIPELINES_DIR=str(_pipelines(folder)),
         DATA_DIR=str(folder / "data"),
         LOGS_DIR=str(folder / "logs"),
@@ -68,6 +69,8 @@ def _env(folder: Path, **values: str) -> dict[str, str]:
         UV_PRE_HEAT="false",
         **values,
     )
+    env.pop("VIRTUAL_ENV", None)
+    return env
 
 
 def _served_offline(served: Served, client: httpx.Client, path: str, signed: bool) -> None:
