@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from fastflow.executors.warm.client import WarmTarget, WarmUnavailable, start_warm
+from fastflow.executors.warm.pool import WarmRequest
 from fastflow.models import RunStatus
 from fastflow.settings import Settings
 from tests.support.services import SqliteTemplate
@@ -142,6 +144,23 @@ async def test_pre_heat_starts_the_warm_interpreter_the_first_run_uses(
     assert result.status is RunStatus.SUCCESS and not _cold_lines(events), events
     assert _parent(lines(events, "stdout")) == heated["pid"]
     assert [p["pid"] for p in warm.pool.processes()] == [heated["pid"]]
+
+
+async def test_a_request_without_the_token_is_refused(warm: Harness) -> None:
+    await warm.run("l_hello")
+    [proc] = warm.pool.processes()
+    target = warm.pool.lease(
+        WarmRequest("l_hello", Path(proc["python"]), Path(proc["python"]).parent.parent, (), None)
+    )
+    assert isinstance(target, WarmTarget)
+    forged = WarmTarget(target.address, "0" * 32, target.python, target.uid)
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        request = {"script": "/dev/null", "cwd": "/", "env": {}, "token": forged.token}
+        with pytest.raises(WarmUnavailable, match="not a request of fastflow's"):
+            start_warm(forged, request, (null, null, null), None)
+    finally:
+        os.close(null)
 
 
 async def test_past_the_cap_the_least_recently_used_goes(warm: Harness) -> None:
