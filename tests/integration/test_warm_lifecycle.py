@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -159,6 +160,14 @@ async def test_a_request_without_the_token_is_refused(warm: Harness) -> None:
         request = {"script": "/dev/null", "cwd": "/", "env": {}, "token": forged.token}
         with pytest.raises(WarmUnavailable, match="not a request of fastflow's"):
             start_warm(forged, request, (null, null, null), None)
+        # Nonsense does not stop it: the real token still gets a run forked.
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as sock:
+            sock.connect("\0" + target.address)
+            socket.send_fds(sock, [b"{not json"], [null, null, null])
+            assert b"error" in sock.recv(4096)
+        request["token"] = target.token
+        child = start_warm(target, request, (null, null, null), None)
+        assert await asyncio.to_thread(child.wait) == 0
     finally:
         os.close(null)
 

@@ -160,7 +160,10 @@ def _request(
     except OSError:
         return 0
     try:
-        request = json.loads(data) if data and len(fds) >= 3 else None
+        try:
+            request = json.loads(data) if data and len(fds) >= 3 else None
+        except ValueError:
+            request = None
         if not isinstance(request, dict):
             _answer(conn, {"error": "a request needs a JSON body and three descriptors"})
             return 0
