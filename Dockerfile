@@ -1,26 +1,40 @@
-# fastflow server image: non-root, dependencies from uv.lock, no build tools in the final stage.
-# Build: docker build -t fastflow .    Run: see compose.yaml and docs/deployment.md
-FROM ghcr.io/astral-sh/uv:0.9-python3.12-bookworm-slim AS build
-ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never
-WORKDIR /app
+# fastflow server and worker image: every extra installed, dependencies exactly as in uv.lock,
+# runs as the unprivileged user `fastflow` (uid 10001).
+#   Build: docker build -t fastflow .
+#   Run:   see compose.yaml and docs/deployment.md
+# BASE_IMAGE: any Debian bookworm image with Python 3.11+ (python:3.12-slim-bookworm by
+# default); uv is installed from PyPI when the image has none. CI builds from a local image
+# because no registry can be reached there.
+ARG BASE_IMAGE=python:3.12-slim-bookworm
+
+FROM ${BASE_IMAGE} AS build
+ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never UV_PYTHON=python3 \
+    UV_SYSTEM_CERTS=1 UV_PROJECT_ENVIRONMENT=/app/.venv
+RUN command -v uv >/dev/null 2>&1 || python3 -m pip install --no-cache-dir --root-user-action=ignore "uv>=0.9"
+WORKDIR /src
 # Dependencies first (cached while only the code changes), exactly as locked.
 COPY pyproject.toml uv.lock README.md ./
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --no-install-project
+    uv sync --frozen --extra all --no-install-project
 COPY src ./src
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --no-editable
+    uv sync --frozen --extra all --no-editable
 
-FROM python:3.12-slim-bookworm
-# git: pipelines from a repository (git sync); tini: signals reach the server, zombies reaped.
+FROM ${BASE_IMAGE}
+# git: pipelines from a repository (git sync); tini: signals reach the server, zombies reaped;
+# postgresql-client-15: pg_dump/pg_restore for `fastflow backup` of a PostgreSQL database
+# (the same major version as compose.yaml's server); util-linux: setpriv (the entrypoint).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends git tini \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        git tini postgresql-client-15 util-linux ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
-    && groupadd --system --gid 10001 fastflow \
-    && useradd --system --uid 10001 --gid fastflow --home-dir /data --shell /usr/sbin/nologin fastflow \
+    && groupadd --gid 10001 fastflow \
+    && useradd --uid 10001 --gid fastflow --no-create-home --home-dir /data --shell /usr/sbin/nologin fastflow \
     && mkdir -p /data /pipelines \
-    && chown fastflow:fastflow /data /pipelines
+    && chown fastflow:fastflow /data /pipelines \
+    && git config --system --add safe.directory /pipelines
 COPY --from=build /app/.venv /app/.venv
+COPY deploy/entrypoint.sh /usr/local/bin/fastflow-entrypoint
 ENV PATH=/app/.venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     FASTFLOW_HOST=0.0.0.0 \
@@ -28,13 +42,14 @@ ENV PATH=/app/.venv/bin:$PATH \
     DATA_DIR=/data \
     LOGS_DIR=/data/logs \
     PIPELINES_DIR=/pipelines \
-    UV_CACHE_DIR=/data/uv_cache \
     LOG_FORMAT=json
-USER fastflow
+# Started as root only to prepare mounted volumes and the engine socket (see the entrypoint),
+# then fastflow itself runs as `fastflow`. `--user 10001` works too: the entrypoint then
+# skips the preparation.
 WORKDIR /data
-VOLUME ["/data"]
+VOLUME ["/data", "/pipelines"]
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s \
-    CMD ["python", "-c", "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/health').status != 200)"]
-ENTRYPOINT ["tini", "--", "fastflow"]
+    CMD ["python3", "-c", "import os,urllib.request,sys; sys.exit(urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"FASTFLOW_PORT\", \"8000\")}/health').status != 200)"]
+ENTRYPOINT ["tini", "--", "fastflow-entrypoint"]
 CMD ["serve"]

@@ -2,7 +2,9 @@
 
 Next to it: plain Celery running the same script as a task on two workers (the floor for this
 design: broker round trip + process start), and the embedded dispatcher with the same number
-of slots. Prints total wall time and per-run latency (accepted → finished). Needs Redis
+of slots. Prints total wall time and per-run latency (accepted → finished), and where a
+run's time goes: the median of each stage, from the timings the workers and the server log
+with FASTFLOW_LOG_TIMINGS=1, beside plain Celery's own stages. Needs Redis
 (BENCH_REDIS_URL, default redis://127.0.0.1:6379/8).
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -22,8 +25,15 @@ from typing import Any
 import redis
 
 from bench.common import FASTFLOW, ROOT, BenchServer, bench_dir, ms
+from fastflow.monitoring.timings import STAGES, parse_timings, stage_durations
 
 TRIVIAL = 'print("hello from a trivial pipeline")\n'
+LOUD = (
+    "import os, sys\n"
+    "for i in range(int(os.environ['LINES'])):\n"
+    "    sys.stdout.write(f'line {i} of the benchmark, some payload to make it realistic\\n')\n"
+)
+LOUD_LINES = int(os.environ.get("BENCH_LOUD_LINES", "200000"))
 RUNS = int(os.environ.get("BENCH_RUNS", "100"))
 WORKERS, SLOTS = 2, 2  # two workers with two slots each; embedded gets the same four
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8")
@@ -38,19 +48,31 @@ def _latencies(runs: list[dict[str, Any]]) -> list[float]:
     ]
 
 
-def _burst(server: BenchServer) -> tuple[float, list[float]]:
+def _burst(server: BenchServer) -> tuple[float, list[float], list[str]]:
     server.wait(server.start_run("trivial"))  # warm: environment and bundle cache
     t = time.perf_counter()
     ids = [server.start_run("trivial") for _ in range(RUNS)]
+    # Plain Celery's client sends in a millisecond; fastflow's runs go through its HTTP API.
+    print(f"    ({RUNS} runs submitted over HTTP in {time.perf_counter() - t:.2f} s)")
     runs = [server.wait(i, poll=0.02) for i in ids]
     total = time.perf_counter() - t
     assert all(r["status"] == "SUCCESS" for r in runs), [r["status"] for r in runs]
-    return total, _latencies(runs)
+    return total, _latencies(runs), ids
+
+
+def _stages(name: str, per_run: list[dict[str, float]], order: tuple[str, ...]) -> None:
+    """The median seconds of each stage over the runs, in the order they happen."""
+    parts = []
+    for stage in order:
+        values = [d[stage] for d in per_run if stage in d]
+        if values:
+            parts.append(f"{stage} {statistics.median(values) * 1000:.1f}/{max(values) * 1000:.0f}")
+    print(f"    {name} stages, median/max ms: " + ", ".join(parts))
 
 
 def _report(name: str, total: float, latencies: list[float]) -> None:
     print(f"  {name:<22} total {total:6.2f} s ({total / RUNS * 1000:6.1f} ms/run)  "
-          f"latency {ms(latencies)}")  # fmt: skip
+          f"latency {ms(latencies)}  max {max(latencies) * 1000:7.1f}")  # fmt: skip
 
 
 def _workers(
@@ -88,8 +110,8 @@ def bench_fastflow_celery(tmp: Path) -> None:
     prefix = f"ffbench-{uuid.uuid4().hex[:8]}"
     token = uuid.uuid4().hex
     common = {"REDIS_URL": REDIS_URL, "FASTFLOW_REDIS_PREFIX": prefix,
-              "FASTFLOW_WORKER_TOKEN": token}  # fmt: skip
-    server = BenchServer({"trivial": TRIVIAL}, DISPATCHER="celery", **common)
+              "FASTFLOW_WORKER_TOKEN": token, "FASTFLOW_LOG_TIMINGS": "1"}  # fmt: skip
+    server = BenchServer({"trivial": TRIVIAL, "loud": LOUD}, DISPATCHER="celery", **common)
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("FASTFLOW_")}, **common,
            "FASTFLOW_URL": server.url}  # fmt: skip
     cmds = []
@@ -102,12 +124,50 @@ def bench_fastflow_celery(tmp: Path) -> None:
         for i, cmd in enumerate(cmds):
             wenv = {**env, "DATA_DIR": str(tmp / f"ff-worker{i}"), "FASTFLOW_WORKER_NAME": f"b{i}"}
             procs += _workers([cmd], wenv, tmp / f"ff-worker{i}")
-        total, lat = _burst(server)
+        total, lat, ids = _burst(server)
         _report("fastflow celery", total, lat)
+        _ingest(server, tmp)
+        _stop(procs)
+        procs = []
+        logs = [(tmp / f"ff-worker{i}" / f"worker{0}.log") for i in range(WORKERS)]
+        text = "\n".join(p.read_text(errors="replace") for p in logs)
+        text += (server.tmp / "server.log").read_text(errors="replace")
+        marks = parse_timings(text)
+        _stages("fastflow", [stage_durations(marks[i]) for i in ids if i in marks], STAGES)
     finally:
         _stop(procs)
         server.close()
         _clear(prefix)
+
+
+def _ingest(server: BenchServer, tmp: Path) -> None:
+    """The server's ingest with every slot printing at full speed: lines/s from the first
+    run's start to the last one's end, beside the same scripts piped into `cat` at once."""
+    slots = WORKERS * SLOTS
+    script = tmp / "loud.py"
+    script.write_text(LOUD)
+    env = {**os.environ, "LINES": str(LOUD_LINES), "PYTHONUNBUFFERED": "1"}
+    t = time.perf_counter()
+    with open(os.devnull, "wb") as null:
+        pipes = []
+        for _ in range(slots):
+            child = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, env=env)
+            pipes.append((child, subprocess.Popen(["cat"], stdin=child.stdout, stdout=null)))
+            assert child.stdout is not None
+            child.stdout.close()
+        for child, cat in pipes:
+            child.wait()
+            cat.wait()
+    floor = slots * LOUD_LINES / (time.perf_counter() - t)
+    params = {"LINES": LOUD_LINES, "PYTHONUNBUFFERED": "1"}
+    ids = [server.start_run("loud", **params) for _ in range(slots)]
+    runs = [server.wait(i, poll=0.05) for i in ids]
+    assert all(r["status"] == "SUCCESS" for r in runs), [r["status"] for r in runs]
+    first = min(datetime.fromisoformat(r["started_at"]) for r in runs)
+    last = max(datetime.fromisoformat(r["finished_at"]) for r in runs)
+    rate = slots * LOUD_LINES / (last - first).total_seconds()
+    print(f"  ingest, {slots} runs x {LOUD_LINES:,} lines at once: {rate:,.0f} lines/s into the "
+          f"server's logs (floor: the same scripts into cat, {floor:,.0f} lines/s)")  # fmt: skip
 
 
 def bench_plain_celery(tmp: Path) -> None:
@@ -132,9 +192,12 @@ def bench_plain_celery(tmp: Path) -> None:
         sent = []
         for _ in range(RUNS):
             sent.append((time.time(), run_script.delay(str(script))))
-        finished = [(at, r.get(timeout=300)) for at, r in sent]
+        finished = [(at, r.get(timeout=300), time.time()) for at, r in sent]
         total = time.perf_counter() - t
-        _report("plain celery (floor)", total, [done - at for at, done in finished])
+        _report("plain celery (floor)", total, [done - at for at, (_, done), _ in finished])
+        stages = [{"dequeued": begun - at, "script": done - begun}
+                  for at, (begun, done), got in finished]  # fmt: skip
+        _stages("plain celery", stages, ("dequeued", "script"))
     finally:
         _stop(procs)
         _clear(prefix)
@@ -143,7 +206,7 @@ def bench_plain_celery(tmp: Path) -> None:
 def bench_embedded() -> None:
     server = BenchServer({"trivial": TRIVIAL}, MAX_CONCURRENT_RUNS=str(WORKERS * SLOTS))
     try:
-        total, lat = _burst(server)
+        total, lat, _ids = _burst(server)
         _report("fastflow embedded", total, lat)
     finally:
         server.close()
@@ -155,7 +218,8 @@ def main() -> None:
     try:
         bench_plain_celery(tmp)
         bench_fastflow_celery(tmp)
-        bench_embedded()
+        if not os.environ.get("BENCH_SKIP_EMBEDDED"):  # to measure the Celery path alone
+            bench_embedded()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

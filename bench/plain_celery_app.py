@@ -20,7 +20,8 @@ app.conf.update(
 
 
 @app.task(name="plain.run_script")
-def run_script(path: str) -> float:
-    """Run the script and return when it finished (epoch seconds)."""
+def run_script(path: str) -> tuple[float, float]:
+    """Run the script; when the task started and when the script finished (epoch seconds)."""
+    started = time.time()
     subprocess.run([sys.executable, path], check=True, capture_output=True)
-    return time.time()
+    return started, time.time()

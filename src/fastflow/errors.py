@@ -20,6 +20,16 @@ class ConfigError(FastflowError):
     """Configuration that cannot be used; raised at start-up."""
 
 
+class MissingExtraError(ConfigError):
+    """The configuration asks for an optional part whose extra is not installed."""
+
+
+class UnavailableError(FastflowError):
+    """A service the request needs (e.g. Redis) does not answer now."""
+
+    status_code = 503
+
+
 class NotFoundError(FastflowError):
     status_code = 404
 

@@ -275,6 +275,20 @@ class Upload(SQLModel, table=True):
     )
 
 
+class SyncSettingsRow(SQLModel, table=True):
+    """Git sync settings an admin set in the console or API (one row, id 1); a NULL column
+    means "the environment's value" (GIT_BRANCH, AUTO_SYNC_INTERVAL, UV_PRE_HEAT)."""
+
+    __tablename__ = "sync_settings"
+
+    id: int = Field(default=1, primary_key=True)
+    branch: str | None = Field(default=None, max_length=200)
+    auto_sync_interval: float | None = Field(default=None)  # 0: off
+    pre_heat: bool | None = Field(default=None)
+    updated_by: str | None = Field(default=None, max_length=150)
+    updated_at: datetime | None = _ts()
+
+
 class Artifact(SQLModel, table=True):
     """A file a run wrote under FASTFLOW_ARTIFACTS_DIR, kept in the object store."""
 
@@ -296,3 +310,4 @@ class RunFilter:
     since: datetime | None = None
     until: datetime | None = None
     parent_run_id: str | None = None
+    schedule_id: str | None = None

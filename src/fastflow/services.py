@@ -21,16 +21,21 @@ from fastflow.dispatch.remote_runs import RemoteRuns
 from fastflow.events.connections import StreamRegistry
 from fastflow.events.fanout import EventFanout
 from fastflow.events.memory_fanout import MemoryFanout
-from fastflow.executors.docker import INSTANCE_LABEL, DockerExecutor
+from fastflow.executors.docker_paths import INSTANCE_LABEL
 from fastflow.executors.local import LocalExecutor
+from fastflow.executors.missing import docker_executor
 from fastflow.executors.run_sandbox import RunSandbox, log_sandbox, prepare_host
 from fastflow.executors.uv_env import EnvironmentCache
+from fastflow.executors.warm.collector import WarmCollector
+from fastflow.executors.warm.hook import pre_heat_here
+from fastflow.executors.warm.pool import WarmPool
+from fastflow.extras import check_settings
 from fastflow.gitsync.github_app import github_app_from_settings
-from fastflow.gitsync.loop import AutoSyncLoop
 from fastflow.gitsync.preheat import Preheater
 from fastflow.gitsync.removals import PipelineRemovals, RemovalWatch
 from fastflow.gitsync.repo import GitRepo
 from fastflow.gitsync.service import SyncService
+from fastflow.gitsync.settings import SyncDefaults, SyncSettings
 from fastflow.keyfile import load_or_create
 from fastflow.monitoring.prometheus import Monitoring
 from fastflow.pipelines.discovery import PipelineCatalog
@@ -57,6 +62,7 @@ from fastflow.storage.pipeline_store import PipelineStore
 from fastflow.storage.retention_store import RetentionStore
 from fastflow.storage.run_store import RunStore
 from fastflow.storage.schedule_store import ScheduleStore
+from fastflow.storage.sync_settings_store import SyncSettingsStore
 from fastflow.storage.token_store import TokenStore
 from fastflow.storage.upload_store import UploadStore
 from fastflow.storage.user_store import UserStore
@@ -96,7 +102,7 @@ class Services:
     outbound: OutboundWebhooks
     preheater: Preheater
     sync: SyncService
-    auto_sync: AutoSyncLoop | None
+    sync_settings: SyncSettings
 
     objects: ObjectStore
     uploads: UploadStore
@@ -109,6 +115,7 @@ class Services:
     monitoring: Monitoring
     worker_token: str
     sandbox: SandboxStatus
+    warm: WarmPool  # the local executor's warm interpreters
     sandbox_warnings: list[str]
     backup_status: BackupStatus
     backup_loop: BackupLoop | None
@@ -141,8 +148,8 @@ class Services:
         self.monitoring.health.report("scheduler", ok=True)
         await self.cleanup_loop.start()
         await self.removal_watch.start()
-        if self.auto_sync is not None:
-            await self.auto_sync.start()
+        # Branch, auto-sync and pre-heat as stored by an admin, else the environment's.
+        await self.sync_settings.apply(at_start=True)
         if self.backup_loop is not None:
             await self.backup_loop.start()
 
@@ -151,8 +158,7 @@ class Services:
             await self.backup_loop.stop()
         await self.cleanup_loop.stop()
         await self.removal_watch.stop()
-        if self.auto_sync is not None:
-            await self.auto_sync.stop()
+        await self.sync_settings.stop()
         await self.scheduler.stop()
         self.monitoring.health.report("scheduler", ok=False, detail="stopped")
         await self.preheater.stop()
@@ -160,12 +166,13 @@ class Services:
         await self.recovery.stop()
         for executor in self.executors.values():
             await asyncio.to_thread(executor.close)
+        await asyncio.to_thread(self.warm.close)
         await self.outbound.stop()
         self.db.dispose()
 
 
 def _executors(
-    settings: Settings, envs: EnvironmentCache, sandbox: RunSandbox
+    settings: Settings, envs: EnvironmentCache, sandbox: RunSandbox, warm: WarmPool
 ) -> dict[str, Executor]:
     local = LocalExecutor(
         envs,
@@ -175,24 +182,25 @@ def _executors(
         supervise_in=settings.work_dir,
         sandbox=sandbox,
         health_timeout=settings.health_timeout,
+        warm=warm,
     )
     # Always there, so a pipeline.json `"executor": "docker"` works under EXECUTOR=local too;
-    # it connects to the engine on first use, so an engine that is down fails runs
-    # (ENGINE_ERROR), never the server's start.
-    # Its containers carry this server's instance id: two servers sharing one engine sweep
-    # only their own.
+    # it connects on first use (an engine that is down fails runs, never the server's start);
+    # its containers carry this server's instance id (two servers on one engine sweep only
+    # their own). Without the docker extra its runs fail with the `pip install` to do.
     instance = load_or_create(
         settings.data_dir / "instance_id", lambda: secrets.token_hex(8), "server instance id"
     )
-    docker = DockerExecutor.from_settings(settings, labels={INSTANCE_LABEL: instance})
-    return {"local": local, "docker": docker}
+    return {"local": local, "docker": docker_executor(settings, {INSTANCE_LABEL: instance})}
 
 
 def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> Services:
     """Wire every part for `settings`; nothing starts until `Services.start()`.
 
     `sandbox`: what the kernel offers runs, probed here unless given (tests give one that
-    stands for another kernel)."""
+    stands for another kernel). MissingExtraError when `settings` needs an extra that is not
+    installed."""
+    check_settings(settings)
     sandbox = sandbox or probe(settings.sandbox, settings.run_user)
     plan = prepare_host(
         sandbox,
@@ -229,7 +237,9 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
         outputs=run_files,
     )
     settlement = Settlement(runs, logs)
-    executors = _executors(settings, envs, RunSandbox(sandbox, settings.resolved_uv_cache_dir))
+    warm = WarmPool.from_settings(settings)
+    run_sandbox = RunSandbox(sandbox, settings.resolved_uv_cache_dir)
+    executors = _executors(settings, envs, run_sandbox, warm)
     build_source = BuildSource(settings, uploads, objects, catalog)
     place = ServerPlace(build_source, executors, settings.executor.value, secrets, runs)
     execution = RunExecution(
@@ -273,7 +283,7 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
     )
     # The retry policy first: a failed run's next attempt is queued before anyone hears of it.
     settlement.subscribe(run_service.attempts.retry_failed)
-    preheater = Preheater(envs, pipeline_store)
+    preheater = Preheater(envs, pipeline_store, pre_heat_here(settings, executors["local"]))
     pipeline_service = PipelineService(
         catalog, pipeline_store, runs, preheater.status, preheater.snapshot
     )
@@ -310,6 +320,7 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
     settlement.subscribe(monitoring.observe_finished)
     backup_status, backup_loop = scheduled_backups(settings, monitoring.health)
     monitoring.registry.register(BackupCollector(backup_status))
+    monitoring.registry.register(WarmCollector(warm))
     cleanup = CleanupService(
         settings,
         RetentionStore(db),
@@ -357,9 +368,13 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
         outbound=outbound,
         preheater=preheater,
         sync=sync,
-        auto_sync=AutoSyncLoop(sync, settings.auto_sync_interval, monitoring.health)
-        if settings.auto_sync_interval
-        else None,
+        sync_settings=SyncSettings(
+            SyncSettingsStore(db),
+            sync,
+            SyncDefaults(settings.git_branch, settings.auto_sync_interval, settings.uv_pre_heat),
+            preheater,
+            monitoring.health,
+        ),
         objects=objects,
         uploads=uploads,
         artifacts=artifacts,
@@ -371,6 +386,7 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
         monitoring=monitoring,
         worker_token=worker_token,
         sandbox=sandbox,
+        warm=warm,
         sandbox_warnings=plan.warnings,
         backup_status=backup_status,
         backup_loop=backup_loop,

@@ -37,6 +37,11 @@ class RunsOnShutdown(StrEnum):
     KEEP = "keep"
 
 
+class WarmStart(StrEnum):
+    AUTO = "auto"  # local runs fork from a warm interpreter of their environment
+    OFF = "off"
+
+
 class ObjectStoreKind(StrEnum):
     LOCAL = "local"
     S3 = "s3"
@@ -140,6 +145,8 @@ class Settings(BaseSettings):
         default=10.0, ge=0, validation_alias="FASTFLOW_CANCEL_GRACE_SECONDS"
     )
     metrics_interval: float = Field(default=1.0, gt=0, validation_alias="FASTFLOW_METRICS_INTERVAL")
+    warm_start: WarmStart = Field(default=WarmStart.AUTO, validation_alias="FASTFLOW_WARM_START")
+    warm_max: int = Field(default=8, ge=1, le=1000, validation_alias="FASTFLOW_WARM_MAX")
     max_line_bytes: int = Field(
         default=1024 * 1024, ge=1024, validation_alias="FASTFLOW_MAX_LINE_BYTES"
     )
@@ -221,6 +228,8 @@ class Settings(BaseSettings):
     cleanup_interval: float = Field(default=3600, gt=0, validation_alias="CLEANUP_INTERVAL")
     metrics_token: str | None = Field(default=None, validation_alias="METRICS_TOKEN")
     log_format: LogFormat = Field(default=LogFormat.TEXT, validation_alias="LOG_FORMAT")
+    # One log line per run with the wall-clock time of each stage (docs/performance.md).
+    log_timings: bool = Field(default=False, validation_alias="FASTFLOW_LOG_TIMINGS")
     ui_enabled: bool = Field(default=True, validation_alias="FASTFLOW_UI")
     public_docs: bool = Field(default=False, validation_alias="FASTFLOW_PUBLIC_DOCS")
     docker_host: str | None = Field(default=None, validation_alias="DOCKER_HOST")

@@ -43,6 +43,8 @@ ROLE_OVERRIDES: dict[tuple[str, str], str] = {
     ("POST", "/api/secrets"): "admin",
     ("PUT", "/api/secrets/{key}"): "admin",
     ("DELETE", "/api/secrets/{key}"): "admin",
+    ("GET", "/api/sync/settings"): "admin",
+    ("PUT", "/api/sync/settings"): "admin",
     ("GET", "/api/users"): "admin",
     ("POST", "/api/users"): "admin",
     ("PATCH", "/api/users/{username}"): "admin",
@@ -54,6 +56,7 @@ ROLE_OVERRIDES: dict[tuple[str, str], str] = {
     ("POST", "/api/webhooks/outbound"): "admin",
     ("DELETE", "/api/webhooks/outbound/{webhook_id}"): "admin",
     ("GET", "/api/webhooks/outbound/{webhook_id}/deliveries"): "admin",
+    ("POST", "/api/webhooks/outbound/{webhook_id}/test"): "admin",
     # The server's own log records: they name users, pipelines and addresses.
     ("GET", "/api/logs/stream"): "admin",
 }

@@ -105,11 +105,17 @@ def outside_env(**values: str) -> dict[str, str]:
 
 
 def serve_process(
-    port: int, env: dict[str, str], log: Path, cwd: Path | None = None
+    port: int,
+    env: dict[str, str],
+    log: Path,
+    cwd: Path | None = None,
+    fastflow: Path = FASTFLOW_BIN,
 ) -> subprocess.Popen[bytes]:
-    """`fastflow serve` as a real process; returns once /health answers, fails otherwise."""
+    """`fastflow serve` as a real process; returns once /health answers, fails otherwise.
+
+    `fastflow`: the command, this checkout's unless another installation's is given."""
     proc = subprocess.Popen(
-        [str(FASTFLOW_BIN), "serve", "--port", str(port)],
+        [str(fastflow), "serve", "--port", str(port)],
         env=env,
         cwd=cwd,
         stdout=log.open("ab"),
@@ -133,11 +139,11 @@ def serve_process(
 class Served:
     """`fastflow serve` as a real process on a free port, logging to a file in `folder`."""
 
-    def __init__(self, folder: Path, env: dict[str, str]) -> None:
+    def __init__(self, folder: Path, env: dict[str, str], fastflow: Path = FASTFLOW_BIN) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = folder / f"serve-{self.port}.log"
-        self.proc = serve_process(self.port, env, self.log, cwd=folder)
+        self.proc = serve_process(self.port, env, self.log, cwd=folder, fastflow=fastflow)
 
     def output(self) -> str:
         return self.log.read_text()

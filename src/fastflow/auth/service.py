@@ -12,7 +12,13 @@ from fastflow.auth import api_tokens
 from fastflow.auth.passwords import hash_password, verify_password
 from fastflow.auth.throttle import LoginThrottle, TooManyAttemptsError
 from fastflow.auth.tokens import TokenIssuer
-from fastflow.errors import AuthError, ForbiddenError, InvalidInputError, NotFoundError
+from fastflow.errors import (
+    AuthError,
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+)
 from fastflow.models import Role
 from fastflow.records import ApiToken, User
 from fastflow.storage.token_store import TokenStore
@@ -209,6 +215,23 @@ class AuthService:
 
     def set_password(self, username: str, password: str) -> None:
         self.users.set_password(username, hash_password(password))
+
+    def change_user(
+        self, acting: User, username: str, role: Role | None = None, disabled: bool | None = None
+    ) -> User:
+        """An admin changes a user's role or disables them; never their own (ConflictError):
+        the last admin cannot lock everyone out by a slip."""
+        if username.casefold() == acting.username.casefold() and (
+            disabled or (role is not None and role.value != acting.role)
+        ):
+            raise ConflictError("you cannot disable or demote yourself; ask another admin")
+        return self.update_user(username, role=role, disabled=disabled)
+
+    def reset_password(self, username: str, password: str) -> None:
+        """An admin sets a new password; the user's sessions and API tokens end."""
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise InvalidInputError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+        self.set_password(username, password)
 
     def announce_login_methods(self) -> None:
         """With password login off, say at start whether anyone can still get in without SSO."""

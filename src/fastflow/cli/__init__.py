@@ -15,6 +15,7 @@ from fastflow.cli import listings, remote, server
 from fastflow.cli.backup import backup_command, restore_command
 from fastflow.cli.help import command, new_app
 from fastflow.cli.users import user_app
+from fastflow.errors import MissingExtraError
 
 app = new_app(__doc__ or "", add_completion=True)
 
@@ -61,3 +62,7 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except MissingExtraError as exc:
+        # A command reached an optional part that is not installed: one line, no traceback.
+        typer.echo(f"fastflow: {exc.message}", err=True)
+        sys.exit(2)

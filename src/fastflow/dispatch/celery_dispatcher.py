@@ -22,7 +22,7 @@ from fastflow.dispatch.celery_app import make_celery
 from fastflow.dispatch.celery_ingest import StreamIngest
 from fastflow.dispatch.celery_messages import TASK_NAME, RunMessage
 from fastflow.dispatch.redis_keys import CANCEL_TTL, CLAIM_TTL, RedisKeys
-from fastflow.errors import FastflowError
+from fastflow.errors import FastflowError, UnavailableError
 from fastflow.events.fanout import EventFanout
 from fastflow.loops import Loop
 from fastflow.models import FailureKind, RunStatus
@@ -84,7 +84,14 @@ class CeleryDispatcher:
         self.redis = redis.Redis.from_url(settings.redis_url, **opts)
         self._aredis = aredis.Redis.from_url(settings.redis_url, **opts)  # type: ignore[arg-type]
         self.ingest = StreamIngest(
-            runs, settlement, logs, fanout, self.keys, self._aredis, self.redis
+            runs,
+            settlement,
+            logs,
+            fanout,
+            self.keys,
+            self._aredis,
+            self.redis,
+            timings=settings.log_timings,
         )
         self._sender = _SendLoop(self)
         self.send_error: str | None = None
@@ -99,14 +106,21 @@ class CeleryDispatcher:
         return self.send_error or self.ingest.error
 
     def list_workers(self) -> list[dict[str, Any]]:
-        """Heartbeat records of the workers alive now, by id."""
-        keys = sorted(self.redis.scan_iter(match=self.keys.worker_pattern, count=500))
-        records = self.redis.mget(keys) if keys else []
+        """Heartbeat records of the workers alive now, by id; UnavailableError without Redis."""
+        try:
+            keys = sorted(self.redis.scan_iter(match=self.keys.worker_pattern, count=500))
+            records = self.redis.mget(keys) if keys else []
+        except redis.RedisError as exc:
+            raise UnavailableError(f"redis is unreachable: {exc}") from None
         return [orjson.loads(r) for r in records if r is not None]
 
     def claim_owner(self, run_id: str) -> str | None:
-        """The worker that claimed `run_id` (SET NX at its start), or None."""
-        owner = self.redis.get(self.keys.claim(run_id))
+        """The worker that claimed `run_id` (SET NX at its start), or None; UnavailableError
+        without Redis."""
+        try:
+            owner = self.redis.get(self.keys.claim(run_id))
+        except redis.RedisError as exc:
+            raise UnavailableError(f"redis is unreachable: {exc}") from None
         return owner.decode() if isinstance(owner, bytes) else None
 
     async def start(self) -> None:
@@ -164,6 +178,7 @@ class CeleryDispatcher:
             parameters=run.parameters,
             timeout=pipeline.config.timeout or self._settings.container_timeout,
             executor=run.executor,
+            sent_at=time.time(),
         )
         queue = pipeline.config.queue or self._settings.default_queue
         started = time.monotonic()

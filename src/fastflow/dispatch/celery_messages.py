@@ -26,3 +26,5 @@ class RunMessage(BaseModel):
     parameters: dict[str, Any] = Field(default_factory=dict)
     timeout: float | None = None
     executor: str = "local"
+    # When the server sent it (epoch seconds): the start of the run's stage timings.
+    sent_at: float | None = None

@@ -18,12 +18,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
-import redis
 
 from fastflow.artifacts.keeper import artifact_key
 from fastflow.errors import (
     ConflictError,
-    FastflowError,
     ForbiddenError,
     InvalidInputError,
     TooLargeError,
@@ -42,10 +40,6 @@ log = logging.getLogger(__name__)
 audit = logging.getLogger("fastflow.audit")
 
 _SHA256 = frozenset("0123456789abcdef")
-
-
-class UnavailableError(FastflowError):
-    status_code = 503
 
 
 class RemoteRuns:
@@ -76,10 +70,7 @@ class RemoteRuns:
         if not worker:
             raise InvalidInputError("send the worker's id in the X-Fastflow-Worker header")
         run = self._runs.get(run_id)
-        try:
-            owner = self._dispatcher.claim_owner(run.id)
-        except redis.RedisError as exc:
-            raise UnavailableError(f"redis is unreachable: {exc}") from None
+        owner = self._dispatcher.claim_owner(run.id)
         if owner != worker:
             raise ForbiddenError(f"run {run.id} is not claimed by worker {worker[:200]!r}")
         if run.status not in (RunStatus.PENDING.value, RunStatus.RUNNING.value):

@@ -28,6 +28,7 @@ _READ = 1024 * 1024
 _STATUS = b'"type":"status"'
 
 Relay = Callable[[list[Event]], None]
+LineRelay = Callable[[bytes], None]
 MessageHandler = Callable[[dict[str, Any]], None]
 
 
@@ -44,12 +45,16 @@ class LogTail:
         on_message: MessageHandler | None = None,
         poll_interval: float = 0.05,
         watched: Callable[[], bool] | None = None,
+        relay_lines: LineRelay | None = None,
     ) -> None:
         """`watched`: False while nobody views the run; then only status events are relayed
-        (they carry progress), and the other lines are not even parsed."""
+        (they carry progress), and the other lines are not even parsed. `relay_lines`: takes
+        every whole line as the file's bytes instead of `relay` (a worker sends them on to
+        the server as they are: nothing is parsed here)."""
         self.path = path
         self.offset = offset
         self._relay = relay
+        self._relay_lines = relay_lines
         self._wake_fd = wake_fd
         self._on_message = on_message
         self._poll = poll_interval
@@ -116,6 +121,11 @@ class LogTail:
             data = self._pending + chunk if self._pending else chunk
             end = data.rfind(b"\n") + 1
             self._pending = data[end:]
+            if self._relay_lines is not None:
+                self.offset += end
+                if end:
+                    self._relay_lines(data[:end])
+                continue
             events = []
             lines = data[:end].splitlines()
             if self._watched is not None and not self._watched():

@@ -26,7 +26,11 @@ from fastflow.executors.process_run import ProcessJob, ProcessOutcome, kill_orph
 from fastflow.executors.run_sandbox import PreparedRun, RunSandbox
 from fastflow.executors.supervised import find_supervisor, start_supervisor
 from fastflow.executors.uv_env import EnvironmentCache, SetupError
+from fastflow.executors.warm.client import WarmTarget
+from fastflow.executors.warm.hook import pre_heat, record_start, warm_target
+from fastflow.executors.warm.pool import WarmPool
 from fastflow.models import FailureKind, RunStatus
+from fastflow.pipelines.discovery import PipelineDefinition
 from fastflow.records import Run
 from fastflow.runs.ports import ExecutionResult, RunControl, RunSpec, RunStatuses
 
@@ -49,14 +53,17 @@ class LocalExecutor:
         launcher: SupervisorLauncher | None = None,
         stop_with_parent: bool = False,
         health_timeout: float | None = None,
+        warm: WarmPool | None = None,
     ) -> None:
         """`supervise_in`: the runs' work folder; set, each run gets a supervisor process.
         `sandbox`: how runs are confined (None: not at all, only for tests of other parts).
         `launcher`: forks the supervisors (a worker shares one between its runs).
         `stop_with_parent`: supervisors cancel their run when this process ends (a worker's:
         nobody else would carry the run's events to the server).
-        `health_timeout`: FASTFLOW_HEALTH_TIMEOUT, for pipelines without `health_timeout`."""
+        `health_timeout`: FASTFLOW_HEALTH_TIMEOUT, for pipelines without `health_timeout`.
+        `warm`: the warm interpreters runs fork from (None: every run starts cold)."""
         self.envs = envs
+        self.warm = warm
         self.sandbox = sandbox
         self.health_timeout = health_timeout
         # Runs executing now: their job and log, for `health`.
@@ -94,10 +101,16 @@ class LocalExecutor:
                 uv_version=uv_version,
             )
         setup.close()
+        if control.on_stage is not None:
+            control.on_stage("environment")
         prepared = await asyncio.to_thread(self._prepare, spec, env.python)
         if prepared.warning:
             recorder.system(f"warning: {prepared.warning}")
-        job = self._job(spec, env.python, prepared)
+        # Warm or cold: the warm machinery lives in executors/warm.
+        warm, why_cold = await warm_target(self.warm, spec, env.python, prepared)
+        if why_cold:
+            recorder.system(f"started cold: {why_cold}")
+        job = self._job(spec, env.python, prepared, warm)
         self._running[spec.run_id] = (job, recorder.log_path)
         try:
             if self.supervise_in is None:
@@ -116,10 +129,17 @@ class LocalExecutor:
             self._running.pop(spec.run_id, None)
             if self.sandbox is not None:
                 await asyncio.to_thread(self.sandbox.cleanup, spec)
+        record_start(self.warm, spec, outcome.start, why_cold)
         result = _result(outcome)
         result.uv_version = uv_version
         result.setup_duration = round(env.setup_duration, 4)
         return result
+
+    async def warm_up(self, pipeline: PipelineDefinition) -> None:
+        """Pre-heat: start the warm interpreter of a pipeline whose environment is built."""
+        if self.supervise_in is not None:
+            python = self.envs.path_for(pipeline) / "bin" / "python"
+            await pre_heat(self.warm, self.sandbox, pipeline, python, self.supervise_in)
 
     def _prepare(self, spec: RunSpec, python: Path) -> PreparedRun:
         if self.sandbox is None:
@@ -127,7 +147,9 @@ class LocalExecutor:
             return PreparedRun(None, {})
         return self.sandbox.prepare(spec, python.parent.parent, python)
 
-    def _job(self, spec: RunSpec, python: Path, prepared: PreparedRun) -> ProcessJob:
+    def _job(
+        self, spec: RunSpec, python: Path, prepared: PreparedRun, warm: WarmTarget | None
+    ) -> ProcessJob:
         config = spec.pipeline.config
         return ProcessJob(
             run_id=spec.run_id,
@@ -145,6 +167,7 @@ class LocalExecutor:
             metrics_interval=self.metrics_interval,
             max_line_bytes=self.max_line_bytes,
             health_timeout=config.health_timeout or self.health_timeout,
+            warm=warm.to_dict() if warm is not None else None,
         )
 
     async def health(self, run_id: str) -> dict[str, Any] | None:
@@ -170,7 +193,8 @@ class LocalExecutor:
         }
 
     def close(self) -> None:
-        """Stop the supervisor launcher; running supervisors are not affected."""
+        """Stop the supervisor launcher; running supervisors are not affected. (The warm
+        interpreters belong to whoever made the pool: the server's services, a worker.)"""
         if self._launcher is not None:
             self._launcher.close()
 

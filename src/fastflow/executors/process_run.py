@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from fastflow.events.metrics_file import MetricsFile
 from fastflow.events.recorder import RunRecorder
@@ -54,6 +54,8 @@ class ProcessJob:
     health_timeout: float | None = None
     # A SandboxPolicy as a dict (None: not sandboxed).
     sandbox: dict[str, Any] | None = None
+    # A warm interpreter to fork the run from (a WarmTarget as a dict; None: start cold).
+    warm: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -71,9 +73,19 @@ class ProcessOutcome:
     exit_code: int | None = None
     failure_kind: str | None = None
     error: str | None = None
+    # "warm" or "cold" when a warm start was asked for (None: it was not).
+    start: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class Child(Protocol):
+    """The run's process as the supervision needs it (a Popen, or a warm interpreter's fork)."""
+
+    pid: int
+
+    def wait(self, timeout: float | None = None) -> int: ...
 
 
 @dataclass
@@ -112,7 +124,8 @@ class ProcessRun:
         self._exited = threading.Event()
         self._cancel: str | None = None
         self._stop = _Stop()
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: Child | None = None
+        self._start_mode: str | None = None
 
     def cancel(self, reason: str) -> None:
         """Stop the run (SIGTERM, SIGKILL after the grace time); safe from any thread."""
@@ -159,9 +172,25 @@ class ProcessRun:
             signal_group(proc.pid, signal.SIGKILL)
             _join_all(readers, 2.0)
         metrics.join(timeout=5.0)
-        return self._classify(code)
+        if self._start_mode == "warm":
+            from fastflow.executors.warm.client import after_warm_run
 
-    def _start(self, out_w: int, err_w: int) -> subprocess.Popen[bytes]:
+            after_warm_run(proc, self.recorder)
+        outcome = self._classify(code)
+        outcome.start = self._start_mode
+        return outcome
+
+    def _start(self, out_w: int, err_w: int) -> Child:
+        if self.job.warm is not None:
+            # Warm or cold: a warm interpreter forks the run, else it starts as below.
+            from fastflow.executors.warm.client import start_job_warm
+
+            child, why_cold = start_job_warm(self.job, out_w, err_w)
+            self._start_mode = "cold" if child is None else "warm"
+            if child is not None:
+                return child
+            self.recorder.system(f"started cold: {why_cold}")
+
         def start() -> subprocess.Popen[bytes]:
             return subprocess.Popen(
                 self.job.argv,

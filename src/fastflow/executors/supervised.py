@@ -92,6 +92,7 @@ class SupervisorHandle:
             wake_fd=self._wake_fd,
             on_message=on_message,
             watched=recorder.has_viewers,
+            relay_lines=recorder.line_relay,
         )
         tail_done = tail.start()
         canceller = asyncio.create_task(self._forward_cancel(control, ready))

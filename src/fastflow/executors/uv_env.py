@@ -64,16 +64,18 @@ class EnvironmentCache:
         uv_cache_dir: Path,
         uv_bin: str | None = None,
         base_python: Path | None = None,
+        uv_version: str | None = None,
     ) -> None:
         """`base_python`: the interpreter environments are built on (default: fastflow's own;
-        another one when the runs' OS user cannot start fastflow's)."""
+        another one when the runs' OS user cannot start fastflow's). `uv_version`: known
+        already (a worker asks `uv --version` once, not for every run)."""
         self.envs_dir = envs_dir
         self.uv_cache_dir = uv_cache_dir
         self.base_python = str(base_python or sys.executable)
         self._version: str | None = None
         self.uv_bin = uv_bin or find_uv()
         self._locks: dict[str, asyncio.Lock] = {}
-        self._uv_version: str | None = None
+        self._uv_version: str | None = uv_version
 
     async def uv_version(self) -> str:
         if self._uv_version is None:
@@ -81,9 +83,7 @@ class EnvironmentCache:
                 self.uv_bin, "--version", stdout=asyncio.subprocess.PIPE
             )
             out, _ = await proc.communicate()
-            # "uv 0.13.9 (x86_64-unknown-linux-gnu)" → "0.13.9"
-            parts = out.decode().split()
-            self._uv_version = parts[1] if len(parts) > 1 else "unknown"
+            self._uv_version = _parse_version(out)
         return self._uv_version
 
     def key(self, pipeline: PipelineDefinition) -> str:
@@ -189,6 +189,18 @@ class EnvironmentCache:
         code = await proc.wait()
         if code != 0:
             raise SetupError(f"uv failed to {step} (exit code {code})")
+
+
+def uv_version_of(uv_bin: str) -> str:
+    """`uv --version`'s number, asked now (blocking)."""
+    done = subprocess.run([uv_bin, "--version"], capture_output=True, check=False)
+    return _parse_version(done.stdout)
+
+
+def _parse_version(out: bytes) -> str:
+    # "uv 0.13.9 (x86_64-unknown-linux-gnu)" → "0.13.9"
+    parts = out.decode(errors="replace").split()
+    return parts[1] if len(parts) > 1 else "unknown"
 
 
 async def _pump(read: Callable[[int], Awaitable[bytes]], output: OutputSink) -> None:

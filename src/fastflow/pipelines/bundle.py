@@ -16,7 +16,7 @@ import re
 import shutil
 import tarfile
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from fastflow.pipelines.discovery import PipelineDefinition
 from fastflow.sandbox.access import share_tree
@@ -77,6 +77,20 @@ def bundle_path(bundles_dir: Path, sha: str) -> Path | None:
     return path if path.is_file() else None
 
 
+def _extract(tar: tarfile.TarFile, target: Path) -> None:
+    """Extract, refusing absolute paths, `..` and anything but plain files and folders."""
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(target, filter="data")
+        return
+    # Pythons before 3.11.4 (Debian bookworm's 3.11.2) have no extraction filters; a
+    # bundle holds plain files only, so check that much by hand.
+    for member in tar.getmembers():
+        parts = PurePosixPath(member.name).parts
+        if not (member.isfile() or member.isdir()) or member.name.startswith("/") or ".." in parts:
+            raise ValueError(f"bundle member {member.name[:200]!r} is not a plain relative file")
+    tar.extractall(target)  # noqa: S202  (every member checked above)
+
+
 def extract_bundle(data: bytes, sha: str, cache_dir: Path) -> Path:
     """Check `data` against `sha` and extract it to `cache_dir/sha` (atomically, once)."""
     if hashlib.sha256(data).hexdigest() != sha:
@@ -88,7 +102,7 @@ def extract_bundle(data: bytes, sha: str, cache_dir: Path) -> Path:
     tmp = Path(tempfile.mkdtemp(dir=cache_dir, prefix=".extract-"))
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-            tar.extractall(tmp, filter="data")  # refuses absolute paths and `..`
+            _extract(tar, tmp)
         share_tree(tmp)  # read by runs, which may be another OS user
         try:
             os.rename(tmp, target)

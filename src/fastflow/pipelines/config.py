@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# A module to preload: dotted Python identifiers ("pandas", "sklearn.linear_model").
+_MODULE = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 
 
 def parse_size(value: str | int | float) -> int:
@@ -63,6 +65,10 @@ class PipelineConfig(BaseModel):
     overlap: Literal["skip", "queue"] = "skip"
     # false: the run may not open or accept TCP connections (enforced by the sandbox).
     network: bool = True
+    # Modules a warm interpreter imports before it forks runs (FASTFLOW_WARM_START).
+    preload: list[Annotated[str, StringConstraints(pattern=_MODULE, max_length=200)]] = Field(
+        default_factory=list, max_length=200
+    )
 
     @field_validator("mem_hard_limit", "mem_soft_limit")
     @classmethod

@@ -85,6 +85,8 @@ class RunControl:
     cancel_requested: asyncio.Event = field(default_factory=asyncio.Event)
     cancel_reason: str = "cancel requested"
     on_started: Callable[[int], None] | None = None
+    # Told the end of each stage of the execution (e.g. "environment"), for stage timings.
+    on_stage: Callable[[str], None] | None = None
     outlives_server: bool = False
     """The execution goes on without this server (a supervisor, a container): a stopping
     server may leave it to its successor instead of cancelling it."""
@@ -172,7 +174,7 @@ class RemoteWorkers(Protocol):
     """A dispatcher that hands runs to workers in other processes (e.g. Celery)."""
 
     def list_workers(self) -> list[dict[str, Any]]:
-        """Live workers' heartbeat records; raises redis errors when Redis is unreachable."""
+        """Live workers' heartbeat records; UnavailableError when the broker is unreachable."""
         ...
 
     @property
@@ -181,7 +183,8 @@ class RemoteWorkers(Protocol):
         ...
 
     def claim_owner(self, run_id: str) -> str | None:
-        """The id of the worker holding the run's claim, or None; raises redis errors."""
+        """The id of the worker holding the run's claim, or None; UnavailableError when the
+        broker is unreachable."""
         ...
 
 

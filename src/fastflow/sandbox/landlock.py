@@ -161,6 +161,11 @@ class Ruleset:
             os.close(fd)
         return True
 
+    @property
+    def fd(self) -> int:
+        """The ruleset's descriptor (to hand to a process that restricts itself with it)."""
+        return self._fd
+
     def restrict_current_thread(self) -> None:
         """Enforce the ruleset on the calling thread (and what it starts from now on).
 

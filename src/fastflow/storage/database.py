@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from fastflow.extras import require_for_database
 from fastflow.storage.db import create_db_engine, upgrade
 
 
@@ -16,6 +17,7 @@ class Database:
     """Owns the engine; stores open a session per operation through `session()`."""
 
     def __init__(self, url: str) -> None:
+        require_for_database(url)
         self.url = url
         self.engine: Engine = create_db_engine(url)
 

@@ -9,9 +9,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis
 from nicegui import ui
 
+from fastflow.errors import UnavailableError
 from fastflow.runs.ports import RemoteWorkers
 from fastflow.ui import session
 from fastflow.ui.format import short_id
@@ -35,8 +35,8 @@ async def load_workers() -> WorkersState:
         return WorkersState(remote=False, sandbox=sandbox)
     try:
         workers = await asyncio.to_thread(dispatcher.list_workers)
-    except redis.RedisError as exc:
-        return WorkersState(remote=True, error=f"redis is unreachable: {exc}", sandbox=sandbox)
+    except UnavailableError as exc:
+        return WorkersState(remote=True, error=exc.message, sandbox=sandbox)
     return WorkersState(remote=True, workers=workers, sandbox=sandbox)
 
 

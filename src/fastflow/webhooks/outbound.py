@@ -26,6 +26,7 @@ from fastflow.webhooks.inbound import derive_secret, signature
 log = logging.getLogger(__name__)
 
 EVENT = "run.finished"
+TEST_EVENT = "test"
 MAX_BACKOFF = 3600.0
 
 
@@ -103,6 +104,28 @@ class OutboundWebhooks(Loop):
             OutboundWebhook(url=url, pipeline_name=pipeline_name, salt=secrets.token_hex(16))
         )
         return hook, self.secret_of(hook)
+
+    def send_test(self, webhook_id: str, by: str | None) -> WebhookDelivery:
+        """Queue a `test` delivery to one webhook now; it is sent, signed and retried like any
+        other and shows in its delivery history (NotFoundError: no such webhook)."""
+        hook = self.store.webhook(webhook_id)
+        now = utcnow()
+        delivery = WebhookDelivery(
+            webhook_id=hook.id,
+            run_id="",
+            event=TEST_EVENT,
+            payload={
+                "event": TEST_EVENT,
+                "webhook_id": hook.id,
+                "pipeline": hook.pipeline_name,
+                "sent_by": by,
+                "sent_at": now.isoformat(),
+            },
+            next_attempt_at=now,
+        )
+        self.store.add_deliveries([delivery])
+        self.wake()
+        return delivery
 
     def run_finished(self, run: Run) -> None:
         """Engine listener (worker thread): queue one delivery per matching webhook."""

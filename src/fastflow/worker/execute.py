@@ -22,6 +22,7 @@ from fastflow.events.redis_sink import RedisStreamWriter
 from fastflow.executors.local import LocalExecutor
 from fastflow.executors.uv_env import EnvironmentCache
 from fastflow.models import FailureKind, RunStatus
+from fastflow.monitoring.timings import StageClock
 from fastflow.pipelines.discovery import PipelineCatalog, PipelineDefinition
 from fastflow.runs.execution import CannotExecute, Place, RunExecution
 from fastflow.runs.ports import ExecutionResult, Executor, RunControl, Ticket
@@ -31,10 +32,16 @@ from fastflow.worker.server_api import ServerError
 
 log = logging.getLogger(__name__)
 
+_LOG_LINE = b'"type":"log"'
+
 
 def run_task(runtime: WorkerRuntime, raw: dict[str, Any]) -> str:
     """The body of the Celery task: 'done', or 'dropped' for a run claimed before."""
     message = RunMessage.model_validate(raw)
+    clock = StageClock(message.run_id, "worker", runtime.settings.log_timings)
+    if message.sent_at is not None:
+        clock.mark("sent", message.sent_at)
+    clock.mark("dequeued")
     if runtime.cancel_reason(message.run_id) is not None:
         log.info("run %s: cancelled before it started, message dropped", message.run_id)
         return "dropped"
@@ -42,10 +49,12 @@ def run_task(runtime: WorkerRuntime, raw: dict[str, Any]) -> str:
         # A redelivered message (worker lost, visibility timeout): never execute twice.
         log.info("run %s: claimed before, message dropped", message.run_id)
         return "dropped"
+    clock.mark("claimed")
     try:
-        asyncio.run(_execute(runtime, message))
+        asyncio.run(_execute(runtime, message, clock))
     finally:
         runtime.detach(message.run_id)
+        clock.log()
     return "done"
 
 
@@ -68,8 +77,13 @@ def _executor(runtime: WorkerRuntime, name: str) -> Executor | None:
         return None
     # One per run: its environment cache uses asyncio locks of the run's own event loop;
     # builds of the same environment across runs are serialized by a file lock.
+    uv_bin, uv_version = runtime.uv_facts()  # asked once per worker process
     envs = EnvironmentCache(
-        settings.envs_dir, settings.resolved_uv_cache_dir, base_python=runtime.base_python
+        settings.envs_dir,
+        settings.resolved_uv_cache_dir,
+        uv_bin=uv_bin,
+        base_python=runtime.base_python,
+        uv_version=uv_version,
     )
     return LocalExecutor(
         envs,
@@ -83,15 +97,17 @@ def _executor(runtime: WorkerRuntime, name: str) -> Executor | None:
         launcher=runtime.launcher,
         stop_with_parent=True,
         health_timeout=settings.health_timeout,
+        warm=runtime.warm,
     )
 
 
 class WorkerPlace(Place):
     """Executing on a worker: code from the server's bundle, secrets from the server."""
 
-    def __init__(self, runtime: WorkerRuntime, message: RunMessage) -> None:
+    def __init__(self, runtime: WorkerRuntime, message: RunMessage, clock: StageClock) -> None:
         self.runtime = runtime
         self.message = message
+        self.clock = clock
 
     def pipeline(self, ticket: Ticket) -> PipelineDefinition:
         m = self.message
@@ -110,6 +126,7 @@ class WorkerPlace(Place):
             time.monotonic() - started,
             extra={"run_id": m.run_id, "action": "bundle"},
         )
+        self.clock.mark("bundle")
         return pipeline
 
     def executor(
@@ -131,9 +148,11 @@ class WorkerPlace(Place):
     def secrets(self, ticket: Ticket, pipeline: PipelineDefinition) -> RunSecrets:
         try:
             # Fetched now, over HTTP from the server: secrets never travel in the task message.
-            return self.runtime.server.run_secrets(ticket.run_id)
+            found = self.runtime.server.run_secrets(ticket.run_id)
         except ServerError as exc:
             raise CannotExecute(f"could not get the run's secrets from the server: {exc}") from exc
+        self.clock.mark("secrets")
+        return found
 
 
 class _ToServer:
@@ -155,7 +174,7 @@ class _ToServer:
         return False
 
 
-async def _execute(runtime: WorkerRuntime, m: RunMessage) -> None:
+async def _execute(runtime: WorkerRuntime, m: RunMessage, clock: StageClock) -> None:
     stream = RedisStreamWriter(runtime.redis, runtime.keys.events(m.run_id))
     work = runtime.settings.work_dir / m.run_id
     await asyncio.to_thread(work.mkdir, parents=True, exist_ok=True)
@@ -166,11 +185,22 @@ async def _execute(runtime: WorkerRuntime, m: RunMessage) -> None:
     def mirrored() -> MirroredWriter:
         return MirroredWriter(events, stream)
 
+    def relay_lines(data: bytes) -> None:
+        if "first_line" not in clock.marks and _LOG_LINE in data:
+            clock.mark("first_line")
+        stream.append_lines(data)
+
+    # What the supervisor writes goes on to the stream as the file's bytes, unparsed.
     recorder = RunRecorder(
-        m.run_id, events, writer=mirrored(), reopen=mirrored, relay_to=stream.append_numbered
+        m.run_id,
+        events,
+        writer=mirrored(),
+        reopen=mirrored,
+        relay_to=stream.append_numbered,
+        relay_lines_to=relay_lines if clock.enabled else stream.append_lines,
     )
     execution = RunExecution(
-        WorkerPlace(runtime, m),
+        WorkerPlace(runtime, m, clock),
         _ToServer(runtime),
         runtime.settings.work_dir,
         metrics_path=lambda run_id: runtime.settings.work_dir / run_id / "metrics.jsonl",
@@ -186,10 +216,12 @@ async def _execute(runtime: WorkerRuntime, m: RunMessage) -> None:
         timeout=m.timeout,
         cancel_requested=reason is not None,
     )
-    control = RunControl()
+    control = RunControl(on_stage=clock.mark if clock.enabled else None)
     runtime.attach(m.run_id, control)
     try:
-        result = await execution.run(ticket, recorder, control)
+        result = await execution.run(
+            ticket, recorder, control, on_started=lambda _pid: clock.mark("supervisor")
+        )
     except Exception as exc:
         log.exception("run %s: executor failed", m.run_id, extra={"run_id": m.run_id})
         result = ExecutionResult(
@@ -205,6 +237,7 @@ async def _execute(runtime: WorkerRuntime, m: RunMessage) -> None:
             failure_kind=FailureKind.LOST,
             error=CLAIM_LOST,
         )
+    clock.mark("exited")
     # The files go to the server before `complete`: once the run is settled there, the
     # server takes nothing more for it.
     await asyncio.to_thread(
@@ -218,6 +251,7 @@ async def _execute(runtime: WorkerRuntime, m: RunMessage) -> None:
     )
     await asyncio.to_thread(recorder.close)
     await asyncio.to_thread(stream.close)  # what Redis did not take yet, retried a while
+    clock.mark("recorded")
     await asyncio.to_thread(_remove_local_log, work)
 
 

@@ -27,6 +27,8 @@ import redis
 from fastflow.dispatch.redis_keys import CLAIM_TTL, RedisKeys
 from fastflow.executors.launcher_client import SupervisorLauncher
 from fastflow.executors.run_sandbox import RunSandbox, log_sandbox, prepare_host
+from fastflow.executors.uv_env import SetupError, find_uv, uv_version_of
+from fastflow.executors.warm.pool import WarmPool
 from fastflow.pipelines.bundle import extract_bundle
 from fastflow.runs.ports import RunControl
 from fastflow.sandbox.status import probe
@@ -84,6 +86,8 @@ class WorkerRuntime:
         self.run_sandbox = RunSandbox(self.sandbox, settings.resolved_uv_cache_dir)
         # Forks the runs' supervisors; when this worker dies it ends, and they cancel.
         self.launcher = SupervisorLauncher()
+        # The warm interpreters the local runs of this process fork from.
+        self.warm = WarmPool.from_settings(settings)
         self.server = ServerApi(
             settings.server_url, settings.worker_token, self.id, patience=_SERVER_PATIENCE
         )
@@ -93,6 +97,7 @@ class WorkerRuntime:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._uv: tuple[str, str] | None = None
         self.started_at = time.time()
 
     # -- claims --------------------------------------------------------------------------
@@ -113,6 +118,20 @@ class WorkerRuntime:
     def detach(self, run_id: str) -> None:
         with self._lock:
             self._active.pop(run_id, None)
+
+    # -- facts that do not change per run --------------------------------------------------
+
+    def uv_facts(self) -> tuple[str | None, str | None]:
+        """The uv binary and its version, found once for the process (None, None while uv
+        cannot be found: each run then says why)."""
+        with self._lock:
+            if self._uv is None:
+                try:
+                    uv_bin = find_uv()
+                except SetupError:
+                    return None, None
+                self._uv = (uv_bin, uv_version_of(uv_bin))
+            return self._uv
 
     # -- bundles ---------------------------------------------------------------------------
 
@@ -154,6 +173,8 @@ class WorkerRuntime:
     def stop(self) -> None:
         self._stop.set()
         self.launcher.close()
+        self.server.close()
+        self.warm.close()
         with contextlib.suppress(redis.RedisError):
             self.redis.delete(self.keys.worker(self.id))
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from fastflow.api.deps import Operator, ServicesDep, Viewer
+from fastflow.api.deps import Admin, Operator, ServicesDep, Viewer
 from fastflow.api.responses import errors
 from fastflow.webhooks.inbound import SYNC_TARGET
 
@@ -31,6 +32,30 @@ async def start_sync(services: ServicesDep, _: Operator, body: SyncRequest | Non
 async def get_sync_status(services: ServicesDep, _: Viewer) -> Any:
     """Branch, commit, ahead/behind as of the last fetch, and the last sync's result."""
     return await services.sync.status()
+
+
+class SyncSettingsIn(BaseModel):
+    """Only the fields given change; `null` puts a setting back to the environment's value."""
+
+    model_config = ConfigDict(extra="forbid")
+    branch: str | None = Field(default=None, min_length=1, max_length=200)
+    auto_sync_interval: float | None = Field(
+        default=None, description="seconds between automatic syncs; 0 turns them off"
+    )
+    pre_heat: bool | None = Field(default=None, description="build environments after a sync")
+
+
+@router.get("/settings", responses=errors(401, 403, 422))
+async def get_sync_settings(services: ServicesDep, _: Admin) -> Any:
+    """Branch, auto-sync interval and pre-heat: in force, the environment's, and stored."""
+    return await asyncio.to_thread(services.sync_settings.view)
+
+
+@router.put("/settings", responses=errors(401, 403, 422))
+async def put_sync_settings(body: SyncSettingsIn, services: ServicesDep, user: Admin) -> Any:
+    """Change the settings (stored in the database; they win over the environment's)."""
+    changes = {name: getattr(body, name) for name in body.model_fields_set}
+    return await services.sync_settings.update(changes, user.username)
 
 
 @router.post("/hook", status_code=202, responses=errors(401, 403, 409, 413, 422))

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Path
 from fastflow.api.deps import Admin, ServicesDep
 from fastflow.api.responses import AUTHENTICATED, errors
 from fastflow.api.schemas import UserCreate, UserDetail, UserUpdate
-from fastflow.errors import ConflictError
 
 router = APIRouter(prefix="/api/users", tags=["users"], responses=AUTHENTICATED)
 
@@ -31,9 +30,5 @@ def update_user(
     username: Username, body: UserUpdate, services: ServicesDep, admin: Admin
 ) -> UserDetail:
     """Change a user's role or disable them; takes effect on their next request."""
-    if username == admin.username and (
-        body.disabled or (body.role is not None and body.role.value != admin.role)
-    ):
-        raise ConflictError("you cannot disable or demote yourself; ask another admin")
-    user = services.auth.update_user(username, role=body.role, disabled=body.disabled)
+    user = services.auth.change_user(admin, username, role=body.role, disabled=body.disabled)
     return UserDetail.of(user)

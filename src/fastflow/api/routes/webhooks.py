@@ -146,3 +146,10 @@ def list_webhook_deliveries(
 ) -> list[dict[str, Any]]:
     """Recent deliveries, newest first, with attempts, last status code and error."""
     return [d.model_dump(mode="json") for d in services.outbound.deliveries(webhook_id)]
+
+
+@router.post("/outbound/{webhook_id}/test", status_code=202, responses=errors(404))
+def send_test_delivery(webhook_id: str, services: ServicesDep, user: Admin) -> dict[str, Any]:
+    """Send a signed `test` notification now; it shows in the delivery history."""
+    delivery = services.outbound.send_test(webhook_id, user.username)
+    return delivery.model_dump(mode="json")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastflow.errors import ConfigError
+from fastflow.extras import S3, require
 from fastflow.settings import ObjectStoreKind, Settings
 from fastflow.storage.objects.base import ObjectStore
 from fastflow.storage.objects.local import LocalObjectStore
@@ -14,6 +15,7 @@ def build_object_store(settings: Settings) -> ObjectStore:
         return LocalObjectStore(settings.objects_dir)
     if not settings.s3_bucket:
         raise ConfigError("OBJECT_STORE=s3 needs S3_BUCKET (and usually S3_ENDPOINT_URL)")
+    require("OBJECT_STORE=s3", S3)
     from fastflow.storage.objects.s3 import S3ObjectStore
 
     return S3ObjectStore(

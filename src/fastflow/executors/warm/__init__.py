@@ -1,0 +1,1 @@
+"""Warm starts: runs forked from an interpreter that already imported the pipeline's modules."""
