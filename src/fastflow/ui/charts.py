@@ -80,6 +80,8 @@ def chart_options(
             "min": 0,
             "max": top,
             "interval": top / 5,  # a round top in five round steps: 0.2, 0.4, 0.5, 1, 2, …
+            # Faint in both themes (ECharts' default grey glares on the dark one).
+            "splitLine": {"lineStyle": {"color": "rgba(128, 128, 128, 0.25)"}},
             "axisLabel": {"hideOverlap": True, "fontSize": 11},
         },
         "series": [

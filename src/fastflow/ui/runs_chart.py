@@ -81,6 +81,7 @@ def runs_chart_options(runs: list[Run], now: datetime | None = None) -> dict[str
             "min": 0,
             "max": top,
             "interval": top / 5,
+            "splitLine": {"lineStyle": {"color": "rgba(128, 128, 128, 0.25)"}},
             "axisLabel": {"hideOverlap": True, "fontSize": 11},
         },
         "series": series,
