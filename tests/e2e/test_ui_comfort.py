@@ -88,7 +88,6 @@ def test_keyboard_shortcuts(ui_server: UiServer, page: Any) -> None:
     expect(page.get_by_test_id("shortcuts")).to_have_count(0)
 
 
-
 def test_new_token_is_shown_once_and_copied(browser: Any, ui_server: UiServer) -> None:
     context = _context(browser, ui_server, "light")
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=ui_server.url)
