@@ -80,6 +80,7 @@ body.body--dark { background: #0b1120; }
 }
 .ff-kbd { font-family: ui-monospace, monospace; border: 1px solid #9ca3af; border-radius: 4px;
   padding: 0 5px; font-size: 12px; }
+.ff-row { border-bottom: 1px solid rgba(128, 128, 128, 0.25); }
 .ff-strip { display: flex; gap: 3px; flex-wrap: wrap; }
 .ff-strip a { width: 14px; height: 14px; border-radius: 3px; display: inline-block; }
 .ff-card { border-radius: 10px; }
