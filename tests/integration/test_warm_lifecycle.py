@@ -129,6 +129,21 @@ async def test_metrics_and_the_console_say_how_runs_start(warm: Harness) -> None
     )
 
 
+async def test_pre_heat_starts_the_warm_interpreter_the_first_run_uses(
+    warm: Harness, pipelines_dir: Path
+) -> None:
+    (pipelines_dir / "l_hello" / "requirements.txt").write_text("# pre-heated\n")
+    definition = warm.services.catalog.get("l_hello")
+    assert warm.services.preheater.start({"l_hello": definition}) == ["l_hello"]
+    await warm.services.preheater.wait()
+    [heated] = warm.pool.processes()
+    assert heated["pipelines"] == ["l_hello"] and heated["preload"] == ["json"]
+    result, events, _ = await warm.run("l_hello")
+    assert result.status is RunStatus.SUCCESS and not _cold_lines(events), events
+    assert _parent(lines(events, "stdout")) == heated["pid"]
+    assert [p["pid"] for p in warm.pool.processes()] == [heated["pid"]]
+
+
 async def test_past_the_cap_the_least_recently_used_goes(warm: Harness) -> None:
     await warm.run("l_hello")
     [hello] = warm.pool.processes()

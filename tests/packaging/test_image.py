@@ -6,6 +6,7 @@ the image's non-root user, with no step by hand."""
 from __future__ import annotations
 
 import shutil
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,10 +15,12 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
+import yaml
 
 from tests.conftest import EXAMPLES
 from tests.packaging.image import (
     BASE_IMAGE,
+    ROOT,
     Container,
     EngineSocket,
     GitDaemon,
@@ -197,6 +200,14 @@ def test_the_image_syncs_and_runs_in_containers_as_a_non_root_user(
             lambda: [w["id"] for w in api.get("/api/workers").json()] == ["image-worker"],
             worker,
         )
+        # The image's own health check, and compose.yaml's, pass in the running containers.
+        podman("healthcheck", "run", server.id)
+        services = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
+        for box, service in ((server, "fastflow"), (worker, "worker-1")):
+            test = services[service]["healthcheck"]["test"]
+            assert test[0] == "CMD", test
+            podman("exec", box.id, *test[1:])
+
         run = api.post("/api/pipelines/boxed/run", json={})
         assert run.status_code == 202, run.text
         done = wait_for_run(api, run.json()["id"], timeout=180)
@@ -211,3 +222,25 @@ def test_the_image_syncs_and_runs_in_containers_as_a_non_root_user(
         daemon.stop()
         clear_prefix(client, prefix)
         client.close()
+
+
+def test_a_checkout_of_another_owner_is_trusted_and_a_user_start_needs_no_root(
+    image: str, tmp_path: Path
+) -> None:
+    checkout = tmp_path / "checkout"  # root's, as a host folder mounted as it is
+    shutil.copytree(EXAMPLES / "hello", checkout / "hello")
+    git(checkout, "init", "--quiet", "--initial-branch=main")
+    git(checkout, "add", ".")
+    git(checkout, "commit", "--quiet", "-m", "first")
+    as_user = ["run", "--rm", "--user=10001", f"--volume={checkout}:/pipelines"]
+    logged = [image, "-C", "/pipelines", "log", "--format=%s"]
+    assert podman(*as_user, "--entrypoint=git", *logged) == "first"
+    # Without the image's safe.directory git refuses the very same checkout.
+    refused = subprocess.run(
+        ["podman", *as_user, "--entrypoint=git", image, "-c", "safe.directory=",
+         "-C", "/pipelines", "log"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert refused.returncode != 0 and "dubious ownership" in refused.stderr, refused
+    # Started as the user already, the entrypoint prepares nothing and runs fastflow.
+    assert podman("run", "--rm", "--user=10001", image, "--version").startswith("fastflow ")

@@ -15,6 +15,7 @@ WORKER_LOST_AFTER seconds is settled as LOST (and retried per its policy).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -40,7 +41,8 @@ from fastflow.storage.run_store import RunStore
 log = logging.getLogger(__name__)
 
 _REFRESH = 2.0  # re-read active runs from the database at least this often (or when poked)
-_BLOCK_MS = 200  # XREAD wait: bounds how late a run submitted meanwhile is first read
+_BLOCK_MS = 500  # XREAD wait when no event and no wake-up comes (liveness is checked after)
+_IDLE_BLOCK_MS = 1000  # the same with no run to follow: only a wake-up ends it early
 _MONITOR = 1.0  # how often claims and heartbeats are checked
 _PROGRESS_DB_INTERVAL = 0.5
 _BATCH = 1000
@@ -90,10 +92,28 @@ class StreamIngest(Loop):
         self._refreshed = 0.0
         self._monitored = 0.0
         self.error: str | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wakes: set[asyncio.Task[Any]] = set()
 
     def poke(self) -> None:
-        """A run was submitted: re-read the active runs on the next round."""
+        """A run was submitted: re-read the active runs now (from any thread).
+
+        The round blocked in XREAD is ended by an entry in the wake-up stream it also reads,
+        so a new run is followed at once, not when the read times out."""
         self._refreshed = 0.0
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to wake
+                loop.call_soon_threadsafe(self._send_wake)
+
+    def _send_wake(self) -> None:
+        task = asyncio.create_task(self._post_wake())
+        self._wakes.add(task)
+        task.add_done_callback(self._wakes.discard)
+
+    async def _post_wake(self) -> None:
+        with contextlib.suppress(redis.RedisError):  # Redis away: the round times out instead
+            await self._redis.xadd(self._keys.ingest_wake, {"w": "1"}, maxlen=16)
 
     @property
     def running(self) -> int:
@@ -119,18 +139,21 @@ class StreamIngest(Loop):
 
     async def step(self) -> None:
         """One round: refresh the active runs, read what is new, check liveness."""
+        self._loop = asyncio.get_running_loop()
         now = time.monotonic()
         if now - self._refreshed >= _REFRESH:
-            await asyncio.to_thread(self._refresh)
             self._refreshed = now
-        if not self._tracked:
-            await asyncio.sleep(_BLOCK_MS / 1000)
-            return
+            await asyncio.to_thread(self._refresh)
         streams = {self._keys.events(i): t.cursor for i, t in self._tracked.items()}
+        # Only wake-ups sent while this read waits count ("$"): one sent before it found
+        # `_refreshed` reset already.
+        streams[self._keys.ingest_wake] = "$"
+        block = _BLOCK_MS if self._tracked else _IDLE_BLOCK_MS
         # decode_responses is off: keys come back as bytes.
-        found = await self._redis.xread(streams, count=_BATCH, block=_BLOCK_MS)  # type: ignore[arg-type]
+        found = await self._redis.xread(streams, count=_BATCH, block=block)  # type: ignore[arg-type]
         for run_id, entries in _streams(found):
-            await self._ingest(run_id, entries)
+            if run_id in self._tracked:
+                await self._ingest(run_id, entries)
         if time.monotonic() - self._monitored >= _MONITOR:
             await self._check_liveness()
             self._monitored = time.monotonic()
@@ -242,6 +265,12 @@ class StreamIngest(Loop):
         if not ids:
             return
         owners = await self._redis.mget([self._keys.claim(i) for i in ids])
+        # Every owner's heartbeat record at once (one round trip, not one per run).
+        named = sorted({o for o in owners if isinstance(o, bytes)})
+        pipe = self._redis.pipeline(transaction=False)
+        for name in named:
+            pipe.exists(self._keys.worker(name.decode()))
+        beating = dict(zip(named, await pipe.execute(), strict=True)) if named else {}
         for run_id, raw_owner in zip(ids, owners, strict=True):
             owner = raw_owner if isinstance(raw_owner, bytes) or raw_owner is None else b""
             tracked = self._tracked.get(run_id)
@@ -254,7 +283,7 @@ class StreamIngest(Loop):
                         run_id, "Redis lost the run's state (restarted without its data)"
                     )
                 continue
-            if not await self._redis.exists(self._keys.worker(owner.decode())):
+            if not beating.get(owner):
                 await self._lose(
                     run_id,
                     f"worker {owner.decode()} stopped sending heartbeats while running this run; "

@@ -30,6 +30,12 @@ class RedisKeys:
         """Set when the run's task was sent; lost together with the broker's data."""
         return f"{self.prefix}:run:{run_id}:queued"
 
+    @property
+    def ingest_wake(self) -> str:
+        """A stream the server's ingest also blocks on: an entry wakes it (a run was
+        submitted) without waiting for its read to time out."""
+        return f"{self.prefix}:ingest:wake"
+
     def worker(self, worker_id: str) -> str:
         """A worker's heartbeat record (JSON), expiring when the worker stops beating."""
         return f"{self.prefix}:worker:{worker_id}"

@@ -77,6 +77,8 @@ class RunRecorder:
         self._line_filter = line_filter
         self._fragment_filter: FragmentFilter | None = None
         self._listeners: list[EventListener] = []
+        # Listeners that need log-line events (the others take `[]` for a batch of lines).
+        self._line_listeners = 0
         self._lock = threading.Lock()
         self._max_log_bytes = max_log_bytes
         self.log_capped = False
@@ -150,9 +152,14 @@ class RunRecorder:
         """`text` through the line filter (e.g. with secrets masked)."""
         return self._line_filter(text) if self._line_filter else text
 
-    def add_listener(self, listener: EventListener) -> None:
-        """Call `listener` with every batch after it is persisted (from any thread)."""
+    def add_listener(self, listener: EventListener, lines: bool = True) -> None:
+        """Call `listener` with every batch after it is persisted (from any thread).
+
+        `lines=False`: it has no use for output lines as events (a wake-up, a progress
+        watcher); it is called with `[]` after lines written without building events."""
         self._listeners.append(listener)
+        if lines:
+            self._line_listeners += 1
 
     def _emit(self, events: list[dict[str, Any]]) -> list[ev.Event]:
         if self._max_log_bytes is not None:
@@ -223,6 +230,42 @@ class RunRecorder:
                 event.update(extra)
             append(event)
         self._emit(events)
+
+    def log_texts(self, stream: str, texts: list[str], extra: dict[str, Any] | None = None) -> None:
+        """Record whole output lines (none partial).
+
+        When nobody needs them as events — no filter, no live viewer, no listener that wants
+        lines, below the size limit — they go to the log file as JSON lines directly, with
+        no event built per line; else as `log_lines` does."""
+        if not texts:
+            return
+        writer = self._writer
+        fast = (
+            not extra
+            and self._line_filter is None
+            and self._fragment_filter is None
+            and self._line_listeners == 0
+            and not self.log_capped
+            and isinstance(writer, RunLogWriter)
+            and (self._fanout is None or self.run_id not in self._fanout.subscriber_counts())
+        )
+        if fast and self._max_log_bytes is not None:
+            # A generous bound (escapes double a text at most): near the limit, events.
+            room = self._max_log_bytes - writer.bytes_written
+            fast = sum(len(t) for t in texts) * 6 + 120 * len(texts) < room
+        if not fast:
+            self.log_lines(stream, [(text, False) for text in texts], extra)
+            return
+        self.last_output_at = time.monotonic()
+        with self._lock:
+            if self._handed_over:
+                raise RuntimeError(f"run {self.run_id}: another process writes its log now")
+            if isinstance(self._writer, RunLogWriter):  # not replaced meanwhile (take_back)
+                self._writer.append_log_lines(time.time(), stream, texts)
+                for listener in self._listeners:
+                    listener([])
+                return
+        self.log_lines(stream, [(text, False) for text in texts], extra)
 
     def system(self, text: str) -> None:
         """A line from fastflow itself about the run (shown in the log, stream `system`)."""

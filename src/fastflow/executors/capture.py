@@ -85,7 +85,11 @@ class StreamCapture:
             parts = parts[1:]
             self._continuing = False
         if "::progress" not in text:
-            lines.extend([(part, False) for part in parts])
+            if lines:
+                lines.extend([(part, False) for part in parts])
+            else:
+                # The common case: whole lines only, recorded as they are.
+                self._recorder.log_texts(self.stream, parts, self._extra)
             return
         for part in parts:
             progress = parse_progress(part)

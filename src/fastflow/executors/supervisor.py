@@ -156,7 +156,7 @@ def supervise(control_dir: Path, job: dict[str, Any], cancel: _Cancel) -> int:
     if masker:
         recorder.set_filters(masker, masker.fragment)
     server = ServerPipe(1)
-    recorder.add_listener(server.wake)
+    recorder.add_listener(server.wake, lines=False)  # a wake-up: the server reads the file
 
     def started(pid: int) -> None:
         # For a server that re-attaches: what to stop should this supervisor be killed.

@@ -1,16 +1,17 @@
 """Asking a warm interpreter (`forkserver.py`) for a run: the supervisor's side.
 
-Light at import, like the rest of the supervisor: a socket, json, a thread per run.
+Light at import, like the rest of the supervisor: a socket, orjson, a thread per run.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from fastflow.sandbox.contain import ruleset_for
 from fastflow.sandbox.policy import SandboxPolicy
@@ -123,7 +124,7 @@ def start_warm(
         try:
             if ruleset is not None:
                 fds.append(ruleset.fd)
-            socket.send_fds(sock, [json.dumps(request).encode()], fds)
+            socket.send_fds(sock, [orjson.dumps(request)], fds)
         finally:
             if ruleset is not None:
                 ruleset.close()
@@ -131,7 +132,7 @@ def start_warm(
     except WarmUnavailable:
         sock.close()
         raise
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, orjson.JSONDecodeError) as exc:
         sock.close()
         raise WarmUnavailable(f"the warm interpreter did not answer ({exc})") from exc
     if "pid" not in answer:
@@ -144,7 +145,7 @@ def _read(sock: socket.socket) -> dict[str, Any]:
     data = sock.recv(_MAX_ANSWER)
     if not data:
         raise OSError("the warm interpreter closed the connection")
-    answer = json.loads(data)
+    answer = orjson.loads(data)
     if not isinstance(answer, dict):
         raise ValueError("not a JSON object")
     return answer

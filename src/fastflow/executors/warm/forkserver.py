@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import gc
 import io
 import json
 import os
@@ -47,13 +48,27 @@ def main() -> int:
     del sys.argv[1:]
     if sys.path and sys.path[0] == "":
         del sys.path[0]  # the working directory (`-c` on a Python without PYTHONSAFEPATH)
-    failed = _preload(preload)
+    # What every run needs of the standard library, imported once here (not in each fork).
+    failed = _preload(["atexit", "pkgutil", "random", "runpy", "threading", *preload])
     _say({"error": failed} if failed else {"ready": True})
     if failed:
         return 1
+    # What is imported now stays out of the garbage collector's sight: forks do not copy
+    # its pages by merely collecting.
+    gc.collect()
+    gc.freeze()
     # Orphans of finished runs come here, and are stopped (see `_reap`).
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    _libc().prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     return _serve(socket.socket(fileno=listen_fd), uid)
+
+
+_LIBC: list[ctypes.CDLL] = []
+
+
+def _libc() -> ctypes.CDLL:
+    if not _LIBC:
+        _LIBC.append(ctypes.CDLL(None, use_errno=True))
+    return _LIBC[0]
 
 
 def _preload(modules: list[str]) -> str | None:
@@ -200,11 +215,11 @@ def _child(
     try:
         os.setsid()
         # The run's daemons stay below it while it runs (as below a cold run's supervisor).
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        _libc().prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         signal.set_wakeup_fd(-1)
         for signum in (signal.SIGCHLD, signal.SIGTERM):
             signal.signal(signum, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        # SIGINT stays ignored: a cold run inherits that from its supervisor too.
         for sock in sockets:
             if sock is not None:
                 sock.close()
@@ -226,7 +241,7 @@ def _child(
 def _enter_landlock(ruleset_fd: int) -> None:
     """The run's own Landlock layer (built by fastflow from the run's policy) on top of the
     warm process's layer: the run gets exactly its policy."""
-    libc = ctypes.CDLL(None, use_errno=True)
+    libc = _libc()
     if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "setting no_new_privs")
     if libc.syscall(_SYS_LANDLOCK_RESTRICT_SELF, ruleset_fd, 0) != 0:
@@ -318,6 +333,7 @@ def _report(exc: BaseException, script: str) -> int:
     with contextlib.suppress(BaseException):
         sys.excepthook(type(exc), exc.with_traceback(tb), tb)
     if isinstance(exc, KeyboardInterrupt):
+        # As the interpreter does: the exit status says SIGINT.
         _finish(0)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGINT)

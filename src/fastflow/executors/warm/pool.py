@@ -20,6 +20,7 @@ from typing import Any
 from fastflow.executors.warm.client import WarmTarget
 from fastflow.executors.warm.spawn import WarmProcess, WarmStartError, start_warm_process
 from fastflow.sandbox.policy import SandboxPolicy
+from fastflow.settings import Settings, WarmStart
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,11 @@ class WarmPool:
         self._retired: list[WarmProcess] = []
         self.starts: Counter[str] = Counter()  # "warm" / "cold" run starts
         self._closed = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WarmPool:
+        """FASTFLOW_WARM_START and FASTFLOW_WARM_MAX."""
+        return cls(settings.warm_start is WarmStart.AUTO, settings.warm_max)
 
     def lease(self, request: WarmRequest) -> WarmTarget | str:
         """The warm interpreter for `request` (started now if needed, blocking), or why the
