@@ -15,6 +15,7 @@ BENCHES = [
     "bench.ui_bench",
     "bench.celery_bench",
     "bench.sandbox_bench",
+    "bench.warm_bench",
 ]
 
 

@@ -1,11 +1,15 @@
-"""The run detail page under a run printing 10,000 lines/s, in headless Chromium.
+"""The console in headless Chromium: the run page under load, a burst, a huge runs table.
 
-Measures (1) click-response time: a click on the page's search button until the browser has
-the server's answer (the search result heading) — the round trip a user feels; (2) the page's
-JS heap over time (CDP Performance.getMetrics), which must stay bounded (the viewer keeps
-MAX_LINES lines); (3) lines in the viewer and gap markers. Prints figures; asserts nothing.
+Part 1, the run detail page under a run printing 10,000 lines/s: (a) click-response time: a
+click on the page's search button until the browser has the server's answer (the search
+result heading) — the round trip a user feels; (b) the page's JS heap over time (CDP
+Performance.getMetrics), which must stay bounded (the viewer keeps MAX_LINES lines); (c) lines
+in the viewer and gap markers. Parts 2 and 3 (bench/ui_pages.py): a 10,000-line burst — time
+to the last line on screen, JS heap, element count; /runs with 100,000 runs — time to first
+render. Prints figures with their floors; asserts nothing.
 
-    uv run python -m bench.run ui_bench    (BENCH_UI_SECONDS=30 by default)
+    uv run python -m bench.run ui_bench    (BENCH_UI_SECONDS=30 by default;
+    BENCH_UI_PARTS=live,burst,runs to choose)
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import time
 from pathlib import Path
 
 from bench.common import PASSWORD, ROOT, BenchServer
+from bench.ui_pages import burst, runs_page
 
 SECONDS = float(os.environ.get("BENCH_UI_SECONDS", "30"))
 RATE = int(os.environ.get("BENCH_UI_RATE", "10000"))
@@ -26,7 +31,25 @@ ARGS = [
 ]  # fmt: skip
 
 
+PARTS = os.environ.get("BENCH_UI_PARTS", "live,burst,runs").split(",")
+
+
 def main() -> None:
+    from playwright.sync_api import sync_playwright
+
+    if "live" in PARTS:
+        live()
+    if {"burst", "runs"} & set(PARTS):
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            if "burst" in PARTS:
+                burst(browser)
+            if "runs" in PARTS:
+                runs_page(browser)
+            browser.close()
+
+
+def live() -> None:
     from playwright.sync_api import sync_playwright
 
     chatty = (ROOT / "tests" / "fixtures" / "pipelines" / "chatty.py").read_text()
@@ -75,7 +98,7 @@ def main() -> None:
                 heap.append((time.monotonic() - start, used / 1e6))
                 time.sleep(1.0)
             run = server.wait(run_id)
-            lines = page.get_by_test_id("log").locator("div").count()
+            lines = page.get_by_test_id("log").locator(".ff-line").count()
             gaps = page.get_by_test_id("log-gap").count()
             shot = Path(ROOT / "test-output" / "screenshots" / "bench-ui.png")
             shot.parent.mkdir(parents=True, exist_ok=True)
@@ -101,7 +124,7 @@ def main() -> None:
     )
     print("  JS heap used (MB) over time: " + ", ".join(f"{t:.0f}s={h:.1f}" for t, h in heap[::3]))
     print(f"  JS heap min {min(h for _, h in heap):.1f} MB, max {max(h for _, h in heap):.1f} MB")
-    print(f"  viewer elements at the end: {lines} (bounded by MAX_LINES), gap markers: {gaps}")
+    print(f"  viewer lines at the end: {lines} (bounded by MAX_LINES), gap markers: {gaps}")
 
 
 if __name__ == "__main__":

@@ -310,3 +310,4 @@ class RunFilter:
     since: datetime | None = None
     until: datetime | None = None
     parent_run_id: str | None = None
+    schedule_id: str | None = None

@@ -18,17 +18,18 @@ from fastflow.builds.service import BuildService
 from fastflow.builds.source import BuildSource
 from fastflow.dispatch.embedded import EmbeddedDispatcher
 from fastflow.dispatch.remote_runs import RemoteRuns
-from fastflow.errors import MissingExtraError
 from fastflow.events.connections import StreamRegistry
 from fastflow.events.fanout import EventFanout
 from fastflow.events.memory_fanout import MemoryFanout
+from fastflow.executors.docker_paths import INSTANCE_LABEL
 from fastflow.executors.local import LocalExecutor
-from fastflow.executors.missing import MissingExtraExecutor
+from fastflow.executors.missing import docker_executor
 from fastflow.executors.run_sandbox import RunSandbox, log_sandbox, prepare_host
 from fastflow.executors.uv_env import EnvironmentCache
 from fastflow.executors.warm.collector import WarmCollector
+from fastflow.executors.warm.hook import pre_heat_here
 from fastflow.executors.warm.pool import WarmPool
-from fastflow.extras import DOCKER, check_settings, require
+from fastflow.extras import check_settings
 from fastflow.gitsync.github_app import github_app_from_settings
 from fastflow.gitsync.preheat import Preheater
 from fastflow.gitsync.removals import PipelineRemovals, RemovalWatch
@@ -53,7 +54,7 @@ from fastflow.scheduler.service import SchedulerService
 from fastflow.secrets.crypto import load_cipher
 from fastflow.secrets.service import SecretService
 from fastflow.secrets.store import SecretStore
-from fastflow.settings import DispatcherKind, RunsOnShutdown, Settings, WarmStart
+from fastflow.settings import DispatcherKind, RunsOnShutdown, Settings
 from fastflow.storage.artifact_store import ArtifactStore
 from fastflow.storage.database import Database
 from fastflow.storage.objects import ObjectStore, build_object_store
@@ -187,17 +188,10 @@ def _executors(
     # it connects on first use (an engine that is down fails runs, never the server's start);
     # its containers carry this server's instance id (two servers on one engine sweep only
     # their own). Without the docker extra its runs fail with the `pip install` to do.
-    try:
-        require("the docker executor", DOCKER)
-    except MissingExtraError as exc:
-        return {"local": local, "docker": MissingExtraExecutor("docker", exc.message)}
-    from fastflow.executors.docker import INSTANCE_LABEL, DockerExecutor
-
     instance = load_or_create(
         settings.data_dir / "instance_id", lambda: secrets.token_hex(8), "server instance id"
     )
-    docker = DockerExecutor.from_settings(settings, labels={INSTANCE_LABEL: instance})
-    return {"local": local, "docker": docker}
+    return {"local": local, "docker": docker_executor(settings, {INSTANCE_LABEL: instance})}
 
 
 def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> Services:
@@ -243,7 +237,7 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
         outputs=run_files,
     )
     settlement = Settlement(runs, logs)
-    warm = WarmPool(settings.warm_start is WarmStart.AUTO, settings.warm_max)
+    warm = WarmPool.from_settings(settings)
     run_sandbox = RunSandbox(sandbox, settings.resolved_uv_cache_dir)
     executors = _executors(settings, envs, run_sandbox, warm)
     build_source = BuildSource(settings, uploads, objects, catalog)
@@ -289,7 +283,7 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
     )
     # The retry policy first: a failed run's next attempt is queued before anyone hears of it.
     settlement.subscribe(run_service.attempts.retry_failed)
-    preheater = Preheater(envs, pipeline_store)
+    preheater = Preheater(envs, pipeline_store, pre_heat_here(settings, executors["local"]))
     pipeline_service = PipelineService(
         catalog, pipeline_store, runs, preheater.status, preheater.snapshot
     )

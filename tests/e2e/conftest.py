@@ -32,7 +32,7 @@ def _git_checkout(folder: Path) -> Path:
     subprocess.run(["git", "clone", "-q", str(remote), str(dev)], check=True)
     git(dev, "checkout", "-q", "-b", "main")
     shutil.copytree(EXAMPLES, dev, dirs_exist_ok=True)
-    for name in ("sleeper.py", "chatty.py"):
+    for name in ("sleeper.py", "chatty.py", "showcase.py"):
         shutil.copy(TEST_PIPELINES / name, dev)
     git(dev, "add", "-A")
     git(dev, "commit", "-qm", "pipelines")

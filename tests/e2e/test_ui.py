@@ -171,8 +171,14 @@ def test_rate_limited_lines_are_marked_with_a_link_to_fetch_them(
 
 
 def test_pipeline_page_and_phone_layout(ui_server: UiServer, page: Any) -> None:
+    run_id = ui_server.start_run("hello")
+    assert wait_for_run(ui_server.api, run_id)["status"] == "SUCCESS"
     login(page, "/pipelines/hello")
     expect(page.get_by_test_id("stat-Total")).to_be_visible()
+    # How its latest run started: forked from a warm interpreter (FASTFLOW_WARM_START=auto).
+    expect(
+        page.get_by_text("warm: forked from a warm interpreter (preload: nothing)")
+    ).to_be_visible()
     shoot(page, ui_server, "pipeline")
     page.get_by_test_id("reset-stats").click()
     page.get_by_test_id("reset-confirm").click()

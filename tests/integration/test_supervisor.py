@@ -6,12 +6,15 @@ import json
 import os
 import signal
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 
-from tests.support.server import LiveServer, wait_for_run
+from fastflow.settings import Settings
+from tests.support.server import LiveServer, start_server, wait_for_run
 
 
 def _supervisor_dir(server: LiveServer, run_id: str) -> Path:
@@ -51,7 +54,9 @@ def test_run_is_supervised_by_its_own_process(server: LiveServer, client: httpx.
     supervisor = psutil.Process(info["pid"])
     child = int((control / "child.pid").read_text())
     assert supervisor.pid != os.getpid()
-    assert child in {p.pid for p in supervisor.children()}
+    # Started by the supervisor, or forked for it by the pipeline's warm interpreter.
+    warm = {p["pid"] for p in server.services.warm.processes()}
+    assert psutil.Process(child).ppid() in {supervisor.pid, *warm}
     # Its own session: a signal to the server's process group does not reach it.
     assert os.getsid(supervisor.pid) == supervisor.pid
     # The run's pid (what recovery stops if everything died) is the pipeline's, not its
@@ -88,16 +93,29 @@ def test_supervisor_killed_mid_run_fails_the_run_as_lost_and_stops_it(
     assert events[-1]["type"] == "complete"
 
 
+@pytest.fixture
+def cold_client(make_settings: Callable[..., Settings]) -> Iterator[httpx.Client]:
+    """A server whose runs start cold: /proc shows a run's environment as it started (a
+    warm run's is its warm interpreter's, which holds no run's secrets)."""
+    live = start_server(make_settings(FASTFLOW_WARM_START="off"))
+    try:
+        with live.client() as c:
+            yield c
+    finally:
+        live.stop()
+
+
 def test_secrets_reach_the_run_but_not_the_supervisors_environment_or_disk(
-    server: LiveServer, client: httpx.Client
+    cold_client: httpx.Client, settings: Settings
 ) -> None:
+    client = cold_client
     secret = "s3cr3t-value-for-the-supervisor-test"
     r = client.post("/api/secrets", json={"key": "API_KEY", "value": secret, "is_secret": True})
     assert r.status_code == 201, r.text
     run = client.post(
         "/api/pipelines/sleeper/run", json={"parameters": {"SECONDS_TO_RUN": "30"}}
     ).json()
-    control = _supervisor_dir(server, run["id"])
+    control = settings.work_dir / run["id"] / "supervisor"
     _wait_started(control)
     supervisor = json.loads((control / "supervisor.json").read_text())["pid"]
     child = int((control / "child.pid").read_text())

@@ -29,7 +29,7 @@ from tests.support.warm import Harness, lines, serve, system_lines, write_pipeli
 ABI, _ = abi_version()
 
 REPORT = """
-import atexit, json, os, random, sys, threading, time
+import atexit, json, os, random, signal, sys, threading, time
 import email.utils
 
 leaked = getattr(email.utils, "fastflow_test_mark", None)
@@ -61,6 +61,10 @@ print("REPORT " + json.dumps({
     "random": random.random(),
     "uid": os.getuid(),
     "secret": secret,
+    "signals": {
+        s.name: str(signal.getsignal(s))
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE, signal.SIGCHLD, signal.SIGUSR1)
+    },
 }), flush=True)
 """
 
@@ -68,6 +72,11 @@ PIPELINES: dict[str, tuple[str, dict[str, Any] | None]] = {
     "w_report": (REPORT, {"preload": ["email.utils", "json"]}),
     "w_exit": ("import sys\nprint('leaving', flush=True)\nsys.exit(3)\n", None),
     "w_os_exit": ("import os\nprint('hard exit')\nos._exit(5)\n", None),
+    "w_exit_text": ("import sys\nsys.exit('leaving with words')\n", None),
+    "w_sigint": (
+        "import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(30)\n",
+        None,
+    ),
     "w_signal": ("import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\n", None),
     "w_raises": ("def inner():\n    raise ValueError('boom')\n\ninner()\n", None),
     "w_sleeps": ("import time\nprint('started', flush=True)\ntime.sleep(120)\n", None),
@@ -115,6 +124,15 @@ async def test_a_run_sees_what_python_main_py_would(harness: Harness) -> None:
     assert report["path0"] == os.path.dirname(entry)
     assert report["who"] == "semantics"
     assert report["leaked"] is None
+    # Signal dispositions as the run's supervisor leaves them (SIGINT ignored, SIGPIPE
+    # ignored by the interpreter).
+    assert report["signals"] == {
+        "SIGINT": "1",
+        "SIGTERM": "0",
+        "SIGPIPE": "1",
+        "SIGCHLD": "0",
+        "SIGUSR1": "0",
+    }
     # Threads finish before atexit handlers run; the last partial line is flushed at exit.
     assert out[-3:] == ["thread done", "atexit ran", "no newline"]
     if ABI:
@@ -130,6 +148,10 @@ async def test_a_run_sees_what_python_main_py_would(harness: Harness) -> None:
         assert harness.executor.warm is not None
         assert harness.executor.warm.starts["warm"] == 2
         [proc] = harness.executor.warm.processes()
+        # The run's environment (its parameters, secrets) is the fork's, never the warm
+        # interpreter's.
+        environ = await asyncio.to_thread(Path(f"/proc/{proc['pid']}/environ").read_bytes)
+        assert b"semantics" not in environ
         assert proc["pipelines"] == ["w_report"]
         assert proc["preload"] == ["email.utils", "json"]
         assert proc["rss_bytes"] > 0
@@ -140,6 +162,7 @@ async def test_a_run_sees_what_python_main_py_would(harness: Harness) -> None:
     [
         ("w_exit", 3, FailureKind.EXIT_NONZERO),
         ("w_os_exit", 5, FailureKind.EXIT_NONZERO),
+        ("w_exit_text", 1, FailureKind.EXIT_NONZERO),
         ("w_signal", 128 + signal.SIGTERM, FailureKind.EXIT_NONZERO),
     ],
 )
@@ -155,6 +178,19 @@ async def test_exit_codes_are_the_scripts(
     ), events
     if pipeline == "w_os_exit":
         assert lines(events, "stdout") == ["hard exit"]
+    if pipeline == "w_exit_text":
+        assert lines(events, "stderr") == ["leaving with words"]
+
+
+async def test_a_single_file_pipeline_runs_as_main_too(harness: Harness) -> None:
+    script = harness.settings.pipelines_dir / "w_single.py"
+    await asyncio.to_thread(
+        script.write_text, "import sys\nprint(__name__, sys.argv == [__file__], sys.path[0])\n"
+    )
+    result, events, _ = await harness.run("w_single")
+    assert result.status is RunStatus.SUCCESS, events
+    assert_started_as_asked(harness, events)
+    assert lines(events, "stdout") == [f"__main__ True {script.parent}"]
 
 
 async def test_an_uncaught_exception_prints_its_traceback(harness: Harness) -> None:

@@ -105,6 +105,13 @@ def base_install(
 
 
 @pytest.fixture(scope="module")
+def celery_install(
+    wheel: Path, lock_constraints: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Installed]:
+    yield install(wheel, lock_constraints, tmp_path_factory.mktemp("celery"), "celery")
+
+
+@pytest.fixture(scope="module")
 def all_install(
     wheel: Path, lock_constraints: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Installed]:

@@ -6,6 +6,7 @@ the image's non-root user, with no step by hand."""
 from __future__ import annotations
 
 import shutil
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,10 +15,12 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
+import yaml
 
 from tests.conftest import EXAMPLES
 from tests.packaging.image import (
     BASE_IMAGE,
+    ROOT,
     Container,
     EngineSocket,
     GitDaemon,
@@ -30,7 +33,9 @@ from tests.support.server import ADMIN_PASSWORD, ADMIN_USER, free_port, wait_for
 from tests.support.services import PG_ADMIN_URL, service_missing
 from tests.support.workers import TEST_REDIS_URL, WORKER_TOKEN, clear_prefix, redis_or_skip
 
-pytestmark = pytest.mark.slow
+# The first test builds the image (one to three minutes on a fresh machine, within its
+# timeout: pytest-timeout counts fixtures too).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 SOCKET_GID = 2375  # a group like Docker's `docker`, which the image's user does not have
 BOXED = """\
@@ -197,6 +202,14 @@ def test_the_image_syncs_and_runs_in_containers_as_a_non_root_user(
             lambda: [w["id"] for w in api.get("/api/workers").json()] == ["image-worker"],
             worker,
         )
+        # The image's own health check, and compose.yaml's, pass in the running containers.
+        podman("healthcheck", "run", server.id)
+        services = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
+        for box, service in ((server, "fastflow"), (worker, "worker-1")):
+            test = services[service]["healthcheck"]["test"]
+            assert test[0] == "CMD", test
+            podman("exec", box.id, *test[1:])
+
         run = api.post("/api/pipelines/boxed/run", json={})
         assert run.status_code == 202, run.text
         done = wait_for_run(api, run.json()["id"], timeout=180)
@@ -204,6 +217,12 @@ def test_the_image_syncs_and_runs_in_containers_as_a_non_root_user(
         assert done["status"] == "SUCCESS", f"{done}\n{log}\n{worker.logs()}"
         assert done["executor"] == "docker", done
         assert "boxed pipeline, in a container: True" in log, log
+
+        # A backup from inside the image: pg_dump of the PostgreSQL client it ships.
+        archive = server_dir / "data" / "backup.tar.gz"
+        said = podman("exec", "--user=fastflow", server.id, "fastflow", "backup", str(archive))
+        assert said.startswith("backup written to"), said
+        assert archive.stat().st_size > 0 and archive.stat().st_uid == 10001
     finally:
         for box in reversed(started):
             box.remove()
@@ -211,3 +230,25 @@ def test_the_image_syncs_and_runs_in_containers_as_a_non_root_user(
         daemon.stop()
         clear_prefix(client, prefix)
         client.close()
+
+
+def test_a_checkout_of_another_owner_is_trusted_and_a_user_start_needs_no_root(
+    image: str, tmp_path: Path
+) -> None:
+    checkout = tmp_path / "checkout"  # root's, as a host folder mounted as it is
+    shutil.copytree(EXAMPLES / "hello", checkout / "hello")
+    git(checkout, "init", "--quiet", "--initial-branch=main")
+    git(checkout, "add", ".")
+    git(checkout, "commit", "--quiet", "-m", "first")
+    as_user = ["run", "--rm", "--user=10001", f"--volume={checkout}:/pipelines"]
+    logged = [image, "-C", "/pipelines", "log", "--format=%s"]
+    assert podman(*as_user, "--entrypoint=git", *logged) == "first"
+    # Without the image's safe.directory git refuses the very same checkout.
+    refused = subprocess.run(
+        ["podman", *as_user, "--entrypoint=git", image, "-c", "safe.directory=",
+         "-C", "/pipelines", "log"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert refused.returncode != 0 and "dubious ownership" in refused.stderr, refused
+    # Started as the user already, the entrypoint prepares nothing and runs fastflow.
+    assert podman("run", "--rm", "--user=10001", image, "--version").startswith("fastflow ")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import uuid
 import zipfile
 from email.parser import Parser
 from pathlib import Path
@@ -18,8 +19,10 @@ from tests.conftest import EXAMPLES, TEST_PIPELINES
 from tests.packaging.conftest import OPTIONAL, Installed
 from tests.support.server import ADMIN_PASSWORD, Served, outside_env, wait_for_run
 from tests.support.services import PostgresTemplate, service_missing
+from tests.support.workers import Worker, celery_overrides, clear_prefix, redis_or_skip
 
-pytestmark = pytest.mark.slow
+# Building and installing the wheel counts toward the first tests' timeouts.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 _ASSET = re.compile(r'<(?:script|link)\b[^>]*?\b(?:src|href)="([^"]+)"', re.IGNORECASE)
 
@@ -57,7 +60,8 @@ def _pipelines(folder: Path) -> Path:
 
 
 def _env(folder: Path, **values: str) -> dict[str, str]:
-    return outside_env(
+    """A user's environment: nothing of this checkout's virtual environment."""
+    env = outside_env(
         PIPELINES_DIR=str(_pipelines(folder)),
         DATA_DIR=str(folder / "data"),
         LOGS_DIR=str(folder / "logs"),
@@ -65,6 +69,8 @@ def _env(folder: Path, **values: str) -> dict[str, str]:
         UV_PRE_HEAT="false",
         **values,
     )
+    env.pop("VIRTUAL_ENV", None)
+    return env
 
 
 def _served_offline(served: Served, client: httpx.Client, path: str, signed: bool) -> None:
@@ -158,9 +164,41 @@ def test_a_worker_without_its_extras_says_which(base_install: Installed, tmp_pat
     )
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert done.stderr.strip().splitlines() == [
-        "fastflow: fastflow worker needs the celery and docker extras: "
-        "pip install 'fastflow[celery,docker]'"
+        "fastflow: fastflow worker needs the celery extra: pip install 'fastflow[celery]'"
     ]
+
+
+def test_the_celery_extra_alone_dispatches_to_a_worker(
+    celery_install: Installed, tmp_path: Path
+) -> None:
+    present = celery_install.importable(*OPTIONAL)
+    assert {m for m, found in present.items() if found} == {"celery", "redis", "kombu"}, present
+    client = redis_or_skip()
+    prefix = f"ffwheel-{uuid.uuid4().hex[:10]}"
+    values = {**celery_overrides(prefix), "WORKER_HEARTBEAT": "0.5", "WORKER_LOST_AFTER": "3"}
+    served = Served(tmp_path, _env(tmp_path, **values), fastflow=celery_install.fastflow)
+    worker = None
+    try:
+        worker = Worker(
+            "wheel-worker", tmp_path / "worker", served.url, prefix, tmp_path / "uv-cache",
+            fastflow=celery_install.fastflow,
+        )  # fmt: skip
+        worker.wait_ready(client, prefix)
+        with served.client() as api:
+            run = api.post("/api/pipelines/hello/run", json={"parameters": {"NAME": "celery"}})
+            done = wait_for_run(api, run.json()["id"], timeout=180)
+            assert done["status"] == "SUCCESS" and done["worker"] == "wheel-worker", done
+            # Without the docker extra the worker fails a docker run with the install to do.
+            run = api.post("/api/pipelines/docker_probe/run", json={"parameters": {}})
+            done = wait_for_run(api, run.json()["id"], timeout=120)
+            assert done["status"] == "FAILED", done
+            assert "pip install 'fastflow[docker]'" in (done["error_message"] or ""), done
+    finally:
+        if worker is not None:
+            worker.stop()
+        served.stop()
+        clear_prefix(client, prefix)
+        client.close()
 
 
 def test_the_all_install_runs_on_postgresql(

@@ -61,6 +61,7 @@ class Worker:
         prefix_cmd: list[str] | None = None,
         redis_url: str = TEST_REDIS_URL,
         env_extra: dict[str, str] | None = None,
+        fastflow: Path = ROOT / ".venv" / "bin" / "fastflow",
     ) -> None:
         self.name = name
         folder.mkdir(parents=True, exist_ok=True)
@@ -84,7 +85,7 @@ class Worker:
             }
         )
         env.update(env_extra or {})
-        cmd = [str(ROOT / ".venv" / "bin" / "fastflow"), "worker", f"--concurrency={concurrency}"]
+        cmd = [str(fastflow), "worker", f"--concurrency={concurrency}"]
         if queues:
             cmd.append(f"--queues={queues}")
         self.proc = subprocess.Popen(

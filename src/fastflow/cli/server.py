@@ -41,12 +41,18 @@ def serve(
     ] = None,
 ) -> None:
     """Run the server: API, console, schedules and runs."""
+    from fastflow.extras import check_settings
+
+    current = settings(FASTFLOW_HOST=host, FASTFLOW_PORT=port)
+    try:
+        check_settings(current)  # before the slow imports: a missing extra says so at once
+    except FastflowError as exc:
+        fail(exc.message, 2)
     import uvicorn
 
     from fastflow.api import log_redaction
     from fastflow.server import create_app
 
-    current = settings(FASTFLOW_HOST=host, FASTFLOW_PORT=port)
     _setup_logging(current)
     _private_files()
     try:
@@ -85,15 +91,18 @@ def worker(
 ) -> None:
     """Run a worker for a server with DISPATCHER=celery."""
     from fastflow.extras import CELERY, DOCKER, require
+    from fastflow.settings import ExecutorKind
 
-    # A worker always holds a docker executor beside its local one.
+    current = settings()
+    # Without the docker extra a worker still runs local runs (docker runs fail, saying so).
     try:
-        require("fastflow worker", CELERY, DOCKER)
+        require("fastflow worker", CELERY)
+        if current.executor is ExecutorKind.DOCKER:
+            require("EXECUTOR=docker", DOCKER)
     except FastflowError as exc:
         fail(exc.message, 2)
     from fastflow.worker.main import run_worker
 
-    current = settings()
     _setup_logging(current)
     _private_files()
     names = [q.strip() for q in (queues or current.default_queue).split(",") if q.strip()]

@@ -28,8 +28,10 @@ from fastflow.executors.docker_logs import resume_points
 from fastflow.executors.docker_paths import (
     APP_DIR,
     ARTIFACTS,
+    INSTANCE_LABEL,
     UV_CACHE,
     WORK,
+    WORKER_LABEL,
     container_command,
     container_env,
 )
@@ -49,10 +51,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-WORKER_LABEL = "fastflow-worker"
-# The server that started a container (its DATA_DIR's instance id): the server's sweep
-# removes only its own containers.
-INSTANCE_LABEL = "fastflow-instance"
+__all__ = ["INSTANCE_LABEL", "WORKER_LABEL", "DockerExecutor"]
+
 UV_VERSION_LABEL = "fastflow-uv-version"
 
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 from fastflow.pipelines.discovery import PipelineDefinition
 from fastflow.runs.ports import RunSpec
 
+WORKER_LABEL = "fastflow-worker"
+# The server that started a container (its DATA_DIR's instance id): the server's sweep
+# removes only its own containers.
+INSTANCE_LABEL = "fastflow-instance"
 APP_DIR = "/app"
 UV_CACHE = "/uv-cache"
 ARTIFACTS = "/artifacts"

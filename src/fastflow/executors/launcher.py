@@ -25,7 +25,8 @@ from typing import Any
 
 import orjson
 
-import fastflow.executors.process_metrics  # noqa: F401  (imported once here, not in each run)
+import fastflow.executors.process_metrics  # (imported once here, not in each run)
+import fastflow.executors.warm.client  # noqa: F401  (likewise, for warm starts)
 from fastflow.executors import supervisor
 
 MAX_JOB_BYTES = 4 * 1024 * 1024

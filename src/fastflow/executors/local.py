@@ -27,9 +27,10 @@ from fastflow.executors.run_sandbox import PreparedRun, RunSandbox
 from fastflow.executors.supervised import find_supervisor, start_supervisor
 from fastflow.executors.uv_env import EnvironmentCache, SetupError
 from fastflow.executors.warm.client import WarmTarget
-from fastflow.executors.warm.hook import record_start, warm_target
+from fastflow.executors.warm.hook import pre_heat, record_start, warm_target
 from fastflow.executors.warm.pool import WarmPool
 from fastflow.models import FailureKind, RunStatus
+from fastflow.pipelines.discovery import PipelineDefinition
 from fastflow.records import Run
 from fastflow.runs.ports import ExecutionResult, RunControl, RunSpec, RunStatuses
 
@@ -133,6 +134,12 @@ class LocalExecutor:
         result.uv_version = uv_version
         result.setup_duration = round(env.setup_duration, 4)
         return result
+
+    async def warm_up(self, pipeline: PipelineDefinition) -> None:
+        """Pre-heat: start the warm interpreter of a pipeline whose environment is built."""
+        if self.supervise_in is not None:
+            python = self.envs.path_for(pipeline) / "bin" / "python"
+            await pre_heat(self.warm, self.sandbox, pipeline, python, self.supervise_in)
 
     def _prepare(self, spec: RunSpec, python: Path) -> PreparedRun:
         if self.sandbox is None:

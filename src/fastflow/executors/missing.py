@@ -10,10 +10,13 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
+from fastflow.errors import MissingExtraError
 from fastflow.events.recorder import RunRecorder
+from fastflow.extras import DOCKER, require
 from fastflow.models import FailureKind, RunStatus
 from fastflow.records import Run
-from fastflow.runs.ports import ExecutionResult, RunControl, RunSpec, RunStatuses
+from fastflow.runs.ports import ExecutionResult, Executor, RunControl, RunSpec, RunStatuses
+from fastflow.settings import Settings
 
 
 class MissingExtraExecutor:
@@ -55,3 +58,15 @@ class MissingExtraExecutor:
 
     def close(self) -> None:
         return None
+
+
+def docker_executor(settings: Settings, labels: dict[str, str]) -> Executor:
+    """The docker executor for `settings` with `labels` on its containers; without the
+    docker extra, its stand-in that fails docker runs with the `pip install` to do."""
+    try:
+        require("the docker executor", DOCKER)
+    except MissingExtraError as exc:
+        return MissingExtraExecutor("docker", exc.message)
+    from fastflow.executors.docker import DockerExecutor
+
+    return DockerExecutor.from_settings(settings, labels=labels)

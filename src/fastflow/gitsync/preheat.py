@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from fastflow.executors.uv_env import EnvironmentCache, SetupError
 from fastflow.pipelines.discovery import PipelineDefinition
@@ -22,9 +23,17 @@ _PARALLEL = 2
 
 
 class Preheater:
-    def __init__(self, envs: EnvironmentCache, pipelines: PipelineStore) -> None:
+    def __init__(
+        self,
+        envs: EnvironmentCache,
+        pipelines: PipelineStore,
+        warm_up: Callable[[PipelineDefinition], Awaitable[None]] | None = None,
+    ) -> None:
+        """`warm_up`: called once a pipeline's environment is built (starts its warm
+        interpreter)."""
         self.envs = envs
         self.pipelines = pipelines
+        self.warm_up = warm_up
         self.warming: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots: asyncio.Semaphore | None = None
@@ -93,6 +102,11 @@ class Preheater:
             log.warning("pre-heat of %s failed: %s", pipeline.name, error.splitlines()[0])
         else:
             log.info("pre-heat of %s done", pipeline.name)
+            if self.warm_up is not None:
+                try:
+                    await self.warm_up(pipeline)
+                except Exception:
+                    log.exception("warm start of %s failed", pipeline.name)
         try:
             await asyncio.to_thread(self.pipelines.record_warmup, pipeline.name, error)
         finally:

@@ -20,10 +20,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastflow.errors import FastflowError, InvalidInputError, NotFoundError
 from fastflow.models import Trigger, TriggerType
 from fastflow.pipelines.discovery import PipelineCatalog
-from fastflow.records import Run, Schedule, utcnow
+from fastflow.records import Run, RunFilter, Schedule, utcnow
 from fastflow.runs.parameters import resolve_parameters
 from fastflow.runs.service import RunService
-from fastflow.scheduler.triggers import build_trigger
+from fastflow.scheduler.triggers import build_trigger, next_fire_times
 from fastflow.storage.pipeline_store import PipelineStore
 from fastflow.storage.run_store import RunStore
 from fastflow.storage.schedule_store import ScheduleStore
@@ -140,6 +140,29 @@ class SchedulerService:
     def delete(self, schedule_id: str) -> None:
         self.store.delete(schedule_id)
         self._unregister(schedule_id)
+
+    def upcoming(self, row: Schedule, count: int = 5) -> list[datetime]:
+        """The schedule's next `count` fire times (none when disabled or invalid)."""
+        if not row.enabled:
+            return []
+        try:
+            return next_fire_times(
+                TriggerType(row.trigger_type),
+                row.trigger_value,
+                row.timezone,
+                row.updated_at,
+                count,
+            )
+        except (InvalidInputError, ValueError):
+            return []
+
+    def history(self, schedule_id: str, limit: int = 10) -> list[Run]:
+        """The newest runs this schedule started."""
+        row = self.get(schedule_id)
+        runs, _ = self.runs.search(
+            RunFilter(pipeline=row.pipeline_name, schedule_id=row.id), limit=limit
+        )
+        return runs
 
     def problem(self, row: Schedule) -> str | None:
         """Why this schedule cannot start runs now (missing/invalid/disabled pipeline)."""

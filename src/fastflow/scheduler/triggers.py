@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.base import BaseTrigger
@@ -88,3 +88,25 @@ def build_trigger(
             ) from None
     seconds = interval_seconds(value)
     return IntervalTrigger(seconds=seconds, start_date=anchor, timezone=tz)
+
+
+def next_fire_times(
+    trigger_type: TriggerType,
+    value: str,
+    timezone: str,
+    anchor: datetime | None = None,
+    count: int = 5,
+    now: datetime | None = None,
+) -> list[datetime]:
+    """The next `count` times the trigger fires after `now` (as the scheduler computes them)."""
+    trigger = build_trigger(trigger_type, value, timezone, anchor)
+    now = now or datetime.now(UTC)
+    times: list[datetime] = []
+    previous: datetime | None = None
+    while len(times) < count:
+        fire = trigger.get_next_fire_time(previous, now)
+        if fire is None:
+            break
+        times.append(fire)
+        previous, now = fire, fire + timedelta(microseconds=1)
+    return times

@@ -56,6 +56,8 @@ class RunStore:
             conds.append(col(Run.pipeline_name) == flt.pipeline)
         if flt.statuses:
             conds.append(col(Run.status).in_(list(flt.statuses)))
+        if flt.schedule_id:
+            conds.append(col(Run.schedule_id) == flt.schedule_id)
         if flt.since:
             conds.append(col(Run.created_at) >= flt.since)
         if flt.until:

@@ -28,6 +28,7 @@ def mount_ui(app: FastAPI, services: Services) -> None:
 
     from fastflow.ui import (
         artifact_files,
+        builds,
         dashboard,
         downloads,
         gitsync,
@@ -38,6 +39,9 @@ def mount_ui(app: FastAPI, services: Services) -> None:
         schedules,
         secrets,
         session,
+        tokens,
+        users,
+        webhooks,
     )
 
     storage = services.settings.data_dir / "ui"
@@ -50,6 +54,8 @@ def mount_ui(app: FastAPI, services: Services) -> None:
         for page in (login, dashboard, pipelines, runs, run_detail, downloads):
             page.register()
         for page in (schedules, secrets, gitsync, artifact_files):
+            page.register()
+        for page in (builds, tokens, users, webhooks):
             page.register()
         _registered.append(True)
     # After `unmount_ui`: NiceGUI's app is built anew around the next server's middleware.
@@ -64,6 +70,8 @@ def mount_ui(app: FastAPI, services: Services) -> None:
         mount_path="/",
         show_welcome_message=False,
         reconnect_timeout=10.0,
+        # None: light or dark as the system says; comfort.js applies a choice made per browser.
+        dark=None,
     )
     _mounted.append(app)
 

@@ -130,21 +130,28 @@ async def reset_stats(name: str) -> bool:
     return done is not None
 
 
-def _field(name: str, spec: ParameterSpec) -> Callable[[], Any]:
+def param_field(name: str, spec: ParameterSpec, value: Any = None) -> Callable[[], Any]:
+    """One input for a declared parameter (filled with `value`, else its default); returns a
+    getter for its value."""
+    return _field(name, spec, spec.default if value is None else value)
+
+
+def _field(name: str, spec: ParameterSpec, initial: Any = None) -> Callable[[], Any]:
     """One input for a declared parameter; returns a getter for its value."""
     label = f"{name}{' *' if spec.required else ''}"
+    initial = spec.default if initial is None else initial
     if spec.type == "boolean":
-        box = ui.checkbox(label, value=bool(spec.default)).props(tid(f"param-{name}"))
+        box = ui.checkbox(label, value=bool(initial)).props(tid(f"param-{name}"))
         return lambda: box.value
     if spec.type in ("integer", "number"):
-        num = ui.number(label, value=spec.default).props("outlined dense").classes("w-full")
+        num = ui.number(label, value=initial).props("outlined dense").classes("w-full")
         num.props(tid(f"param-{name}"))
         if spec.type == "integer":
             return lambda: None if num.value is None else int(num.value)
         return lambda: num.value
-    default = "" if spec.default is None else str(spec.default)
+    default = "" if initial is None else str(initial)
     text = ui.input(label, value=default).props("outlined dense").classes("w-full")
-    text.props(tid(f"param-{name}"))
+    text.props(tid(f"param-{name}")).mark(f"param-{name}")
     return lambda: text.value
 
 

@@ -8,12 +8,14 @@ import asyncio
 from nicegui import ui
 
 from fastflow.models import RunStatus
+from fastflow.pipelines.docstring import description_of
 from fastflow.pipelines.service import PipelineView
 from fastflow.records import Run, RunFilter
 from fastflow.ui import actions, gitsync, session
 from fastflow.ui.backup_tile import backup_card
 from fastflow.ui.format import duration, rate, short_id, when
 from fastflow.ui.layout import frame, status_badge, tid
+from fastflow.ui.run_strip import STRIP_RUNS, run_strip
 from fastflow.ui.workers import WorkersState, load_workers, signature, workers_panel
 
 REFRESH_SECONDS = 3.0
@@ -22,20 +24,32 @@ SYNC_REFRESH_SECONDS = 30.0
 _ACTIVE = [RunStatus.RUNNING.value, RunStatus.PENDING.value]
 
 
-async def _load() -> tuple[list[PipelineView], list[Run]]:
+Strips = dict[str, list[Run]]
+
+
+def _strips(views: list[PipelineView]) -> Strips:
+    """Each pipeline's latest runs, newest first (one indexed query per pipeline)."""
+    search = session.services().run_service.search
+    return {
+        v.definition.name: search(RunFilter(pipeline=v.definition.name), limit=STRIP_RUNS)[0]
+        for v in views
+    }
+
+
+async def _load() -> tuple[list[PipelineView], list[Run], Strips]:
     svc = session.services()
     views = await asyncio.to_thread(svc.pipeline_service.list)
     active, _ = await asyncio.to_thread(
         svc.run_service.search, RunFilter(statuses=_ACTIVE), limit=20
     )
-    return views, active
+    return views, active, await asyncio.to_thread(_strips, views)
 
 
 async def _open_run(run: Run) -> None:
     ui.navigate.to(f"/runs/{run.id}")
 
 
-def _pipeline_card(view: PipelineView, operator: bool) -> None:
+def _pipeline_card(view: PipelineView, operator: bool, recent: list[Run]) -> None:
     d, row = view.definition, view.row
     with ui.card().classes("ff-card w-full").props(tid(f"pipeline-{d.name}")):
         with ui.row().classes("w-full items-center gap-2"):
@@ -55,8 +69,10 @@ def _pipeline_card(view: PipelineView, operator: bool) -> None:
             switch.on("update:model-value", toggle)
         if d.error:
             ui.label(d.error).classes("text-negative text-sm break-all")
-        elif d.config.description:
-            ui.label(d.config.description).classes("text-grey-8 text-sm")
+        elif about := description_of(d):
+            ui.label(about).classes("text-grey-8 text-sm").props(tid(f"about-{d.name}"))
+        if recent:
+            run_strip(recent, f"strip-{d.name}")
         with ui.row().classes("gap-x-6 gap-y-1 text-sm"):
             # Cancelled runs count in the total only: say so, so the numbers add up.
             other = row.total_runs - row.successful_runs - row.failed_runs
@@ -140,7 +156,7 @@ def _sync_card(operator: bool) -> None:
         ui.timer(SYNC_REFRESH_SECONDS, reload)
 
 
-def _signature(views: list[PipelineView], active: list[Run]) -> object:
+def _signature(views: list[PipelineView], active: list[Run], strips: Strips) -> object:
     return (
         [
             (
@@ -157,6 +173,7 @@ def _signature(views: list[PipelineView], active: list[Run]) -> object:
             for v in views
         ],
         [(r.id, r.status, r.progress) for r in active],
+        {name: [(r.id, r.status) for r in runs] for name, runs in strips.items()},
     )
 
 
@@ -165,7 +182,7 @@ def register() -> None:
     async def dashboard_page() -> None:
         with frame("Dashboard") as user:
             operator = session.can_operate(user)
-            views, active = await _load()
+            views, active, strips = await _load()
             with ui.grid().classes("w-full gap-3 grid-cols-1 lg:grid-cols-2"):
                 _sync_card(operator)
 
@@ -179,7 +196,7 @@ def register() -> None:
             workers_shown = [signature(state)]
 
             @ui.refreshable
-            def body(views: list[PipelineView], active: list[Run]) -> None:
+            def body(views: list[PipelineView], active: list[Run], strips: Strips) -> None:
                 _active_runs(active)
                 with ui.row().classes("items-center w-full"):
                     ui.label("Pipelines").classes("text-xl font-bold")
@@ -190,21 +207,21 @@ def register() -> None:
                     ).classes("text-grey-8")
                 with ui.grid().classes("w-full gap-3 grid-cols-1 lg:grid-cols-2"):
                     for view in views:
-                        _pipeline_card(view, operator)
+                        _pipeline_card(view, operator, strips.get(view.definition.name, []))
 
-            body(views, active)
+            body(views, active, strips)
 
-            shown = [_signature(views, active)]
+            shown = [_signature(views, active, strips)]
 
             async def refresh() -> None:
                 state = await load_workers()
                 if (wsig := signature(state)) != workers_shown[0]:
                     workers_shown[0] = wsig
                     workers.refresh(state)
-                views, active = await _load()
+                views, active, strips = await _load()
                 # Rebuilt only on change: no flicker, and a half-filled toggle is left alone.
-                if (sig := _signature(views, active)) != shown[0]:
+                if (sig := _signature(views, active, strips)) != shown[0]:
                     shown[0] = sig
-                    body.refresh(views, active)
+                    body.refresh(views, active, strips)
 
             ui.timer(REFRESH_SECONDS, refresh)

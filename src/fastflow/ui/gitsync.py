@@ -15,7 +15,7 @@ from nicegui import ui
 from fastflow.models import Role
 from fastflow.ui import session
 from fastflow.ui.actions import perform_async
-from fastflow.ui.layout import frame, tid
+from fastflow.ui.layout import FormError, frame, tid
 
 
 async def load_status() -> dict[str, Any]:
@@ -85,11 +85,11 @@ def sync_button(operator: bool, after: Callable[[], Awaitable[None]]) -> ui.butt
 
 
 def _facts(status: dict[str, Any]) -> list[tuple[str, str]]:
-    settings = session.services().settings
+    now = session.services().sync_settings.effective()
     facts = [
         ("Remote", status.get("remote") or "—"),
         ("Branch", status.get("branch") or "—"),
-        ("Default branch (GIT_BRANCH)", str(status.get("default_branch"))),
+        ("Default branch", str(status.get("default_branch"))),
         ("Commit", f"{_short(status.get('commit'))} {status.get('subject') or ''}".strip()),
         ("Ahead / behind origin", f"{status.get('ahead', '—')} / {status.get('behind', '—')}"),
         (
@@ -99,11 +99,8 @@ def _facts(status: dict[str, Any]) -> list[tuple[str, str]]:
             else "no",
         ),
         ("Warming environments", ", ".join(status.get("warming") or []) or "none"),
-        (
-            "Auto sync",
-            f"every {settings.auto_sync_interval:g} s" if settings.auto_sync_interval else "off",
-        ),
-        ("uv pre-heating", "on" if settings.uv_pre_heat else "off"),
+        ("Auto sync", _interval_text(now.auto_sync_interval)),
+        ("uv pre-heating", "on" if now.pre_heat else "off"),
         ("GitHub App", "yes" if status.get("github_app") else "no"),
     ]
     return facts
@@ -147,6 +144,74 @@ def _status_view(status: dict[str, Any]) -> None:
         ui.code(str(last["output"]), language="text").classes("w-full text-xs")
 
 
+def _interval_text(seconds: float | None) -> str:
+    return f"every {seconds:g} s" if seconds else "off"
+
+
+def _settings_card(admin: bool, after: Callable[[], Awaitable[None]]) -> None:
+    """Branch, auto-sync interval and pre-heat: editable by admins, stored in the database;
+    an empty field means the environment's value, shown beside it."""
+    service = session.services().sync_settings
+    view = service.view()
+    env = service.defaults
+    with ui.card().classes("ff-card w-full").props(tid("sync-settings")):
+        ui.label("Settings").classes("text-lg font-bold")
+        ui.label(
+            "Stored in the database; they win over the environment's (GIT_BRANCH, "
+            "AUTO_SYNC_INTERVAL, UV_PRE_HEAT). Leave a field empty for the environment's value."
+        ).classes("text-sm text-grey-8")
+        with ui.row().classes("w-full items-start gap-3"):
+            branch = ui.input(
+                f"Branch (environment: {env.branch})", value=view["branch"]["stored"] or ""
+            ).props("outlined dense " + tid("settings-branch"))
+            branch.classes("w-64").mark("settings-branch")
+            stored_interval = view["auto_sync_interval"]["stored"]
+            interval = ui.number(
+                f"Auto-sync seconds, 0 off (environment: {_interval_text(env.auto_sync_interval)})",
+                value=stored_interval,
+                min=0,
+            ).props("outlined dense " + tid("settings-interval"))
+            interval.classes("w-80").mark("settings-interval")
+            choices = {"": f"environment's ({'on' if env.pre_heat else 'off'})", "on": "on"}
+            choices["off"] = "off"
+            stored_heat = view["pre_heat"]["stored"]
+            heat = ui.select(
+                choices,
+                label="Pre-heat environments after a sync",
+                value="" if stored_heat is None else ("on" if stored_heat else "off"),
+            ).props("outlined dense " + tid("settings-preheat"))
+            heat.classes("w-64").mark("settings-preheat")
+        if view["updated_at"]:
+            ui.label(f"last changed {view['updated_at'][:19]} UTC by {view['updated_by']}").classes(
+                "text-xs text-grey-7"
+            )
+        error = FormError("settings-error")
+        for field in (branch, interval, heat):
+            field.set_enabled(admin)
+
+        async def save() -> None:
+            error.hide()
+            changes: dict[str, Any] = {
+                "branch": (branch.value or "").strip() or None,
+                "auto_sync_interval": interval.value,
+                "pre_heat": {"on": True, "off": False}.get(str(heat.value)),
+            }
+            done = await perform_async(
+                Role.ADMIN,
+                lambda user: service.update(changes, user.username),
+                "Sync settings saved",
+                on_error=error.show,
+            )
+            if done is not None:
+                await after()
+
+        save_button = ui.button("Save settings", icon="save", on_click=save)
+        save_button.props(tid("settings-save")).mark("settings-save")
+        save_button.set_enabled(admin)
+        if not admin:
+            ui.label("Only admins change these.").classes("text-xs text-grey-7")
+
+
 def register() -> None:
     @ui.page("/sync")
     async def sync_page() -> None:
@@ -183,3 +248,13 @@ def register() -> None:
             ).classes("text-sm text-grey-8")
             with ui.card().classes("ff-card w-full").props(tid("sync-status")):
                 body(await load_status())
+
+            @ui.refreshable
+            def settings() -> None:
+                _settings_card(session.is_admin(user), saved)
+
+            async def saved() -> None:
+                settings.refresh()
+                await reload()
+
+            settings()

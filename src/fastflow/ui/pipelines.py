@@ -4,15 +4,18 @@ enable toggle, limits, start with its parameter form, and its latest runs."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from nicegui import ui
 
 from fastflow.errors import FastflowError
+from fastflow.pipelines.docstring import description_of
 from fastflow.pipelines.service import PipelineView
 from fastflow.records import Run, RunFilter
-from fastflow.ui import actions, session
+from fastflow.ui import actions, limit_warnings, session
 from fastflow.ui.format import duration, rate, short_id, when
 from fastflow.ui.layout import confirm, frame, status_badge, tid
+from fastflow.ui.run_strip import STRIP_RUNS, run_strip
 
 RECENT_RUNS = 10
 
@@ -54,6 +57,20 @@ def _facts(
     ]
 
 
+def _samples(runs: list[Run]) -> dict[str, list[dict[str, Any]]]:
+    """The metrics samples of the finished runs (for the soft-limit warnings)."""
+    metrics = session.services().run_service.metrics
+    out: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        if run.finished_at is None:
+            continue
+        try:
+            out[run.id] = metrics(run.id)
+        except (FastflowError, OSError, ValueError):
+            out[run.id] = []
+    return out
+
+
 def _confirm_reset(name: str) -> None:
     async def reset() -> None:
         if await actions.reset_stats(name):
@@ -70,9 +87,18 @@ def _confirm_reset(name: str) -> None:
 
 def register() -> None:
     @ui.page("/pipelines")
-    async def pipelines_page() -> None:
+    async def pipelines_page(q: str | None = None) -> None:
         views = await asyncio.to_thread(session.services().pipeline_service.list)
+        if q:
+            # The header search: names containing the text, case aside.
+            views = [v for v in views if q.casefold() in v.definition.name.casefold()]
         with frame("Pipelines", [("Pipelines", None)]):
+            if q:
+                with ui.row().classes("items-center gap-2 text-sm"):
+                    ui.label(f"{len(views)} pipeline(s) matching “{q[:80]}”").props(
+                        tid("pipelines-query")
+                    )
+                    ui.link("show all", "/pipelines").classes("text-primary")
             columns: list[dict[str, object]] = [
                 {
                     "name": "name",
@@ -81,6 +107,7 @@ def register() -> None:
                     "align": "left",
                     "sortable": True,
                 },
+                {"name": "about", "label": "Description", "field": "about", "align": "left"},
                 {"name": "enabled", "label": "Enabled", "field": "enabled", "align": "left"},
                 {"name": "runs", "label": "Runs", "field": "runs", "align": "right"},
                 {"name": "rate", "label": "Success rate", "field": "rate", "align": "right"},
@@ -90,6 +117,7 @@ def register() -> None:
             rows = [
                 {
                     "name": v.definition.name,
+                    "about": (description_of(v.definition) or "")[:120],
                     "enabled": ("yes" if v.enabled else "no")
                     + ("" if v.definition.valid else " (invalid)"),
                     "runs": v.row.total_runs,
@@ -115,8 +143,9 @@ def register() -> None:
         try:
             view = await asyncio.to_thread(svc.pipeline_service.get, name)
             recent, _ = await asyncio.to_thread(
-                svc.run_service.search, RunFilter(pipeline=name), RECENT_RUNS
+                svc.run_service.search, RunFilter(pipeline=name), STRIP_RUNS
             )
+            samples = await asyncio.to_thread(_samples, recent[:RECENT_RUNS])
             scheduled = await asyncio.to_thread(svc.scheduler.all, name)
         except FastflowError as exc:
             with frame("Pipeline", [("Pipelines", "/pipelines"), (name[:40], None)]):
@@ -146,8 +175,22 @@ def register() -> None:
                 start.set_enabled(operator and d.valid and view.enabled)
             if d.error:
                 ui.label(d.error).classes("text-negative break-all")
-            if d.config.description:
-                ui.label(d.config.description).classes("text-grey-8")
+            if about := description_of(d):
+                ui.label(about).classes("text-grey-8").props(tid("pipeline-about"))
+            if recent:
+                run_strip(recent, "pipeline-strip")
+            found = limit_warnings.warnings(d.config, recent[:RECENT_RUNS], samples)
+            if found:
+                with (
+                    ui.card()
+                    .classes("ff-card w-full bg-orange-1 text-orange-10")
+                    .props(tid("limit-warnings"))
+                ):
+                    with ui.row().classes("items-center gap-2"):
+                        ui.icon("warning", color="orange-9")
+                        ui.label("Limits").classes("font-bold")
+                    for sentence in found:
+                        ui.label(sentence).classes("text-sm")
             with ui.card().classes("ff-card w-full"):
                 with ui.row().classes("items-center w-full"):
                     ui.label("Statistics").classes("text-lg font-bold")
@@ -207,7 +250,7 @@ def register() -> None:
                     ui.link("all runs", f"/runs?pipeline={d.name}")
                 if not recent:
                     ui.label("No runs yet.").classes("text-grey-7 text-sm")
-                for run in recent:
+                for run in recent[:RECENT_RUNS]:
                     with ui.row().classes("items-center gap-3 text-sm"):
                         status_badge(run.status)
                         ui.link(short_id(run.id), f"/runs/{run.id}").classes("ff-mono")

@@ -53,6 +53,7 @@ class ArtifactsPanel:
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
+        self.seen: list[tuple[str, str]] | None = None
         ui.add_css(_CSS)
         with ui.card().classes("ff-card w-full").props(tid("artifacts")):
             ui.label("Artifacts").classes("text-lg font-bold")
@@ -60,6 +61,10 @@ class ArtifactsPanel:
 
     async def refresh(self) -> None:
         found = await asyncio.to_thread(session.services().run_files.of_run, self.run_id)
+        seen = [(a.path, a.sha256) for a in found]
+        if seen == self.seen:
+            return  # unchanged: open previews stay open
+        self.seen = seen
         self.rows.clear()
         with self.rows:
             if not found:

@@ -1,31 +1,25 @@
-"""Schedules: every schedule with its next and last run, create and edit
-(cron or interval), enable/disable, delete after a confirmation.
-
-Input goes through the API's own request model (`ScheduleIn`/`ScheduleUpdate`) and then the
-same `SchedulerService` calls as `/api/schedules`, so the console accepts and refuses exactly
-what the API does, with the same messages.
-"""
+"""Schedules: every schedule with its trigger in words, its next five fire times, its last
+run and its own run history; create and edit (the form is in `schedule_form`),
+enable/disable, delete after a confirmation."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
-from zoneinfo import available_timezones
 
-import orjson
 from nicegui import ui
-from pydantic import BaseModel, ValidationError
 
-from fastflow.errors import InvalidInputError, describe_validation
 from fastflow.models import Role
-from fastflow.records import Schedule
-from fastflow.scheduler.requests import ScheduleIn, ScheduleUpdate
-from fastflow.scheduler.service import ScheduleSpec
+from fastflow.records import Run, Schedule
 from fastflow.ui import session
 from fastflow.ui.actions import delete_button, perform
 from fastflow.ui.format import when
-from fastflow.ui.layout import FormError, frame, tid
+from fastflow.ui.layout import frame, tid
+from fastflow.ui.run_strip import run_strip
+from fastflow.ui.schedule_form import in_words, open_form, trigger_text
 
 REFRESH_SECONDS = 5.0
 _OUTCOME_COLORS = {
@@ -35,164 +29,46 @@ _OUTCOME_COLORS = {
     "missed": "deep-orange-9",
     "error": "red-8",
 }
-_OVERLAP = {"": "as the pipeline says", "skip": "skip", "queue": "queue"}
 
 
-def trigger_text(row: Schedule) -> str:
-    """'cron */15 * * * 1-5' or 'every 90 s'."""
-    if row.trigger_type == "INTERVAL":
-        return f"every {float(row.trigger_value):g} s"
-    return f"cron {row.trigger_value}"
+@dataclass
+class Item:
+    """A schedule with what its card shows beside the row."""
+
+    row: Schedule
+    problem: str | None
+    upcoming: list[datetime]
+    history: list[Run]
+
+    def signature(self) -> object:
+        return (
+            self.row.model_dump(),
+            self.problem,
+            self.upcoming,
+            [(r.id, r.status) for r in self.history],
+        )
 
 
-def _validated(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
-    """The API's request model checks the form: the same 422 messages, shown in the page."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise InvalidInputError(describe_validation(exc.errors())) from None
-
-
-def _parameters(text: str) -> dict[str, Any]:
-    if not text.strip():
-        return {}
-    try:
-        value = orjson.loads(text)  # too deep nesting is an error here, not a RecursionError
-    except ValueError as exc:
-        raise InvalidInputError(f"parameters: not valid JSON ({exc})") from None
-    if not isinstance(value, dict):
-        raise InvalidInputError('parameters: give a JSON object like {"NAME": "value"}')
-    return value
-
-
-def _save(existing: Schedule | None, form: dict[str, Any]) -> Schedule:
-    data = {**form, "parameters": _parameters(form["parameters"])}
+def _load_item(row: Schedule) -> Item:
     scheduler = session.services().scheduler
-    if existing is None:
-        body = _validated(ScheduleIn, data)
-        return scheduler.create(ScheduleSpec(**body.model_dump()))
-    update = _validated(ScheduleUpdate, data)
-    # As PUT /api/schedules/{id}: null means "unchanged", but for overlap_policy "inherit".
-    changes = {
-        k: v
-        for k, v in update.model_dump(exclude_unset=True).items()
-        if v is not None or k == "overlap_policy"
-    }
-    return scheduler.update(existing.id, changes)
+    return Item(
+        row, scheduler.problem(row), scheduler.upcoming(row, 5), scheduler.history(row.id, 10)
+    )
 
 
-def _open_form(existing: Schedule | None, pipelines: list[str], after: Any) -> None:
-    """The create/edit dialog; errors from validation are shown under the fields."""
-    title = "New schedule" if existing is None else f"Edit schedule {existing.id[:8]}"
-    with (
-        ui.context.client.layout,
-        ui.dialog() as dialog,
-        ui.card().classes("w-[32rem] max-w-[95vw]"),
+def _history(runs: list[Run]) -> None:
+    """The schedule's own runs as coloured squares, newest first; each links to its run."""
+    with (ui.row().classes("items-center gap-2 text-sm").props(tid("schedule-history"))).mark(
+        "schedule-history"
     ):
-        ui.label(title).classes("text-lg font-bold")
-        pipeline = (
-            ui.select(
-                pipelines,
-                label="Pipeline",
-                value=existing.pipeline_name if existing else (pipelines[0] if pipelines else None),
-                with_input=True,
-            )
-            .classes("w-full")
-            .props("outlined dense " + tid("schedule-pipeline"))
-        )
-        kind = ui.toggle(
-            {"CRON": "Cron", "INTERVAL": "Interval"},
-            value=existing.trigger_type if existing else "CRON",
-        ).props(tid("schedule-kind"))
-        value = (
-            ui.input(
-                "Cron expression or seconds",
-                value=existing.trigger_value if existing else "*/15 * * * *",
-            )
-            .classes("w-full")
-            .props("outlined dense " + tid("schedule-value"))
-        )
-        value.mark("schedule-value")
-        hint = ui.label().classes("text-xs text-grey-7 -mt-2")
-
-        def show_hint() -> None:
-            hint.set_text(
-                "five fields: minute hour day month weekday, e.g. 0 6 * * 1-5"
-                if kind.value == "CRON"
-                else "seconds between runs, e.g. 3600"
-            )
-
-        kind.on_value_change(show_hint)
-        show_hint()
-        zone = (
-            ui.select(
-                sorted(available_timezones() | {"UTC"}),
-                label="Time zone",
-                value=existing.timezone if existing else "UTC",
-                with_input=True,
-            )
-            .classes("w-full")
-            .props("outlined dense " + tid("schedule-timezone"))
-        )
-        overlap = (
-            ui.select(
-                _OVERLAP,
-                label="When a run is still going",
-                value=(existing.overlap_policy or "") if existing else "",
-            )
-            .classes("w-full")
-            .props("outlined dense")
-        )
-        params = (
-            ui.textarea(
-                "Parameters (JSON object, optional)",
-                value=json.dumps(existing.parameters) if existing and existing.parameters else "",
-            )
-            .classes("w-full")
-            .props("outlined dense autogrow " + tid("schedule-parameters"))
-        )
-        enabled = ui.checkbox("enabled", value=existing.enabled if existing else True)
-        error = FormError("schedule-error")
-        failed = error.show
-
-        async def save() -> None:
-            button.props("loading")
-            error.hide()
-            form = {
-                "pipeline_name": pipeline.value or "",
-                "trigger_type": kind.value,
-                "trigger_value": (value.value or "").strip(),
-                "timezone": zone.value or "",
-                "overlap_policy": overlap.value or None,
-                "parameters": params.value or "",
-                "enabled": bool(enabled.value),
-            }
-            done = await perform(
-                Role.OPERATOR,
-                lambda _: _save(existing, form),
-                lambda row: (
-                    f"Schedule for {row.pipeline_name} saved; next run "
-                    f"{when(row.next_run_at) if row.enabled else '— (disabled)'}"
-                ),
-                on_error=failed,
-            )
-            button.props(remove="loading")
-            if done is not None:
-                dialog.close()
-                await after()
-                # Not only on the browser's "hide": a closed form must not linger (and its
-                # Save button must not be found again by NiceGUI's User simulation).
-                dialog.delete()
-
-        with ui.row().classes("w-full justify-end"):
-            ui.button("Cancel", on_click=dialog.close).props("flat")
-            button = ui.button("Save", icon="save", on_click=save).props(tid("schedule-save"))
-            button.mark("schedule-save")
-    dialog.on("hide", dialog.delete)
-    dialog.open()
+        ui.label("Its runs").classes("text-grey-8")
+        if not runs:
+            ui.label("none yet").classes("text-grey-7")
+        run_strip(runs, "schedule-runs")
 
 
-def _schedule_card(row: Schedule, problem: str | None, operator: bool, reload: Any) -> None:
+def _schedule_card(item: Item, operator: bool, reload: Any) -> None:
+    row, problem = item.row, item.problem
     with ui.card().classes("ff-card w-full").props(tid(f"schedule-{row.id}")):
         with ui.row().classes("w-full items-center gap-2"):
             ui.link(row.pipeline_name, f"/pipelines/{row.pipeline_name}").classes(
@@ -200,6 +76,9 @@ def _schedule_card(row: Schedule, problem: str | None, operator: bool, reload: A
             )
             ui.label(trigger_text(row)).classes("ff-mono text-sm bg-grey-2 px-2 rounded")
             ui.label(row.timezone).classes("text-sm text-grey-8")
+            said = in_words(row.trigger_type, row.trigger_value)
+            if said:
+                ui.label(said).classes("text-sm text-grey-9").props(tid("schedule-in-words"))
             ui.space()
             switch = ui.switch("enabled", value=row.enabled).props(tid("schedule-enabled"))
             switch.set_enabled(operator)
@@ -237,11 +116,21 @@ def _schedule_card(row: Schedule, problem: str | None, operator: bool, reload: A
                 ui.label(json.dumps(row.parameters)).classes("ff-mono text-grey-8 break-all")
         if row.last_message:
             ui.label(row.last_message).classes("text-xs text-grey-8 break-all")
+        if item.upcoming:
+            with (
+                ui.row()
+                .classes("gap-x-3 gap-y-0 text-xs text-grey-8 items-center")
+                .props(tid("schedule-upcoming"))
+            ):
+                ui.label("Next five").classes("uppercase")
+                for fire in item.upcoming:
+                    ui.label(fire.strftime("%a %Y-%m-%d %H:%M:%S %Z")).classes("ff-mono")
+        _history(item.history)
         with ui.row().classes("gap-2"):
             edit = ui.button(
                 "Edit",
                 icon="edit",
-                on_click=lambda: _open_form(row, [row.pipeline_name], reload),
+                on_click=lambda: open_form(row, [row.pipeline_name], reload),
             ).props("flat dense " + tid("schedule-edit"))
             edit.set_enabled(operator)
             edit.mark("schedule-edit")
@@ -263,9 +152,9 @@ def register() -> None:
     async def schedules_page(pipeline: str | None = None) -> None:
         svc = session.services()
 
-        async def load() -> list[tuple[Schedule, str | None]]:
-            def rows() -> list[tuple[Schedule, str | None]]:
-                return [(r, svc.scheduler.problem(r)) for r in svc.scheduler.all(pipeline)]
+        async def load() -> list[Item]:
+            def rows() -> list[Item]:
+                return [_load_item(r) for r in svc.scheduler.all(pipeline)]
 
             return await asyncio.to_thread(rows)
 
@@ -278,17 +167,17 @@ def register() -> None:
             shown: list[Any] = [None]
 
             @ui.refreshable
-            def body(items: list[tuple[Schedule, str | None]]) -> None:
+            def body(items: list[Item]) -> None:
                 if not items:
                     ui.label("No schedules yet.").classes("text-grey-7").props(
                         tid("schedules-empty")
                     )
-                for row, problem in items:
-                    _schedule_card(row, problem, operator, reload)
+                for item in items:
+                    _schedule_card(item, operator, reload)
 
             async def reload() -> None:
                 items = await load()
-                signature = [(r.model_dump(), p) for r, p in items]
+                signature = [i.signature() for i in items]
                 # Rebuilt only on change: a switch being flipped is not reset under the mouse.
                 if signature != shown[0]:
                     shown[0] = signature
@@ -302,12 +191,12 @@ def register() -> None:
                 new = ui.button(
                     "New schedule",
                     icon="add",
-                    on_click=lambda: _open_form(None, names, reload),
+                    on_click=lambda: open_form(None, names, reload),
                 ).props(tid("schedule-new"))
                 new.set_enabled(operator and bool(names))
                 new.mark("schedule-new")
             items = await load()
-            shown[0] = [(r.model_dump(), p) for r, p in items]
+            shown[0] = [i.signature() for i in items]
             with ui.column().classes("w-full gap-3").props(tid("schedules")):
                 body(items)
             ui.timer(REFRESH_SECONDS, reload)

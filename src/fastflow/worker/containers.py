@@ -17,16 +17,11 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
-from docker.errors import DockerException, NotFound
 
 from fastflow.dispatch.redis_keys import RedisKeys
-from fastflow.executors.docker import WORKER_LABEL, DockerExecutor
-from fastflow.executors.docker_sweep import (
-    LABEL,
-    container_labels,
-    container_name,
-    list_containers,
-)
+from fastflow.executors.docker_paths import WORKER_LABEL
+from fastflow.executors.missing import MissingExtraExecutor, docker_executor
+from fastflow.runs.ports import Executor
 from fastflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -35,15 +30,14 @@ PREFIX_LABEL = "fastflow-redis-prefix"
 SWEEP_EVERY = 60.0
 
 
-def worker_docker_executor(settings: Settings, worker_id: str) -> DockerExecutor:
-    """The server's construction of the executor, with this worker's labels added."""
-    return DockerExecutor.from_settings(
-        settings, labels={WORKER_LABEL: worker_id, PREFIX_LABEL: settings.redis_prefix}
-    )
+def worker_docker_executor(settings: Settings, worker_id: str) -> Executor:
+    """The server's construction of the executor, with this worker's labels added (without
+    the docker extra: its stand-in, which fails docker runs with the install to do)."""
+    return docker_executor(settings, {WORKER_LABEL: worker_id, PREFIX_LABEL: settings.redis_prefix})
 
 
 def remove_orphans(
-    docker: DockerExecutor,
+    docker: Executor,
     client: redis.Redis,
     keys: RedisKeys,
     worker_id: str,
@@ -54,6 +48,19 @@ def remove_orphans(
     Returns the removed containers' names. An engine that cannot be reached removes nothing
     (a worker without docker runs is normal); Redis errors propagate to the caller.
     """
+    if isinstance(docker, MissingExtraExecutor):
+        return []  # no docker SDK here: this worker started no container
+    from docker.errors import DockerException, NotFound
+
+    from fastflow.executors.docker import DockerExecutor
+    from fastflow.executors.docker_sweep import (
+        LABEL,
+        container_labels,
+        container_name,
+        list_containers,
+    )
+
+    assert isinstance(docker, DockerExecutor)
     try:
         engine: Any = docker.new_client()
     except DockerException as exc:

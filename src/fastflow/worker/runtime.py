@@ -32,7 +32,7 @@ from fastflow.executors.warm.pool import WarmPool
 from fastflow.pipelines.bundle import extract_bundle
 from fastflow.runs.ports import RunControl
 from fastflow.sandbox.status import probe
-from fastflow.settings import Settings, WarmStart
+from fastflow.settings import Settings
 from fastflow.worker.containers import SWEEP_EVERY, remove_orphans, worker_docker_executor
 from fastflow.worker.server_api import ServerApi
 
@@ -87,7 +87,7 @@ class WorkerRuntime:
         # Forks the runs' supervisors; when this worker dies it ends, and they cancel.
         self.launcher = SupervisorLauncher()
         # The warm interpreters the local runs of this process fork from.
-        self.warm = WarmPool(settings.warm_start is WarmStart.AUTO, settings.warm_max)
+        self.warm = WarmPool.from_settings(settings)
         self.server = ServerApi(
             settings.server_url, settings.worker_token, self.id, patience=_SERVER_PATIENCE
         )

@@ -1,16 +1,17 @@
 """Asking a warm interpreter (`forkserver.py`) for a run: the supervisor's side.
 
-Light at import, like the rest of the supervisor: a socket, json, a thread per run.
+Light at import, like the rest of the supervisor: a socket, orjson, a thread per run.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from fastflow.sandbox.contain import ruleset_for
 from fastflow.sandbox.policy import SandboxPolicy
@@ -31,15 +32,21 @@ class WarmTarget:
     """Where a run's warm interpreter listens and what it is; part of the run's job."""
 
     address: str  # an abstract Unix socket address (without its leading NUL)
+    token: str  # travels with the job (never on disk), like the run's secrets
     python: str
     uid: int | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"address": self.address, "python": self.python, "uid": self.uid}
+        return {
+            "address": self.address,
+            "token": self.token,
+            "python": self.python,
+            "uid": self.uid,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WarmTarget:
-        return cls(str(data["address"]), str(data["python"]), data.get("uid"))
+        return cls(str(data["address"]), str(data["token"]), str(data["python"]), data.get("uid"))
 
 
 class WarmChild:
@@ -81,6 +88,7 @@ def start_job_warm(job: ProcessJob, out_w: int, err_w: int) -> tuple[WarmChild |
     assert job.warm is not None
     target = WarmTarget.from_dict(job.warm)
     request = {"script": job.argv[1], "args": job.argv[2:], "cwd": job.cwd, "env": job.env}
+    request["token"] = target.token
     policy = SandboxPolicy.from_dict(job.sandbox) if job.sandbox is not None else None
     null = os.open(os.devnull, os.O_RDONLY)
     try:
@@ -123,7 +131,7 @@ def start_warm(
         try:
             if ruleset is not None:
                 fds.append(ruleset.fd)
-            socket.send_fds(sock, [json.dumps(request).encode()], fds)
+            socket.send_fds(sock, [orjson.dumps(request)], fds)
         finally:
             if ruleset is not None:
                 ruleset.close()
@@ -131,7 +139,7 @@ def start_warm(
     except WarmUnavailable:
         sock.close()
         raise
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, orjson.JSONDecodeError) as exc:
         sock.close()
         raise WarmUnavailable(f"the warm interpreter did not answer ({exc})") from exc
     if "pid" not in answer:
@@ -144,7 +152,7 @@ def _read(sock: socket.socket) -> dict[str, Any]:
     data = sock.recv(_MAX_ANSWER)
     if not data:
         raise OSError("the warm interpreter closed the connection")
-    answer = json.loads(data)
+    answer = orjson.loads(data)
     if not isinstance(answer, dict):
         raise ValueError("not a JSON object")
     return answer

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from fastflow.executors.run_sandbox import PreparedRun
+from fastflow.executors.run_sandbox import PreparedRun, RunSandbox
 from fastflow.executors.warm.client import WarmTarget
 from fastflow.executors.warm.pool import WarmPool, WarmRequest
 from fastflow.executors.warm.spawn import base_policy
+from fastflow.pipelines.discovery import PipelineDefinition
 from fastflow.runs.ports import RunSpec
+from fastflow.sandbox.policy import build_policy
+from fastflow.settings import DispatcherKind, ExecutorKind, Settings
 
 
 async def warm_target(
@@ -32,6 +36,50 @@ async def warm_target(
     if isinstance(found, str):
         return None, found
     return found, None
+
+
+def pre_heat_here(
+    settings: Settings, local: object
+) -> Callable[[PipelineDefinition], Awaitable[None]] | None:
+    """What pre-heat calls once an environment is built: the local executor's `warm_up`,
+    on a server whose runs execute here, locally (None elsewhere)."""
+    here = settings.dispatcher is DispatcherKind.EMBEDDED
+    here = here and settings.executor is ExecutorKind.LOCAL
+    warm_up = getattr(local, "warm_up", None)
+    return warm_up if here and callable(warm_up) else None
+
+
+async def pre_heat(
+    pool: WarmPool | None,
+    sandbox: RunSandbox | None,
+    pipeline: PipelineDefinition,
+    python: Path,
+    work_root: Path,
+) -> None:
+    """Start the pipeline's warm interpreter before its first run (its environment is built):
+    the same one its runs would start, so they find it."""
+    if pool is None or not pool.enabled or pipeline.config.executor == "docker":
+        return
+    policy = None
+    status = sandbox.status if sandbox is not None else None
+    if sandbox is not None and status is not None and status.active:
+        user = status.run_user
+        run_policy = build_policy(
+            abi=status.landlock_abi,
+            env_dir=python.parent.parent,
+            python=python,
+            code=pipeline.path,
+            writable=[],
+            uv_cache=sandbox.uv_cache,
+            network=True,
+            uid=user.uid if user else None,
+            gid=user.gid if user else None,
+        )
+        policy = base_policy(run_policy, work_root)
+    request = WarmRequest(
+        pipeline.name, python, python.parent.parent, tuple(pipeline.config.preload), policy
+    )
+    await asyncio.to_thread(pool.lease, request)
 
 
 def record_start(pool: WarmPool | None, spec: RunSpec, start: str | None, why: str | None) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 from fastflow.executors.warm.client import WarmTarget
 from fastflow.executors.warm.spawn import WarmProcess, WarmStartError, start_warm_process
 from fastflow.sandbox.policy import SandboxPolicy
+from fastflow.settings import Settings, WarmStart
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,11 @@ class WarmPool:
         self.starts: Counter[str] = Counter()  # "warm" / "cold" run starts
         self._closed = False
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WarmPool:
+        """FASTFLOW_WARM_START and FASTFLOW_WARM_MAX."""
+        return cls(settings.warm_start is WarmStart.AUTO, settings.warm_max)
+
     def lease(self, request: WarmRequest) -> WarmTarget | str:
         """The warm interpreter for `request` (started now if needed, blocking), or why the
         run starts cold."""
@@ -99,7 +105,7 @@ class WarmPool:
             if isinstance(warm, str):
                 return warm
             warm.last_used = time.monotonic()
-            return WarmTarget(warm.address, warm.python, warm.uid)
+            return WarmTarget(warm.address, warm.token, warm.python, warm.uid)
 
     def _start(self, key: str, request: WarmRequest) -> WarmProcess | str:
         try:

@@ -1,0 +1,141 @@
+"""Warm starts: `python main.py` by hand, fastflow cold, fastflow warm, side by side.
+
+- trivial pipeline: POST until the client's SSE stream says `complete` (goal: warm at most
+  half the by-hand time of `python main.py`);
+- heavy-import pipeline (`import sympy`, preloaded by the warm interpreter): until the
+  pipeline's first line reaches the client (goal: warm at least 10x sooner than by hand);
+- the memory (RSS) each warm interpreter holds, as /metrics reports it.
+
+By hand means the pipeline environment's own interpreter (the one fastflow built), started
+from a shell: the floor a run cannot go below when it starts a fresh interpreter.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+from bench.common import BenchServer, ms, timed
+
+TRIVIAL = 'print("hello from a trivial pipeline")\n'
+HEAVY = 'import sympy\nprint("first line", flush=True)\nprint(sympy.sqrt(8))\n'
+HEAVY_LIBRARY = os.environ.get("BENCH_HEAVY_REQUIREMENT", "sympy")
+REPEAT = int(os.environ.get("BENCH_REPEAT", "20"))
+HEAVY_REPEAT = int(os.environ.get("BENCH_HEAVY_REPEAT", "5"))
+
+
+def _add_heavy(server: BenchServer) -> None:
+    folder = server.tmp / "pipelines" / "heavy"
+    folder.mkdir()
+    (folder / "main.py").write_text(HEAVY)
+    (folder / "requirements.txt").write_text(HEAVY_LIBRARY + "\n")
+    (folder / "pipeline.json").write_text(json.dumps({"preload": ["sympy"]}))
+
+
+def _first_line(server: BenchServer, pipeline: str, marker: str) -> float:
+    """POST until the client reads `marker` in the run's live stream."""
+    t = time.perf_counter()
+    run_id = server.start_run(pipeline)
+    with server.client.stream("GET", f"/api/runs/{run_id}/events") as r:
+        for line in r.iter_lines():
+            if line.startswith("data:") and marker in line:
+                seen = time.perf_counter() - t
+                break
+        else:
+            raise RuntimeError(f"run {run_id} never printed {marker!r}")
+    server.wait(run_id)
+    return seen
+
+
+def _by_hand_first_line(python: str, script: Path) -> float:
+    t = time.perf_counter()
+    proc = subprocess.Popen([python, str(script)], stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    seen = time.perf_counter() - t
+    proc.wait()
+    return seen
+
+
+def _env_python(server: BenchServer, pipeline: str) -> str:
+    """The interpreter of the environment fastflow built for `pipeline`."""
+    envs = sorted((server.tmp / "data" / "envs").glob("*/bin/python"))
+    for python in envs:
+        done = subprocess.run([str(python), "-c", "import sympy"], capture_output=True, check=False)
+        if (done.returncode == 0) == (pipeline == "heavy"):
+            return str(python)
+    raise RuntimeError(f"no environment found for {pipeline}")
+
+
+def _complete(server: BenchServer, pipeline: str, repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        run = server.follow(server.start_run(pipeline))
+        out.append(time.perf_counter() - t)
+        assert run["status"] == "SUCCESS", run
+    return out
+
+
+def _warm_memory(server: BenchServer) -> list[str]:
+    text = server.client.get("/metrics").text
+    return [line for line in text.splitlines() if line.startswith("fastflow_warm_process_rss")]
+
+
+def _start(mode: str) -> BenchServer:
+    server = BenchServer({"trivial": TRIVIAL}, FASTFLOW_WARM_START=mode)
+    _add_heavy(server)
+    for pipeline in ("trivial", "heavy"):  # builds the environments (and warms) once
+        run = server.wait(server.start_run(pipeline))
+        assert run["status"] == "SUCCESS", run
+    return server
+
+
+def main() -> None:
+    print(f"== warm starts: trivial x{REPEAT}, heavy import ({HEAVY_LIBRARY}) x{HEAVY_REPEAT}")
+    print("  (by hand, cold and warm measured in turn, so a busy machine slows all three alike)")
+    cold, warm = _start("off"), _start("auto")
+    try:
+        pipelines = cold.tmp / "pipelines"
+        trivial_py, heavy_py = _env_python(cold, "trivial"), _env_python(cold, "heavy")
+        heavy_main = pipelines / "heavy" / "main.py"
+        # By hand once first: as root it leaves compiled bytecode in the environment, which
+        # the cold runs after it use as well.
+        _by_hand_first_line(heavy_py, heavy_main)
+        figures: dict[str, list[float]] = {}
+        for _ in range(REPEAT):
+            hand = timed([trivial_py, str(pipelines / "trivial.py")], 1)
+            figures.setdefault("hand trivial", []).extend(hand)
+            figures.setdefault("cold trivial", []).extend(_complete(cold, "trivial", 1))
+            figures.setdefault("warm trivial", []).extend(_complete(warm, "trivial", 1))
+        for _ in range(HEAVY_REPEAT):
+            figures.setdefault("hand heavy", []).append(_by_hand_first_line(heavy_py, heavy_main))
+            figures.setdefault("cold heavy", []).append(_first_line(cold, "heavy", "first line"))
+            figures.setdefault("warm heavy", []).append(_first_line(warm, "heavy", "first line"))
+        for line in _warm_memory(warm):
+            size = float(line.rsplit(" ", 1)[1]) / 1024 / 1024
+            print(f"  memory held by a warm interpreter: {line.split(' ')[0]} = {size:.1f} MB")
+    finally:
+        cold.close()
+        warm.close()
+    med = statistics.median
+    print("  trivial pipeline, until complete:")
+    print(f"    by hand (python main.py)  {ms(figures['hand trivial'])}")
+    print(f"    fastflow cold             {ms(figures['cold trivial'])}")
+    print(f"    fastflow warm             {ms(figures['warm trivial'])}")
+    ratio = med(figures["warm trivial"]) / med(figures["hand trivial"])
+    print(f"    warm / by hand = {ratio:.2f} (goal: at most 0.5)")
+    print(f"  heavy import ({HEAVY_LIBRARY}), until the first line:")
+    print(f"    by hand (python main.py)  {ms(figures['hand heavy'])}")
+    print(f"    fastflow cold             {ms(figures['cold heavy'])}")
+    print(f"    fastflow warm             {ms(figures['warm heavy'])}")
+    sooner = med(figures["hand heavy"]) / med(figures["warm heavy"])
+    print(f"    warm is {sooner:.1f}x sooner than by hand (goal: at least 10x)")
+
+
+if __name__ == "__main__":
+    main()
