@@ -56,6 +56,7 @@ def run_task(runtime: WorkerRuntime, raw: dict[str, Any]) -> str:
         asyncio.run(_execute(runtime, message, clock, secrets))
     finally:
         runtime.detach(message.run_id)
+        clock.mark("released")  # the slot is free for the next run (outside STAGES)
         clock.log()
     return "done"
 
