@@ -12,7 +12,7 @@ import asyncio
 import logging
 import shutil
 import time
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +162,8 @@ class WorkerPlace(Place):
             found = self.fetched.result()
         except ServerError as exc:
             raise CannotExecute(f"could not get the run's secrets from the server: {exc}") from exc
+        except CancelledError as exc:  # the worker is stopping: its fetches were dropped
+            raise CannotExecute("the worker stopped before the run's secrets came") from exc
         self.clock.mark("secrets")
         return found
 
