@@ -144,6 +144,8 @@ def _seed(server: UiServer) -> str:
     return run_id
 
 
+# 13 pages, 2 themes, 2 widths: longer than one page's test on a busy machine.
+@pytest.mark.timeout(900)
 def test_screenshots_of_every_page_in_both_themes_and_on_a_phone(
     browser: Any, ui_server: UiServer
 ) -> None:
