@@ -19,6 +19,16 @@ ERROR_RED = "rgb(248, 113, 113)"  # .ff-v-error
 WARNING_AMBER = "rgb(251, 191, 36)"  # .ff-v-warning
 
 
+def dark(page: Any, server: UiServer, name: str) -> None:
+    """The same page in the dark theme (it follows the system's), for a screenshot."""
+    page.emulate_media(color_scheme="dark")
+    page.reload()
+    expect(page.locator("body.body--dark")).to_have_count(1)
+    page.wait_for_load_state("networkidle")
+    shoot(page, server, f"{name}-dark")
+    page.emulate_media(color_scheme="light")
+
+
 def _color(locator: Any) -> str:
     return str(locator.evaluate("el => getComputedStyle(el).color"))
 
@@ -60,6 +70,7 @@ def test_colours_levels_sections_and_line_links(ui_server: UiServer, page: Any) 
     page.get_by_test_id("toggle-wrap").click()
     expect(log).to_have_class(re.compile(r"ff-nowrap"))
     shoot(page, ui_server, "run-log-toggles")
+    dark(page, ui_server, "run-log-viewer")
     # A link to a line: opening it scrolls to the line and marks it.
     seq = log.locator(".ff-line", has_text="a warning line").get_attribute("data-n")
     page.goto(f"/runs/{run_id}#L{seq}")
@@ -138,6 +149,7 @@ def test_artifact_previews_cannot_run_script(ui_server: UiServer, page: Any) -> 
     shoot(page, ui_server, "run-artifacts")
     assert page.evaluate("window.ffPwned") is None
     assert page.title() != "pwned"
+    dark(page, ui_server, "run-artifacts-closed")
     # Opened directly, the file route still runs nothing (CSP sandbox), and SVG is a download.
     page.goto(f"/ui/runs/{run_id}/files/page.html?inline=1")
     expect(page.locator("h1")).to_have_text("hello")
@@ -172,6 +184,7 @@ def test_runs_page_filters_in_the_url_and_live_rows(ui_server: UiServer, page: A
     new = ui_server.start_run("showcase", PAUSE="0")
     expect(table).to_contain_text(new[:8])
     shoot(page, ui_server, "runs-live")
+    dark(page, ui_server, "runs")
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto("/runs")
     expect(table).to_contain_text(new[:8])

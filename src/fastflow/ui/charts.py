@@ -79,7 +79,9 @@ def chart_options(
             "name": unit,
             "min": 0,
             "max": top,
-            "splitNumber": 4,
+            "interval": top / 5,  # a round top in five round steps: 0.2, 0.4, 0.5, 1, 2, …
+            # Faint in both themes (ECharts' default grey glares on the dark one).
+            "splitLine": {"lineStyle": {"color": "rgba(128, 128, 128, 0.25)"}},
             "axisLabel": {"hideOverlap": True, "fontSize": 11},
         },
         "series": [

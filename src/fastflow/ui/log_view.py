@@ -22,7 +22,9 @@ _LINE_TYPES = frozenset({LOG, ERROR})
 
 CSS = """
 .ff-logview { background: #0f172a; color: #e2e8f0; font-size: 12.5px; line-height: 1.45;
-  overflow: auto; border-radius: 6px; padding: 6px 0; overscroll-behavior: contain; }
+  overflow: auto; border-radius: 6px; padding: 6px 0; overscroll-behavior: contain;
+  contain: content; }
+.ff-logview .ff-chunk { content-visibility: auto; contain-intrinsic-size: auto 4500px; }
 .ff-logview .ff-line { padding: 0 10px 0 0; white-space: pre-wrap; overflow-wrap: anywhere; }
 .ff-logview.ff-nowrap .ff-line { white-space: pre; overflow-wrap: normal; width: max-content;
   min-width: 100%; }

@@ -52,31 +52,49 @@ export default {
       const items = this.queue;
       this.queue = [];
       const root = this.$el;
-      let frag = document.createDocumentFragment();
-      const target = () => (this.stack.length ? this.stack[this.stack.length - 1].body : frag);
-      for (const it of items) {
-        if (it.gap) {
-          const g = this.gapEl(it.gap[0], it.gap[1], it.k, !this.count && !root.firstChild);
-          target().appendChild(g);
-        } else if (it.open !== undefined) {
-          const sec = this.section(it);
-          target().appendChild(sec.el);
-          this.stack.push(sec);
-        } else if (it.close) {
-          const sec = this.stack.pop();
-          if (sec) this.closeSection(sec, it);
-        } else {
-          target().appendChild(this.line(it));
-          this.count++;
-          if (it.v === "error" || it.v === "critical") this.flagError();
-        }
-        if (it.n > this.lastSeq) this.lastSeq = it.n;
-      }
-      root.appendChild(frag);
-      frag = null;
+      const fresh = !root.firstChild;
+      this.build(items, this.stack, root, fresh);
+      for (const it of items) if (it.n > this.lastSeq) this.lastSeq = it.n;
       this.trim();
       if (this.follow && this.stick) this.toBottom();
       if (this.pending !== null) this.reveal(this.pending);
+    },
+    // Items into `base` (or the open section on top of `stack`). Lines go in chunks of CHUNK
+    // lines that the browser skips laying out while they are off screen (content-visibility).
+    build(items, stack, base, topGap) {
+      const where = () => (stack.length ? stack[stack.length - 1].body : base);
+      for (const it of items) {
+        if (it.gap) {
+          const c = where();
+          c.appendChild(this.gapEl(it.gap[0], it.gap[1], it.k, topGap && c === base));
+          c.ffChunk = null;
+        } else if (it.open !== undefined) {
+          const sec = this.section(it);
+          this.put(where(), sec.el, it.n);
+          stack.push(sec);
+        } else if (it.close) {
+          const sec = stack.pop();
+          if (sec) this.closeSection(sec, it);
+        } else {
+          this.put(where(), this.line(it), it.n);
+          this.count++;
+          if (it.v === "error" || it.v === "critical") for (const sec of stack) sec.el.dataset.err = "1";
+        }
+        topGap = false;
+      }
+    },
+    put(container, el, n) {
+      let chunk = container.ffChunk;
+      if (!chunk || chunk.ffLines >= 250 || chunk !== container.lastElementChild) {
+        chunk = document.createElement("div");
+        chunk.className = "ff-chunk";
+        chunk.ffLines = 0;
+        chunk.dataset.n = n;
+        container.appendChild(chunk);
+        container.ffChunk = chunk;
+      }
+      chunk.appendChild(el);
+      chunk.ffLines++;
     },
     line(it) {
       const div = document.createElement("div");
@@ -138,9 +156,6 @@ export default {
         sec.el.dataset.touched = "";
       }
     },
-    flagError() {
-      for (const sec of this.stack) sec.el.dataset.err = "1";
-    },
     gapEl(from, to, count, top) {
       const div = document.createElement("div");
       div.className = "ff-gap" + (top ? " ff-gap-top" : "");
@@ -183,23 +198,7 @@ export default {
       const frag = document.createDocumentFragment();
       const top = gap.classList.contains("ff-gap-top");
       if (before) frag.appendChild(this.gapEl(before[0], before[1], before[2], top));
-      const stack = [];
-      const target = () => (stack.length ? stack[stack.length - 1].body : frag);
-      for (const it of items) {
-        if (it.gap) target().appendChild(this.gapEl(it.gap[0], it.gap[1], it.k, false));
-        else if (it.open !== undefined) {
-          const sec = this.section(it);
-          target().appendChild(sec.el);
-          stack.push(sec);
-        } else if (it.close) {
-          const sec = stack.pop();
-          if (sec) this.closeSection(sec, it);
-        } else {
-          target().appendChild(this.line(it));
-          this.count++;
-          if (it.v === "error" || it.v === "critical") for (const s of stack) s.el.dataset.err = "1";
-        }
-      }
+      this.build(items, [], frag, false);
       if (after) frag.appendChild(this.gapEl(after[0], after[1], after[2], false));
       const height = this.$el.scrollHeight;
       gap.replaceWith(frag);
@@ -238,7 +237,7 @@ export default {
     trim() {
       if (this.count <= this.maxLines * (this.follow && this.stick ? 1 : 3)) return;
       let container = this.$el;
-      const open = new Set(this.stack.map((s) => s.el));
+      const touched = new Set(); // gaps whose text is redone once at the end
       while (this.count > this.maxLines) {
         let first = container.firstElementChild;
         let lead = null;
@@ -247,32 +246,30 @@ export default {
           first = first.nextElementSibling;
         }
         if (!first) break;
-        if (open.has(first)) {
-          container = first.querySelector(".ff-group-body");
+        const open = this.stack.find((s) => first === s.el || first.contains(s.el));
+        if (open) {
+          // A section still printing holds the oldest lines: trim inside it.
+          container = open.el === first ? open.body : first;
           continue;
         }
-        let last, removed;
-        if (first.classList.contains("ff-line")) {
-          last = +first.dataset.n;
-          removed = 1;
-        } else if (first.classList.contains("ff-gap")) {
-          last = +first.dataset.to;
-          removed = 0;
-        } else {
-          last = +(first.dataset.last || first.dataset.n);
-          removed = first.querySelectorAll(".ff-line").length;
+        let last = +(first.dataset.to || first.dataset.last || first.dataset.n);
+        const marked = first.querySelectorAll("[data-n]");
+        if (marked.length) last = Math.max(last, +marked[marked.length - 1].dataset.n);
+        for (const g of first.querySelectorAll("[data-last]")) last = Math.max(last, +g.dataset.last);
+        if (!lead) {
+          const start = +(first.dataset.from || first.dataset.n);
+          lead = this.gapEl(start, last, null, container === this.$el);
+          container.prepend(lead);
         }
-        const start = lead ? +lead.dataset.from : +(first.dataset.from || first.dataset.n);
+        this.count -= first.classList.contains("ff-line")
+          ? 1
+          : first.querySelectorAll(".ff-line").length;
         first.remove();
-        this.count -= removed;
-        if (lead) {
-          lead.dataset.to = last;
-          lead.dataset.asked = "";
-          this.gapText(lead, null);
-        } else {
-          container.prepend(this.gapEl(start, last, null, container === this.$el));
-        }
+        lead.dataset.to = last;
+        lead.dataset.asked = "";
+        touched.add(lead);
       }
+      for (const gap of touched) this.gapText(gap, null);
     },
     onScroll() {
       if (this.ours) {

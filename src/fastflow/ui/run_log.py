@@ -77,16 +77,17 @@ class LogPanel:
                 wrap = ui.switch("Wrap", value=True).props(tid("toggle-wrap"))
                 wrap.on_value_change(lambda e: self.view.set_options(wrap=e.value))
                 ui.space()
-                self.search_input = (
-                    ui.input(placeholder="Search the whole log")
-                    .props("dense outlined clearable")
-                    .classes("w-64 max-sm:w-full")
-                    .props(tid("log-search"))
-                )
-                self.search_input.on("keydown.enter", self.search)
-                ui.button(icon="search", on_click=self.search).props("flat dense").props(
-                    tid("log-search-go")
-                )
+                with ui.row().classes("items-center gap-1 no-wrap max-sm:w-full"):
+                    self.search_input = (
+                        ui.input(placeholder="Search the whole log")
+                        .props("dense outlined clearable")
+                        .classes("w-64 max-sm:flex-1")
+                        .props(tid("log-search"))
+                    )
+                    self.search_input.on("keydown.enter", self.search)
+                    ui.button(icon="search", on_click=self.search).props("flat dense").props(
+                        tid("log-search-go")
+                    )
             self.view = LogView(MAX_LINES, log_url(self.run_id).split("?")[0])
             self.view.classes("w-full min-h-[8rem] max-h-[32rem] max-sm:max-h-[65vh]")
             self.view.props(tid("log"))

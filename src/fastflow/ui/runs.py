@@ -180,6 +180,7 @@ def register() -> None:
             )
 
         busy = asyncio.Lock()
+        shown_qs = [""]  # the query string the browser's address bar has
 
         async def load(
             pagination: dict[str, Any] | None = None, quiet: bool = False, first: bool = False
@@ -216,8 +217,9 @@ def register() -> None:
                 pipe.value, list(statuses.value or []), start.value, end.value, number, size,
                 key, descending,
             )  # fmt: skip
-            if not first:
+            if not first and qs != shown_qs[0]:
                 ui.navigate.history.replace(f"/runs?{qs}" if qs else "/runs")
+            shown_qs[0] = qs
 
         async def on_request(e: GenericEventArguments) -> None:
             await load(e.args["pagination"])

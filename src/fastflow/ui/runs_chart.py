@@ -64,6 +64,7 @@ def runs_chart_options(runs: list[Run], now: datetime | None = None) -> dict[str
         for status, points in by_status.items()
         if points
     ]
+    top = nice_max(peak * 1.05) if peak else 1.0
     return {
         "animation": False,
         "grid": {"left": 16, "right": 24, "top": 36, "bottom": 8, "containLabel": True},
@@ -78,8 +79,9 @@ def runs_chart_options(runs: list[Run], now: datetime | None = None) -> dict[str
             "type": "value",
             "name": "duration (s)",
             "min": 0,
-            "max": nice_max(peak * 1.05) if peak else 1,
-            "splitNumber": 4,
+            "max": top,
+            "interval": top / 5,
+            "splitLine": {"lineStyle": {"color": "rgba(128, 128, 128, 0.25)"}},
             "axisLabel": {"hideOverlap": True, "fontSize": 11},
         },
         "series": series,
