@@ -53,6 +53,7 @@ def test_theme_follows_the_system_and_a_choice_is_remembered(
     page.reload()
     expect(page.get_by_test_id("pipelines-table")).to_be_visible()
     expect(page.locator("body.body--dark")).to_have_count(0)  # remembered by this browser
+    expect(page.get_by_test_id("theme-toggle")).to_contain_text("light_mode")
     assert page.evaluate("localStorage.getItem('fastflow-theme')") == "light"
     page.get_by_test_id("theme-toggle").click()  # light → system (dark again)
     expect(page.locator("body.body--dark")).to_have_count(1)
