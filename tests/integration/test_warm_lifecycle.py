@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from fastflow.executors.warm.client import WarmTarget, WarmUnavailable, start_warm
+from fastflow.executors.warm.pool import WarmRequest
 from fastflow.models import RunStatus
 from fastflow.settings import Settings
 from tests.support.services import SqliteTemplate
@@ -142,6 +145,31 @@ async def test_pre_heat_starts_the_warm_interpreter_the_first_run_uses(
     assert result.status is RunStatus.SUCCESS and not _cold_lines(events), events
     assert _parent(lines(events, "stdout")) == heated["pid"]
     assert [p["pid"] for p in warm.pool.processes()] == [heated["pid"]]
+
+
+async def test_a_request_without_the_token_is_refused(warm: Harness) -> None:
+    await warm.run("l_hello")
+    [proc] = warm.pool.processes()
+    target = warm.pool.lease(
+        WarmRequest("l_hello", Path(proc["python"]), Path(proc["python"]).parent.parent, (), None)
+    )
+    assert isinstance(target, WarmTarget)
+    forged = WarmTarget(target.address, "0" * 32, target.python, target.uid)
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        request = {"script": "/dev/null", "cwd": "/", "env": {}, "token": forged.token}
+        with pytest.raises(WarmUnavailable, match="not a request of fastflow's"):
+            start_warm(forged, request, (null, null, null), None)
+        # Nonsense does not stop it: the real token still gets a run forked.
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as sock:
+            sock.connect("\0" + target.address)
+            socket.send_fds(sock, [b"{not json"], [null, null, null])
+            assert b"error" in sock.recv(4096)
+        request["token"] = target.token
+        child = start_warm(target, request, (null, null, null), None)
+        assert await asyncio.to_thread(child.wait) == 0
+    finally:
+        os.close(null)
 
 
 async def test_past_the_cap_the_least_recently_used_goes(warm: Harness) -> None:

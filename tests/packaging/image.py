@@ -15,6 +15,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import httpx
+
 from tests.support.services import service_missing
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,6 +98,15 @@ class EngineSocket:
             time.sleep(0.1)
         os.chown(self.path, 0, gid)
         self.path.chmod(0o660)
+        with httpx.Client(transport=httpx.HTTPTransport(uds=str(self.path)), timeout=5) as api:
+            while True:
+                try:
+                    if api.get("http://engine/_ping").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "podman service silent:\n" + log.read_text()
+                time.sleep(0.1)
 
     @property
     def host(self) -> str:

@@ -33,7 +33,9 @@ from tests.support.server import ADMIN_PASSWORD, ADMIN_USER, free_port, wait_for
 from tests.support.services import PG_ADMIN_URL, service_missing
 from tests.support.workers import TEST_REDIS_URL, WORKER_TOKEN, clear_prefix, redis_or_skip
 
-pytestmark = pytest.mark.slow
+# The first test builds the image (one to three minutes on a fresh machine, within its
+# timeout: pytest-timeout counts fixtures too).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 SOCKET_GID = 2375  # a group like Docker's `docker`, which the image's user does not have
 BOXED = """\
@@ -215,6 +217,12 @@ def test_the_image_syncs_and_runs_in_containers_as_a_non_root_user(
         assert done["status"] == "SUCCESS", f"{done}\n{log}\n{worker.logs()}"
         assert done["executor"] == "docker", done
         assert "boxed pipeline, in a container: True" in log, log
+
+        # A backup from inside the image: pg_dump of the PostgreSQL client it ships.
+        archive = server_dir / "data" / "backup.tar.gz"
+        said = podman("exec", "--user=fastflow", server.id, "fastflow", "backup", str(archive))
+        assert said.startswith("backup written to"), said
+        assert archive.stat().st_size > 0 and archive.stat().st_uid == 10001
     finally:
         for box in reversed(started):
             box.remove()

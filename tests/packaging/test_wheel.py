@@ -21,7 +21,8 @@ from tests.support.server import ADMIN_PASSWORD, Served, outside_env, wait_for_r
 from tests.support.services import PostgresTemplate, service_missing
 from tests.support.workers import Worker, celery_overrides, clear_prefix, redis_or_skip
 
-pytestmark = pytest.mark.slow
+# Building and installing the wheel counts toward the first tests' timeouts.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 _ASSET = re.compile(r'<(?:script|link)\b[^>]*?\b(?:src|href)="([^"]+)"', re.IGNORECASE)
 
@@ -59,7 +60,8 @@ def _pipelines(folder: Path) -> Path:
 
 
 def _env(folder: Path, **values: str) -> dict[str, str]:
-    return outside_env(
+    """A user's environment: nothing of this checkout's virtual environment."""
+    env = outside_env(
         PIPELINES_DIR=str(_pipelines(folder)),
         DATA_DIR=str(folder / "data"),
         LOGS_DIR=str(folder / "logs"),
@@ -67,6 +69,8 @@ def _env(folder: Path, **values: str) -> dict[str, str]:
         UV_PRE_HEAT="false",
         **values,
     )
+    env.pop("VIRTUAL_ENV", None)
+    return env
 
 
 def _served_offline(served: Served, client: httpx.Client, path: str, signed: bool) -> None:

@@ -64,7 +64,9 @@ Crumb = tuple[str, str | None]  # (label, link or None for the current page)
 _CSS = """
 body { background: #f5f7fa; }
 body.body--dark { background: #0b1120; }
-.body--dark .bg-white { background: #111827 !important; }
+/* In the "overrides" layer: an !important there wins over Quasar's colour classes
+   (NiceGUI loads them as !important in a later layer; for !important, earlier wins). */
+@layer overrides {
 .body--dark .bg-grey-2 { background: #1f2937 !important; }
 .body--dark .bg-orange-1 { background: #3a2410 !important; }
 .body--dark .text-grey-7, .body--dark .text-grey-8 { color: #9ca3af !important; }
@@ -75,8 +77,10 @@ body.body--dark { background: #0b1120; }
 .body--dark .text-blue-9 { color: #93c5fd !important; }
 .body--dark .text-orange-10 { color: #fdba74 !important; }
 .body--dark .q-header.bg-primary { background: #172554 !important; }
+}
 .ff-kbd { font-family: ui-monospace, monospace; border: 1px solid #9ca3af; border-radius: 4px;
   padding: 0 5px; font-size: 12px; }
+.ff-row { border-bottom: 1px solid rgba(128, 128, 128, 0.25); }
 .ff-strip { display: flex; gap: 3px; flex-wrap: wrap; }
 .ff-strip a { width: 14px; height: 14px; border-radius: 3px; display: inline-block; }
 .ff-card { border-radius: 10px; }
@@ -165,7 +169,7 @@ def frame(title: str, crumbs: Sequence[Crumb] = ()) -> Iterator[User]:
         ui.button(icon="logout", on_click=_logout).props(
             'flat round color=white dense aria-label="Log out"'
         ).tooltip("Log out").props(tid("logout"))
-    with ui.left_drawer(value=None, bordered=True).classes("bg-white") as drawer:
+    with ui.left_drawer(value=None, bordered=True) as drawer:
         # value=None: open on wide screens, closed (and toggled by the menu) on phones.
         with ui.list().classes("w-full"):
             for label, icon, path, needs in NAV:

@@ -90,11 +90,7 @@ def _create_form(me_role: Role, reload: Any) -> None:
 
 
 def _token_row(row: ApiToken, owner: str, everyone: bool, reload: Any) -> None:
-    with (
-        ui.row()
-        .classes("w-full items-center gap-3 py-1 border-b border-grey-3")
-        .props(tid(f"token-{row.name}"))
-    ):
+    with ui.row().classes("w-full items-center gap-3 py-1 ff-row").props(tid(f"token-{row.name}")):
         with ui.column().classes("gap-0 grow min-w-[12rem]"):
             with ui.row().classes("items-center gap-2"):
                 ui.label(row.name).classes("font-medium break-all")

@@ -86,9 +86,7 @@ def _password_dialog(username: str) -> None:
 
 def _user_row(row: User, me: User, reload: Any) -> None:
     with (
-        ui.row()
-        .classes("w-full items-center gap-3 py-1 border-b border-grey-3")
-        .props(tid(f"user-{row.username}"))
+        ui.row().classes("w-full items-center gap-3 py-1 ff-row").props(tid(f"user-{row.username}"))
     ):
         with ui.column().classes("gap-0 min-w-[10rem] grow"):
             with ui.row().classes("items-center gap-2"):

@@ -146,11 +146,7 @@ def _outbound_form(names: list[str], reload: Any) -> None:
 
 
 def _inbound_row(hook: InboundHook, reload: Any) -> None:
-    with (
-        ui.row()
-        .classes("w-full items-center gap-3 py-1 border-b border-grey-3")
-        .props(tid("inbound"))
-    ):
+    with ui.row().classes("w-full items-center gap-3 py-1 ff-row").props(tid("inbound")):
         with ui.column().classes("gap-0 grow min-w-[12rem]"):
             ui.label(inbound_url(hook)).classes("ff-mono text-sm break-all font-medium")
             ui.label(

@@ -32,15 +32,21 @@ class WarmTarget:
     """Where a run's warm interpreter listens and what it is; part of the run's job."""
 
     address: str  # an abstract Unix socket address (without its leading NUL)
+    token: str  # travels with the job (never on disk), like the run's secrets
     python: str
     uid: int | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"address": self.address, "python": self.python, "uid": self.uid}
+        return {
+            "address": self.address,
+            "token": self.token,
+            "python": self.python,
+            "uid": self.uid,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WarmTarget:
-        return cls(str(data["address"]), str(data["python"]), data.get("uid"))
+        return cls(str(data["address"]), str(data["token"]), str(data["python"]), data.get("uid"))
 
 
 class WarmChild:
@@ -82,6 +88,7 @@ def start_job_warm(job: ProcessJob, out_w: int, err_w: int) -> tuple[WarmChild |
     assert job.warm is not None
     target = WarmTarget.from_dict(job.warm)
     request = {"script": job.argv[1], "args": job.argv[2:], "cwd": job.cwd, "env": job.env}
+    request["token"] = target.token
     policy = SandboxPolicy.from_dict(job.sandbox) if job.sandbox is not None else None
     null = os.open(os.devnull, os.O_RDONLY)
     try:

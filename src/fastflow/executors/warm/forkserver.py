@@ -3,8 +3,9 @@
 It runs in the pipeline's own environment (which does not have fastflow installed), so it
 imports nothing of fastflow; its source comes on stdin (`BOOT` reads it), so that a sandboxed
 warm interpreter needs no access to fastflow's files. Started by `executors/warm/spawn.py` with:
-- fd 0: a pipe from fastflow: this source, then nothing; its end (fastflow stopped or died)
-  stops the server, which then waits for the runs it forked before it exits;
+- fd 0: a pipe from fastflow: this source, then a line with the token every request must
+  carry, then nothing; its end (fastflow stopped or died) stops the server, which then waits
+  for the runs it forked before it exits;
 - fd 1: where it says once `{"ready": true}` after importing the preload modules, or
   `{"error": "..."}` when they cannot be imported;
 - LISTEN_FD: a listening SOCK_SEQPACKET Unix socket (an abstract address, which a run in a
@@ -26,6 +27,7 @@ import contextlib
 import ctypes
 import errno
 import gc
+import hmac
 import io
 import json
 import os
@@ -46,6 +48,7 @@ def main() -> int:
     preload, listen_fd, uid = json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
     # Nothing of the launch command stays visible to the runs, nor this folder on sys.path.
     del sys.argv[1:]
+    token = _read_token()
     if sys.path and sys.path[0] == "":
         del sys.path[0]  # the working directory (`-c` on a Python without PYTHONSAFEPATH)
     # What every run needs of the standard library, imported once here (not in each fork).
@@ -59,7 +62,17 @@ def main() -> int:
     gc.freeze()
     # Orphans of finished runs come here, and are stopped (see `_reap`).
     _libc().prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    return _serve(socket.socket(fileno=listen_fd), uid)
+    return _serve(socket.socket(fileno=listen_fd), uid, token)
+
+
+def _read_token() -> str:
+    line = b""
+    while not line.endswith(b"\n"):
+        chunk = os.read(0, 1)
+        if not chunk:
+            raise SystemExit(1)
+        line += chunk
+    return line.decode().strip()
 
 
 _LIBC: list[ctypes.CDLL] = []
@@ -86,7 +99,7 @@ def _say(message: dict[str, Any]) -> None:
     os.write(1, json.dumps(message).encode() + b"\n")
 
 
-def _serve(listener: socket.socket, uid: int) -> int:
+def _serve(listener: socket.socket, uid: int, token: str) -> int:
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
@@ -116,7 +129,8 @@ def _serve(listener: socket.socket, uid: int) -> int:
                     conn.close()
         for conn in [c for c in waiting if c in ready]:
             waiting.remove(conn)
-            pid = _request(conn, listener, wake_r, wake_w, [*waiting, *children.values()])
+            others = [*waiting, *children.values()]
+            pid = _request(conn, token, listener, wake_r, wake_w, others)
             if pid:
                 children[pid] = conn
             else:
@@ -135,6 +149,7 @@ def _peer_uid(conn: socket.socket) -> int:
 
 def _request(
     conn: socket.socket,
+    token: str,
     listener: socket.socket,
     wake_r: int,
     wake_w: int,
@@ -145,9 +160,15 @@ def _request(
     except OSError:
         return 0
     try:
-        request = json.loads(data) if data and len(fds) >= 3 else None
-        if request is None:
+        try:
+            request = json.loads(data) if data and len(fds) >= 3 else None
+        except ValueError:
+            request = None
+        if not isinstance(request, dict):
             _answer(conn, {"error": "a request needs a JSON body and three descriptors"})
+            return 0
+        if not hmac.compare_digest(str(request.pop("token", "")), token):
+            _answer(conn, {"error": "not a request of fastflow's"})
             return 0
         sys.stdout.flush()
         sys.stderr.flush()

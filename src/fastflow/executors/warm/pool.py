@@ -105,7 +105,7 @@ class WarmPool:
             if isinstance(warm, str):
                 return warm
             warm.last_used = time.monotonic()
-            return WarmTarget(warm.address, warm.python, warm.uid)
+            return WarmTarget(warm.address, warm.token, warm.python, warm.uid)
 
     def _start(self, key: str, request: WarmRequest) -> WarmProcess | str:
         try:

@@ -51,6 +51,7 @@ class WarmProcess:
     python: str
     uid: int | None
     address: str
+    token: str  # every request carries it (only fastflow's supervisors know it)
     proc: subprocess.Popen[bytes]
     listener: socket.socket
     started_at: float = field(default_factory=time.time)
@@ -90,16 +91,17 @@ def start_warm_process(
 ) -> WarmProcess:
     """Start a warm interpreter and wait until it imported `preload` (or said why not)."""
     address = f"fastflow-warm-{secrets.token_hex(12)}"
+    token = secrets.token_hex(16)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
         listener.bind("\0" + address)
         listener.listen(64)
-        proc = _spawn(python, preload, listener, policy)
+        proc = _spawn(python, preload, listener, policy, token)
     except BaseException:
         listener.close()
         raise
     uid = policy.uid if policy is not None else None
-    warm = WarmProcess(key, preload, str(python), uid, address, proc, listener)
+    warm = WarmProcess(key, preload, str(python), uid, address, token, proc, listener)
     try:
         _wait_ready(proc, ready_timeout)
     except BaseException:
@@ -112,7 +114,11 @@ def start_warm_process(
 
 
 def _spawn(
-    python: Path, preload: tuple[str, ...], listener: socket.socket, policy: SandboxPolicy | None
+    python: Path,
+    preload: tuple[str, ...],
+    listener: socket.socket,
+    policy: SandboxPolicy | None,
+    token: str,
 ) -> subprocess.Popen[bytes]:
     source = _SOURCE.read_bytes()
     env = {k: os.environ[k] for k in _KEEP_ENV if k in os.environ}
@@ -138,7 +144,7 @@ def _spawn(
         raise WarmStartError(f"the warm interpreter could not start: {exc}") from exc
     assert proc.stdin is not None
     try:
-        proc.stdin.write(source)
+        proc.stdin.write(source + f"{token}\n".encode())
         proc.stdin.flush()
     except OSError:
         pass  # it died at once: its exit is the answer below
