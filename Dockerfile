@@ -10,15 +10,17 @@ ARG BASE_IMAGE=python:3.12-slim-bookworm
 FROM ${BASE_IMAGE} AS build
 ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never UV_PYTHON=python3 \
     UV_SYSTEM_CERTS=1 UV_PROJECT_ENVIRONMENT=/app/.venv
-RUN command -v uv >/dev/null 2>&1 || python3 -m pip install --no-cache-dir --root-user-action=ignore "uv>=0.9"
+RUN (command -v uv >/dev/null 2>&1 || python3 -m pip install --no-cache-dir --root-user-action=ignore "uv>=0.9") \
+    && cp "$(command -v uv)" /uv
 WORKDIR /src
-# Dependencies first (cached while only the code changes), exactly as locked.
+# The dependencies, exactly as locked, into /app/.venv: cached while uv.lock is unchanged.
 COPY pyproject.toml uv.lock README.md ./
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --extra all --no-install-project
+# fastflow itself as a wheel, installed into the final image on its own layer.
 COPY src ./src
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --extra all --no-editable
+    uv build --wheel --out-dir /dist
 
 FROM ${BASE_IMAGE}
 # git: pipelines from a repository (git sync); tini: signals reach the server, zombies reaped;
@@ -33,7 +35,14 @@ RUN apt-get update \
     && mkdir -p /data /pipelines \
     && chown fastflow:fastflow /data /pipelines \
     && git config --system --add safe.directory /pipelines
+# The dependencies, then fastflow (a code change rebuilds only these last, small layers; the
+# wheel is copied, not mounted, so that its content decides whether the install reruns).
 COPY --from=build /app/.venv /app/.venv
+COPY --from=build /dist /tmp/dist
+RUN --mount=type=bind,from=build,source=/uv,target=/usr/local/bin/uv-build \
+    uv-build pip install --offline --no-cache --no-deps --compile-bytecode \
+        --python /app/.venv/bin/python /tmp/dist/fastflow-*.whl \
+    && rm -rf /tmp/dist
 COPY deploy/entrypoint.sh /usr/local/bin/fastflow-entrypoint
 ENV PATH=/app/.venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \

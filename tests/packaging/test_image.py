@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -252,3 +253,25 @@ def test_a_checkout_of_another_owner_is_trusted_and_a_user_start_needs_no_root(
     assert refused.returncode != 0 and "dubious ownership" in refused.stderr, refused
     # Started as the user already, the entrypoint prepares nothing and runs fastflow.
     assert podman("run", "--rm", "--user=10001", image, "--version").startswith("fastflow ")
+
+
+_DIGEST = """\
+import hashlib, pathlib, sys
+root = pathlib.Path(sys.argv[1])
+digest = hashlib.sha256()
+for path in sorted(root.rglob("*.py")):
+    digest.update(path.relative_to(root).as_posix().encode() + b"\\0" + path.read_bytes())
+print(digest.hexdigest())
+"""
+
+
+def test_the_image_holds_this_checkouts_code(image: str) -> None:
+    # A build cache must never hand out an older fastflow.
+    here = subprocess.run(
+        [sys.executable, "-c", _DIGEST, str(ROOT / "src" / "fastflow")],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    where = "import fastflow, pathlib; print(pathlib.Path(fastflow.__file__).parent)"
+    package = podman("run", "--rm", "--entrypoint=python3", image, "-c", where)
+    inside = podman("run", "--rm", "--entrypoint=python3", image, "-c", _DIGEST, package)
+    assert inside == here

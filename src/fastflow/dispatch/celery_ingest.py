@@ -28,7 +28,7 @@ import redis.asyncio as aredis
 from fastflow.dispatch.redis_keys import RedisKeys
 from fastflow.events import types as ev
 from fastflow.events.fanout import EventFanout
-from fastflow.events.log import RunLogWriter
+from fastflow.events.log import RunLogWriter, fresh_lines
 from fastflow.events.redis_sink import FIELD, parse_entry
 from fastflow.loops import Loop
 from fastflow.models import RunStatus
@@ -47,6 +47,7 @@ _MONITOR = 1.0  # how often claims and heartbeats are checked
 _PROGRESS_DB_INTERVAL = 0.5
 _BATCH = 1000
 _FIELD = FIELD.encode()
+_LOG_LINE = b'{"type":"log"'  # how an output line's JSON starts (workers write `type` first)
 _NOT_SAMPLE = frozenset({"type", "ts", "seq"})  # event fields that are not the sample's
 
 
@@ -179,14 +180,11 @@ class StreamIngest(Loop):
         tracked = self._tracked.get(run_id)
         if tracked is None or not entries:
             return
-        events: list[ev.Event] = []
+        lines: list[bytes] = []
         for _entry_id, fields in entries:
-            found, bad = parse_entry(fields.get(_FIELD, b""))
-            events += found
-            if bad or _FIELD not in fields:
-                log.warning("run %s: skipped a malformed stream entry", run_id)
+            lines += [line for line in fields.get(_FIELD, b"").split(b"\n") if line]
         last_id = entries[-1][0].decode()
-        done = await asyncio.to_thread(self._persist, tracked, events)
+        done = await asyncio.to_thread(self._persist, tracked, lines)
         tracked.cursor = last_id
         key = self._keys.events(run_id)
         if done:
@@ -196,20 +194,39 @@ class StreamIngest(Loop):
             # Everything up to last_id is in the log file now; the stream keeps only the rest.
             await self._redis.xtrim(key, minid=last_id)
 
-    def _persist(self, tracked: _Tracked, events: list[ev.Event]) -> bool:
-        """Append to the log, publish, mirror into the DB; True when the run completed."""
+    def _persist(self, tracked: _Tracked, lines: list[bytes]) -> bool:
+        """Append to the log, publish, mirror into the DB; True when the run completed.
+
+        Whole events numbered one by one (what workers send) go into the log file as they
+        came; only the events someone needs are parsed: all of them while the run has live
+        viewers, else all but output lines (status, metrics, errors, `complete`)."""
         run = tracked.run
         if tracked.writer is None:
             tracked.writer = RunLogWriter(self._logs.log_path(run.id))
-        fresh = tracked.writer.append_numbered([e for e in events if "seq" in e])
-        if not fresh:
-            return False
+        watched = run.id in self._fanout.subscriber_counts()
+        picked = fresh_lines(lines, tracked.writer.seq)
+        if picked is not None:
+            kept, last = picked
+            if not kept:
+                return False
+            fresh = [
+                orjson.loads(line) for line in kept if watched or not line.startswith(_LOG_LINE)
+            ]
+            tracked.writer.append_lines(b"\n".join(kept) + b"\n", last)
+        else:
+            events, bad = parse_entry(b"\n".join(lines))
+            if bad:
+                log.warning("run %s: skipped %d malformed event(s) of its stream", run.id, bad)
+            fresh = tracked.writer.append_numbered([e for e in events if "seq" in e])
+            if not fresh:
+                return False
         if not tracked.started:
             owner = self._sync.get(self._keys.claim(run.id))
             worker = owner.decode() if isinstance(owner, bytes) else None
             self._runs.mark_started(run.id, worker)
             tracked.started = True
-        self._fanout.publish(run.id, fresh)
+        if watched and fresh:
+            self._fanout.publish(run.id, fresh)
         self._write_metrics(run.id, fresh)
         chosen = next((e["executor"] for e in fresh if _names_executor(e)), None)
         if chosen is not None:

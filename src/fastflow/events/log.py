@@ -73,6 +73,13 @@ class RunLogWriter:
         self.bytes_written += len(data)
         return len(data)
 
+    def append_lines(self, data: bytes, last_seq: int) -> None:
+        """Persist whole JSON lines numbered elsewhere, as they are (see `fresh_lines`)."""
+        self._file.write(data)
+        self._file.flush()
+        self.bytes_written += len(data)
+        self.seq = last_seq
+
     def append_numbered(self, events: list[Event]) -> list[Event]:
         """Persist events numbered elsewhere (a worker); those at or below `seq` are skipped.
 
@@ -93,6 +100,30 @@ class RunLogWriter:
         # would cost milliseconds on every trivial run for protection against power loss only.
         if not self._file.closed:
             self._file.close()
+
+
+def fresh_lines(lines: list[bytes], after: int) -> tuple[list[bytes], int] | None:
+    """Of numbered events as JSON lines in seq order, those after seq `after`, and the last
+    one's seq, reading only the first and last line; None when the lines are not whole
+    events numbered one by one (then they are to be parsed one by one)."""
+    if not lines:
+        return [], after
+    last = _seq_of(lines[-1])
+    if last is None:
+        return None
+    if last <= after:
+        return [], after
+    fresh = lines[max(0, len(lines) - (last - after)) :]
+    first = _seq_of(fresh[0])
+    if first is None or first <= after or first != last - len(fresh) + 1:
+        return None
+    return fresh, last
+
+
+def _seq_of(line: bytes) -> int | None:
+    event = _parse(line)
+    seq = None if event is None else event["seq"]
+    return seq if isinstance(seq, int) else None
 
 
 def _parse(line: bytes) -> Event | None:
