@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.common import PASSWORD, ROOT, BenchServer
@@ -70,6 +71,7 @@ def live() -> None:
             cdp.send("Performance.enable")
             clicks: list[float] = []
             toggles: list[float] = []
+            frames: list[float] = []
             heap: list[tuple[float, float]] = []
             switch = page.get_by_test_id("autoscroll")
             start = time.monotonic()
@@ -93,11 +95,23 @@ def live() -> None:
                     arg=["[data-testid=autoscroll]", was],
                 )
                 toggles.append(time.perf_counter() - t)
+                # (c) The browser's main thread alone: how long until it can run a frame.
+                t = time.perf_counter()
+                page.evaluate("() => new Promise(r => requestAnimationFrame(() => setTimeout(r)))")
+                frames.append(time.perf_counter() - t)
                 metrics = cdp.send("Performance.getMetrics")["metrics"]
                 used = next(m["value"] for m in metrics if m["name"] == "JSHeapUsedSize")
                 heap.append((time.monotonic() - start, used / 1e6))
                 time.sleep(1.0)
             run = server.wait(run_id)
+            blank = browser.new_page()
+            idle = statistics.median(
+                _timed(lambda: blank.evaluate(
+                    "() => new Promise(r => requestAnimationFrame(() => setTimeout(r)))"
+                ))
+                for _ in range(10)
+            )  # fmt: skip
+            blank.close()
             lines = page.get_by_test_id("log").locator(".ff-line").count()
             gaps = page.get_by_test_id("log-gap").count()
             shot = Path(ROOT / "test-output" / "screenshots" / "bench-ui.png")
@@ -119,12 +133,22 @@ def live() -> None:
         f"max {clicks[-1] * 1000:.0f} ms"
     )
     print(
-        f"  click -> switch flipped (browser only): median "
+        f"  browser main thread, next frame: median {statistics.median(frames) * 1000:.0f} ms  "
+        f"max {max(frames) * 1000:.0f} ms   floor, a blank page: {idle * 1000:.0f} ms"
+    )
+    print(
+        f"  click -> switch flipped (a server round trip in NiceGUI): median "
         f"{statistics.median(toggles) * 1000:.0f} ms  max {toggles[-1] * 1000:.0f} ms"
     )
     print("  JS heap used (MB) over time: " + ", ".join(f"{t:.0f}s={h:.1f}" for t, h in heap[::3]))
     print(f"  JS heap min {min(h for _, h in heap):.1f} MB, max {max(h for _, h in heap):.1f} MB")
     print(f"  viewer lines at the end: {lines} (bounded by MAX_LINES), gap markers: {gaps}")
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ def test_theme_follows_the_system_and_a_choice_is_remembered(
     page.reload()
     expect(page.get_by_test_id("pipelines-table")).to_be_visible()
     expect(page.locator("body.body--dark")).to_have_count(0)  # remembered by this browser
+    expect(page.get_by_test_id("theme-toggle")).to_contain_text("light_mode")
     assert page.evaluate("localStorage.getItem('fastflow-theme')") == "light"
     page.get_by_test_id("theme-toggle").click()  # light → system (dark again)
     expect(page.locator("body.body--dark")).to_have_count(1)
@@ -144,6 +145,8 @@ def _seed(server: UiServer) -> str:
     return run_id
 
 
+# 13 pages, 2 themes, 2 widths: longer than one page's test on a busy machine.
+@pytest.mark.timeout(900)
 def test_screenshots_of_every_page_in_both_themes_and_on_a_phone(
     browser: Any, ui_server: UiServer
 ) -> None:

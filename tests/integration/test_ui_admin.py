@@ -160,7 +160,7 @@ async def test_builds_page_uploads_runs_and_runs_again(app: FastAPI) -> None:  #
     await user.should_see("Uploaded job.zip", retries=RETRIES)
     [item], total = svc.builds.page(10, 0)
     assert total == 1 and item.name == "adhoc-one" and item.uploaded_by == "olga"
-    await user.should_see("adhoc-one", retries=RETRIES)
+    await user.should_see(marker="build-rerun-adhoc-one", retries=RETRIES)
     user.find(marker="build-rerun-adhoc-one").click()
     await user.should_see("of adhoc-one started", retries=RETRIES)
     assert len(svc.builds.runs_of(item)) == 2

@@ -47,17 +47,25 @@ export default {
       for (const it of items) this.queue.push(it);
       if (!this.frame) this.frame = requestAnimationFrame(() => this.flush());
     },
+    // Build what waits in slices of about 8 ms per animation frame, so the page keeps
+    // answering clicks and keys during a burst; "drained" tells the server to send more.
     flush() {
       this.frame = 0;
-      const items = this.queue;
-      this.queue = [];
       const root = this.$el;
-      const fresh = !root.firstChild;
-      this.build(items, this.stack, root, fresh);
-      for (const it of items) if (it.n > this.lastSeq) this.lastSeq = it.n;
+      const t0 = performance.now();
+      let head = 0;
+      while (head < this.queue.length && performance.now() - t0 < 8) {
+        const slice = this.queue.slice(head, head + 250);
+        head += slice.length;
+        this.build(slice, this.stack, root, !root.firstChild);
+        for (const it of slice) if (it.n > this.lastSeq) this.lastSeq = it.n;
+      }
+      this.queue = head < this.queue.length ? this.queue.slice(head) : [];
       this.trim();
       if (this.follow && this.stick) this.toBottom();
       if (this.pending !== null) this.reveal(this.pending);
+      if (this.queue.length) this.frame = requestAnimationFrame(() => this.flush());
+      else this.$emit("drained");
     },
     // Items into `base` (or the open section on top of `stack`). Lines go in chunks of CHUNK
     // lines that the browser skips laying out while they are off screen (content-visibility).

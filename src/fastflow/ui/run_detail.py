@@ -59,6 +59,8 @@ class RunView:
             self.svc.fanout, run.id, log_path, history_lines=HISTORY_LINES, max_pending=MAX_PENDING
         )
         self.log_panel = LogPanel(run.id, log_path)
+        self.log_panel.on_drained = self.tick  # the browser is ready: the next batch now
+        self._ticking = asyncio.Lock()
         self.reported: dict[str, Any] | None = None  # the last progress the run reported live
 
     # -- building ---------------------------------------------------------------------------
@@ -221,7 +223,13 @@ class RunView:
                 ui.badge("CPU throttled at its limit", color="red-8").classes("text-white")
 
     async def tick(self) -> None:
-        batch = self.follower.drain(LINES_PER_TICK)
+        if self._ticking.locked():
+            return  # the timer and the browser's "drained" both call this
+        async with self._ticking:
+            await self._tick()
+
+    async def _tick(self) -> None:
+        batch = self.follower.drain(0 if self.log_panel.waiting else LINES_PER_TICK)
         if batch.items:
             self.log_panel.push(batch.items)
             self.health.output_at(self.log_panel.last_output)

@@ -1,13 +1,17 @@
 """The log card of the run page: the viewer, its toggles, and search over the whole log.
 
-Lines reach the browser in batches of at most `LINES_PER_TICK` per `TICK_SECONDS` (10,000
-lines/s); a burst beyond that leaves a gap the reader can fill in place. Search results carry
+Lines reach the browser in batches of at most `LINES_PER_TICK`, one batch at a time: the next
+goes as soon as the browser says it has built the last (it builds in slices between frames, so
+the page stays responsive). A run printing faster than the browser can show leaves gaps the
+reader can fill in place. Search results carry
 their line numbers and open in place: the viewer scrolls to the line, fetching it if needed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +29,9 @@ from fastflow.ui.log_view import CSS, LogView, load_range
 
 MAX_LINES = 5000  # lines kept in the browser; earlier ones are a "load earlier lines" away
 HISTORY_LINES = 1000  # a page opened on a long log starts with its recent past
-TICK_SECONDS = 0.25
-LINES_PER_TICK = 2500
+TICK_SECONDS = 0.1
+LINES_PER_TICK = 2000  # per batch; the next goes when the browser has built this one
+ACK_TIMEOUT = 5.0
 SEARCH_LIMIT = 500
 
 
@@ -35,7 +40,8 @@ def search_log(path: Path, needle: str) -> tuple[list[tuple[int, str]], bool]:
     needle = needle.lower()
     hits: list[tuple[int, str]] = []
     for event in read_events(path, types=frozenset({LOG})):
-        text = plain(event["line"])
+        line = event["line"]
+        text = plain(line) if "\x1b" in line else line
         if needle in text.lower():
             hits.append((int(event["seq"]), text))
             if len(hits) >= SEARCH_LIMIT:
@@ -62,6 +68,10 @@ class LogPanel:
         self.run_id = run_id
         self.log_path = log_path
         self.last_output: float | None = None  # epoch seconds of the newest line shown
+        # Flow control: one batch in the browser at a time. It says "drained" when it has
+        # built it; until then lines wait here (and a run outpacing the browser leaves gaps).
+        self.sent_at: float | None = None
+        self.on_drained: Callable[[], Awaitable[None]] | None = None
 
     def build(self) -> None:
         ui.add_css(CSS)
@@ -92,11 +102,22 @@ class LogPanel:
             self.view.classes("w-full min-h-[8rem] max-h-[32rem] max-sm:max-h-[65vh]")
             self.view.props(tid("log"))
             self.view.on("load", self._load)
+            self.view.on("drained", self._drained)
             ui.label(
                 f"Keeps the last {MAX_LINES:,} lines on screen; earlier ones load on request. "
                 "Line numbers link to their line; the full log is in the download."
             ).classes("text-xs text-grey-7")
             self.results = ui.column().classes("w-full gap-0").props(tid("search-results"))
+
+    @property
+    def waiting(self) -> bool:
+        """A batch is still being built in the browser (a lost answer counts after a while)."""
+        return self.sent_at is not None and time.monotonic() - self.sent_at < ACK_TIMEOUT
+
+    async def _drained(self) -> None:
+        self.sent_at = None
+        if self.on_drained is not None:
+            await self.on_drained()
 
     def push(self, items: list[dict[str, Any] | Gap]) -> None:
         out = []
@@ -108,7 +129,9 @@ class LogPanel:
             if e is not None:
                 out.append(e)
             self.last_output = float(item.get("ts") or 0) or self.last_output
-        self.view.push(out)
+        if out:
+            self.sent_at = time.monotonic()
+            self.view.push(out)
 
     async def _load(self, e: GenericEventArguments) -> None:
         first, last = int(e.args.get("from", 0)), int(e.args.get("to", 0))

@@ -17,6 +17,12 @@
     document.documentElement.dataset.ffTheme = theme || "system";
     var meta = document.getElementById("nicegui-color-scheme");
     if (meta) meta.setAttribute("content", theme || "normal");
+    // The header button shows the choice in force (its icon is a Material ligature).
+    var icon = document.querySelector('[data-testid="theme-toggle"] .q-icon');
+    if (icon) {
+      icon.textContent =
+        theme === "dark" ? "dark_mode" : theme === "light" ? "light_mode" : "brightness_auto";
+    }
   }
 
   // Next in the cycle system → dark → light → system; answers the new choice.
