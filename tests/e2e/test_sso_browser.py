@@ -80,7 +80,7 @@ def test_sign_in_with_the_sso_button_lands_in_the_console_with_the_groups_role(
     expect(page).to_have_url(re.compile(re.escape(oidc_provider.issuer) + "/interaction/"))
     _at_provider(page, "maria")
     expect(page).to_have_url(re.compile(r"/runs$"))  # where she was going
-    expect(page.get_by_text("maria (admin)")).to_be_visible()
+    expect(page.get_by_text("maria (admin)", exact=True)).to_be_visible()
     shoot(page, sso_ui, "sso-landed")
 
     # Someone of another domain: a page saying why, not the console.
