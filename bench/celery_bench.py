@@ -1,11 +1,12 @@
 """Scale-out: 100 trivial runs at once through DISPATCHER=celery with two workers.
 
-Next to it: plain Celery running the same script as a task on two workers (the floor for this
-design: broker round trip + process start), and the embedded dispatcher with the same number
-of slots. Prints total wall time and per-run latency (accepted → finished), and where a
-run's time goes: the median of each stage, from the timings the workers and the server log
-with FASTFLOW_LOG_TIMINGS=1, beside plain Celery's own stages. Needs Redis
-(BENCH_REDIS_URL, default redis://127.0.0.1:6379/8).
+The burst runs twice, with the workers' warm starts on (`auto`) and off, submitted by
+BENCH_SENDERS concurrent clients. Next to it: plain Celery running the same script as a task
+on two workers (the floor for this design: broker round trip + process start), and the
+embedded dispatcher with the same number of slots. Prints total wall time and per-run
+latency (accepted → finished), and where a run's time goes: the median of each stage, from
+the timings the workers and the server log with FASTFLOW_LOG_TIMINGS=1, beside plain
+Celery's own stages. Needs Redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379/8).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,9 @@ LOUD_LINES = int(os.environ.get("BENCH_LOUD_LINES", "200000"))
 RUNS = int(os.environ.get("BENCH_RUNS", "100"))
 WORKERS, SLOTS = 2, 2  # two workers with two slots each; embedded gets the same four
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8")
+# A burst comes from many clients at once: this many POSTs in flight over a pooled client.
+WARM = os.environ.get("BENCH_WARM", "auto,off").split(",")  # the workers' FASTFLOW_WARM_START
+SENDERS = int(os.environ.get("BENCH_SENDERS", "8"))
 
 
 def _latencies(runs: list[dict[str, Any]]) -> list[float]:
@@ -51,13 +56,26 @@ def _latencies(runs: list[dict[str, Any]]) -> list[float]:
 def _burst(server: BenchServer) -> tuple[float, list[float], list[str]]:
     server.wait(server.start_run("trivial"))  # warm: environment and bundle cache
     t = time.perf_counter()
-    ids = [server.start_run("trivial") for _ in range(RUNS)]
+    with ThreadPoolExecutor(SENDERS) as pool:
+        ids = list(pool.map(lambda _: server.start_run("trivial"), range(RUNS)))
     # Plain Celery's client sends in a millisecond; fastflow's runs go through its HTTP API.
-    print(f"    ({RUNS} runs submitted over HTTP in {time.perf_counter() - t:.2f} s)")
-    runs = [server.wait(i, poll=0.02) for i in ids]
+    print(f"    ({RUNS} runs submitted over HTTP, {SENDERS} at a time, "
+          f"in {time.perf_counter() - t:.2f} s)")  # fmt: skip
+    runs = _wait_all(server, ids)
     total = time.perf_counter() - t
     assert all(r["status"] == "SUCCESS" for r in runs), [r["status"] for r in runs]
     return total, _latencies(runs), ids
+
+
+def _wait_all(server: BenchServer, ids: list[str]) -> list[dict[str, Any]]:
+    """Wait for every run of the burst with one light request per poll (how many are still
+    active), as plain Celery's client waits on its results, not one request per run."""
+    active = {"status": "PENDING,RUNNING", "limit": 1}
+    while server.client.get("/api/runs", params=active).json()["total"]:
+        time.sleep(0.02)
+    found = server.client.get("/api/runs", params={"limit": 500}).json()["items"]
+    by_id = {r["id"]: r for r in found}
+    return [by_id[i] if i in by_id else server.wait(i) for i in ids]
 
 
 def _stages(name: str, per_run: list[dict[str, float]], order: tuple[str, ...]) -> None:
@@ -68,6 +86,17 @@ def _stages(name: str, per_run: list[dict[str, float]], order: tuple[str, ...]) 
         if values:
             parts.append(f"{stage} {statistics.median(values) * 1000:.1f}/{max(values) * 1000:.0f}")
     print(f"    {name} stages, median/max ms: " + ", ".join(parts))
+
+
+def _holds(marks: list[dict[str, float]]) -> None:
+    """How long a run holds a worker slot (task start to the slot free again), and of that
+    what comes after `complete` was handed to Redis (the task's own ending)."""
+    held = [m["released"] - m["dequeued"] for m in marks if "released" in m]
+    after = [m["released"] - m["recorded"] for m in marks if "released" in m and "recorded" in m]
+    if held and after:
+        print(f"    a run holds a worker slot, median/max ms: {statistics.median(held) * 1000:.1f}/"
+              f"{max(held) * 1000:.0f}, of which after `recorded` "
+              f"{statistics.median(after) * 1000:.1f}/{max(after) * 1000:.0f}")  # fmt: skip
 
 
 def _report(name: str, total: float, latencies: list[float]) -> None:
@@ -106,11 +135,16 @@ def _clear(prefix: str) -> None:
         client.delete(*keys)
 
 
-def bench_fastflow_celery(tmp: Path) -> None:
+def bench_fastflow_celery(tmp: Path, warm: str, ingest: bool) -> None:
+    """The burst with the workers' warm starts `warm` (auto: runs fork from a warm
+    interpreter; off: every run starts its interpreter)."""
     prefix = f"ffbench-{uuid.uuid4().hex[:8]}"
     token = uuid.uuid4().hex
     common = {"REDIS_URL": REDIS_URL, "FASTFLOW_REDIS_PREFIX": prefix,
-              "FASTFLOW_WORKER_TOKEN": token, "FASTFLOW_LOG_TIMINGS": "1"}  # fmt: skip
+              "FASTFLOW_WORKER_TOKEN": token, "FASTFLOW_LOG_TIMINGS": "1",
+              "FASTFLOW_WARM_START": warm}  # fmt: skip
+    tmp = tmp / f"warm-{warm}"
+    tmp.mkdir()
     server = BenchServer({"trivial": TRIVIAL, "loud": LOUD}, DISPATCHER="celery", **common)
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("FASTFLOW_")}, **common,
            "FASTFLOW_URL": server.url}  # fmt: skip
@@ -125,15 +159,18 @@ def bench_fastflow_celery(tmp: Path) -> None:
             wenv = {**env, "DATA_DIR": str(tmp / f"ff-worker{i}"), "FASTFLOW_WORKER_NAME": f"b{i}"}
             procs += _workers([cmd], wenv, tmp / f"ff-worker{i}")
         total, lat, ids = _burst(server)
-        _report("fastflow celery", total, lat)
-        _ingest(server, tmp)
+        _report(f"fastflow, warm {warm}", total, lat)
+        if ingest:
+            _ingest(server, tmp)
         _stop(procs)
         procs = []
         logs = [(tmp / f"ff-worker{i}" / f"worker{0}.log") for i in range(WORKERS)]
         text = "\n".join(p.read_text(errors="replace") for p in logs)
         text += (server.tmp / "server.log").read_text(errors="replace")
         marks = parse_timings(text)
-        _stages("fastflow", [stage_durations(marks[i]) for i in ids if i in marks], STAGES)
+        per_run = [stage_durations(marks[i]) for i in ids if i in marks]
+        _stages(f"fastflow, warm {warm},", per_run, STAGES)
+        _holds([marks[i] for i in ids if i in marks])
     finally:
         _stop(procs)
         server.close()
@@ -217,7 +254,8 @@ def main() -> None:
     tmp = bench_dir("fastflow-celery-bench-")
     try:
         bench_plain_celery(tmp)
-        bench_fastflow_celery(tmp)
+        for i, warm in enumerate(WARM):
+            bench_fastflow_celery(tmp, warm, ingest=i == 0)
         if not os.environ.get("BENCH_SKIP_EMBEDDED"):  # to measure the Celery path alone
             bench_embedded()
     finally:

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import shutil
 import time
+from concurrent.futures import CancelledError, Future
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +51,12 @@ def run_task(runtime: WorkerRuntime, raw: dict[str, Any]) -> str:
         log.info("run %s: claimed before, message dropped", message.run_id)
         return "dropped"
     clock.mark("claimed")
+    secrets = runtime.fetch_secrets(message.run_id)  # only now: this worker holds the claim
     try:
-        asyncio.run(_execute(runtime, message, clock))
+        asyncio.run(_execute(runtime, message, clock, secrets))
     finally:
         runtime.detach(message.run_id)
+        clock.mark("released")  # the slot is free for the next run (outside STAGES)
         clock.log()
     return "done"
 
@@ -104,10 +107,17 @@ def _executor(runtime: WorkerRuntime, name: str) -> Executor | None:
 class WorkerPlace(Place):
     """Executing on a worker: code from the server's bundle, secrets from the server."""
 
-    def __init__(self, runtime: WorkerRuntime, message: RunMessage, clock: StageClock) -> None:
+    def __init__(
+        self,
+        runtime: WorkerRuntime,
+        message: RunMessage,
+        clock: StageClock,
+        fetched: Future[RunSecrets],
+    ) -> None:
         self.runtime = runtime
         self.message = message
         self.clock = clock
+        self.fetched = fetched
 
     def pipeline(self, ticket: Ticket) -> PipelineDefinition:
         m = self.message
@@ -147,10 +157,13 @@ class WorkerPlace(Place):
 
     def secrets(self, ticket: Ticket, pipeline: PipelineDefinition) -> RunSecrets:
         try:
-            # Fetched now, over HTTP from the server: secrets never travel in the task message.
-            found = self.runtime.server.run_secrets(ticket.run_id)
+            # Over HTTP from the server (secrets never travel in the task message), asked for
+            # as soon as the claim was held; waits here for the answer if it is not in yet.
+            found = self.fetched.result()
         except ServerError as exc:
             raise CannotExecute(f"could not get the run's secrets from the server: {exc}") from exc
+        except CancelledError as exc:  # the worker is stopping: its fetches were dropped
+            raise CannotExecute("the worker stopped before the run's secrets came") from exc
         self.clock.mark("secrets")
         return found
 
@@ -174,7 +187,9 @@ class _ToServer:
         return False
 
 
-async def _execute(runtime: WorkerRuntime, m: RunMessage, clock: StageClock) -> None:
+async def _execute(
+    runtime: WorkerRuntime, m: RunMessage, clock: StageClock, secrets: Future[RunSecrets]
+) -> None:
     stream = RedisStreamWriter(runtime.redis, runtime.keys.events(m.run_id))
     work = runtime.settings.work_dir / m.run_id
     await asyncio.to_thread(work.mkdir, parents=True, exist_ok=True)
@@ -200,7 +215,7 @@ async def _execute(runtime: WorkerRuntime, m: RunMessage, clock: StageClock) -> 
         relay_lines_to=relay_lines if clock.enabled else stream.append_lines,
     )
     execution = RunExecution(
-        WorkerPlace(runtime, m, clock),
+        WorkerPlace(runtime, m, clock, secrets),
         _ToServer(runtime),
         runtime.settings.work_dir,
         metrics_path=lambda run_id: runtime.settings.work_dir / run_id / "metrics.jsonl",

@@ -18,6 +18,7 @@ import os
 import socket
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from fastflow.executors.warm.pool import WarmPool
 from fastflow.pipelines.bundle import extract_bundle
 from fastflow.runs.ports import RunControl
 from fastflow.sandbox.status import probe
+from fastflow.secrets.service import RunSecrets
 from fastflow.settings import Settings
 from fastflow.worker.containers import SWEEP_EVERY, remove_orphans, worker_docker_executor
 from fastflow.worker.server_api import ServerApi
@@ -91,6 +93,8 @@ class WorkerRuntime:
         self.server = ServerApi(
             settings.server_url, settings.worker_token, self.id, patience=_SERVER_PATIENCE
         )
+        # Fetches a run's secrets as soon as its claim is held, while the run gets ready.
+        self._fetches = ThreadPoolExecutor(max(concurrency, 1), thread_name_prefix="secrets")
         # One for all runs of this process (it connects to the engine on first use).
         self.docker = worker_docker_executor(settings, self.id)
         self._active: dict[str, _Active] = {}
@@ -105,6 +109,11 @@ class WorkerRuntime:
     def claim(self, run_id: str) -> bool:
         """Take the run for this worker; False when any worker (this one too) took it before."""
         return bool(self.redis.set(self.keys.claim(run_id), self.id, nx=True, ex=CLAIM_TTL))
+
+    def fetch_secrets(self, run_id: str) -> Future[RunSecrets]:
+        """Start fetching the secrets of a run this worker holds the claim of (the server
+        checks the claim): the round trip overlaps the bundle, executor and environment."""
+        return self._fetches.submit(self.server.run_secrets, run_id)
 
     def cancel_reason(self, run_id: str) -> str | None:
         value = self.redis.get(self.keys.cancel(run_id))
@@ -172,6 +181,7 @@ class WorkerRuntime:
 
     def stop(self) -> None:
         self._stop.set()
+        self._fetches.shutdown(wait=False, cancel_futures=True)
         self.launcher.close()
         self.server.close()
         self.warm.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import threading
 import time
 from collections import Counter
@@ -55,8 +56,26 @@ class WarmRequest:
         except OSError:
             stamp = 0
         policy = self.policy.to_dict() if self.policy is not None else None
-        text = json.dumps([str(self.python), stamp, self.preload, policy], sort_keys=True)
+        text = json.dumps(
+            [str(self.python), stamp, self.preload, policy, self._inodes()], sort_keys=True
+        )
         return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+    def _inodes(self) -> list[tuple[int, int] | None]:
+        """Landlock binds a layer's rules to the folders' inodes when it is built: a folder
+        removed and made again under the same name (an upload unpacked anew after the clean-up)
+        is not covered by a warm interpreter's layer, so it needs a new one."""
+        if self.policy is None:
+            return []
+        found: list[tuple[int, int] | None] = []
+        for path in (*self.policy.read_exec, *self.policy.read, *self.policy.write):
+            try:
+                st = os.stat(path)
+            except OSError:
+                found.append(None)
+            else:
+                found.append((st.st_dev, st.st_ino))
+        return found
 
 
 class WarmPool:
