@@ -29,6 +29,9 @@ from fastflow.sandbox.access import share_tree
 _READY = ".fastflow-ready"
 
 OutputSink = Callable[[bytes], None]
+# How environments are built (with compiled bytecode); part of their key, so that one built
+# the older way is built again rather than reused.
+_LAYOUT = b"compiled-bytecode"
 
 
 class SetupError(Exception):
@@ -88,6 +91,7 @@ class EnvironmentCache:
 
     def key(self, pipeline: PipelineDefinition) -> str:
         h = hashlib.sha256(pipeline.dependencies_fingerprint().encode())
+        h.update(_LAYOUT)
         h.update(f"{sys.version_info[:3]}".encode())
         if self.base_python != sys.executable:
             h.update(self.base_python.encode())
@@ -136,8 +140,11 @@ class EnvironmentCache:
         if pipeline.inline is not None:
             install += pipeline.inline.dependencies
         if install:
+            python = str(tmp / "bin" / "python")
             await self._uv(
-                ["pip", "install", "--python", str(tmp / "bin" / "python"), *install],
+                # Bytecode compiled now: the runs' OS user cannot write it into the
+                # environment, so otherwise every run would compile every import again.
+                ["pip", "install", "--compile-bytecode", "--python", python, *install],
                 output,
                 "install dependencies",
             )
