@@ -46,6 +46,11 @@ class Monitor:
         except (redis.RedisError, OSError, ValueError) as exc:
             self.ended = exc  # the connection was closed: monitoring is over
 
+    def wait_ended(self, timeout: float = 30.0) -> Exception | None:
+        """Why monitoring ended, once the collecting thread has seen its connection close."""
+        self._thread.join(timeout)
+        return self.ended
+
 
 def _task_messages(commands: list[str]) -> list[str]:
     """The JSON bodies of the Celery messages pushed onto queues (kombu base64-encodes them)."""
@@ -110,7 +115,8 @@ def test_remote_run_gets_its_secrets_masked_before_they_reach_redis(
             assert form not in body, (where, form)
     # What went through Redis: the events (masked by the worker) and the task message.
     sent = "\n".join(monitor.commands)
-    assert isinstance(monitor.ended, redis.ConnectionError), monitor.ended  # by the stop
+    ended = monitor.wait_ended()
+    assert isinstance(ended, redis.ConnectionError), ended  # by the stop
     assert "XADD" in sent and "whole: ***" in sent
     for form in forms:
         assert form not in sent, form

@@ -120,5 +120,13 @@ def shoot(
     page.screenshot(path=str(SCREENSHOTS / f"{name}-{db}.png"), full_page=full_page)
 
 
-def no_horizontal_overflow(page: Any) -> bool:
-    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"))
+def no_horizontal_overflow(page: Any, settle_ms: int = 10_000) -> bool:
+    """Whether the page fits its width once the layout has settled: right after a resize the
+    drawer is still sliding away (a transient overflow), so wait up to `settle_ms` for the
+    page to fit; a page that never fits is False."""
+    fits = "document.documentElement.scrollWidth <= window.innerWidth + 1"
+    try:
+        page.wait_for_function(fits, timeout=settle_ms)
+    except Exception:  # Playwright's TimeoutError: it never fitted
+        return False
+    return bool(page.evaluate(fits))

@@ -12,7 +12,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from fastflow.events import types as ev
@@ -51,6 +51,7 @@ class RunEngine:
         self.outputs = outputs
         self.keep_on_shutdown = keep_on_shutdown
         self._controls: dict[str, RunControl] = {}
+        self._progress_flush: dict[str, Callable[[], None]] = {}  # run → write held progress
 
     def request_cancel(self, run_id: str, reason: str = "cancel requested") -> bool:
         """Ask a run executing here to stop; False when it does not execute here."""
@@ -152,6 +153,16 @@ class RunEngine:
                 write(pending.pop())
                 pending.clear()
 
+        def flush_now() -> None:
+            # The run ended: the report held back is written before the final state, so
+            # whoever reads the finished run sees its last progress text.
+            if pending:
+                held = pending.pop()
+                pending.clear()
+                self.runs.update(run_id, progress=held["progress"], progress_text=held.get("text"))
+
+        self._progress_flush[run_id] = flush_now
+
         def listener(events: list[ev.Event]) -> None:
             nonlocal last
             latest = next(
@@ -176,6 +187,7 @@ class RunEngine:
         """Record the outcome: `complete` in the log, then the database and listeners."""
         complete = self.execution.record(Ticket.of(run), recorder, result)
         recorder.close()
+        self._progress_flush.pop(run.id, lambda: None)()
         if self.outputs is not None:
             self.outputs.archive_log(
                 run.id, self.logs.log_path(run.id), self.logs.metrics_path(run.id)
