@@ -37,6 +37,7 @@ async def test_users_page_creates_changes_and_resets(app: FastAPI) -> None:  # n
     [dora] = [u for u in auth.all_users() if u.username == "dora"]
     assert dora.role == "viewer"
     # Reset her password: the new one logs in, the old one no longer does.
+    await admin.should_see(marker="user-reset-dora", retries=RETRIES)  # the list redrawn
     admin.find(marker="user-reset-dora").click()
     admin.find(marker="reset-password").type("a-new-password-2")
     admin.find(marker="reset-save").click()

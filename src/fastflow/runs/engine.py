@@ -81,6 +81,10 @@ class RunEngine:
         self._controls[run.id] = control
         log.info("run %s: executing", run.id, extra={"run_id": run.id, "action": "execute"})
         recorder = await asyncio.to_thread(self.logs.recorder, run.id)
+        # A cancel that came between the claim and the line above found no control to
+        # signal, only the run's row: read it again now that the control is in place.
+        if not run.cancel_requested and await asyncio.to_thread(self._cancel_asked, run.id):
+            run.cancel_requested = True
         self.track_progress(run.id, recorder)
         on_started = functools.partial(self._on_started, run.id)
         work = self.execution.run(Ticket.of(run), recorder, control, on_started)
@@ -125,6 +129,9 @@ class RunEngine:
             if found is not None:
                 return found
         return {"healthy": None, "reason": "this executor does not run health checks"}
+
+    def _cancel_asked(self, run_id: str) -> bool:
+        return bool(self.runs.get(run_id).cancel_requested)
 
     def _on_started(self, run_id: str, pid: int) -> None:
         loop = asyncio.get_running_loop()
