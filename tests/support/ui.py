@@ -100,7 +100,14 @@ def login(page: Any, next_path: str = "/", user: str = ADMIN_USER, password: str
 
     page.goto(next_path)
     expect(page).to_have_url(re.compile(r"/login\?next="))
-    page.get_by_label("Username").fill(user)
+    username = page.get_by_label("Username")
+    try:
+        expect(username).to_be_visible(timeout=30_000)
+    except AssertionError:
+        # Seen once in hundreds of loads on a loaded CI machine: the page's URL arrived but
+        # its content never rendered. Load it once more; a page that never renders still fails.
+        page.reload()
+    username.fill(user)
     page.get_by_label("Password").fill(password or ADMIN_PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page).to_have_url(re.compile(re.escape(next_path) + "$"))
