@@ -3,14 +3,13 @@ states, the docstring as description, and the soft-limit warnings from what runs
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import pytest
 from fastapi import FastAPI
 
 from fastflow.settings import Settings
-from tests.integration.test_ui_user import logged_in, services
+from tests.integration.test_ui_user import _finished, logged_in, services
 from tests.support.nicegui_app import console_app
 
 HUNGRY = '''"""Holds some memory for a while: over its soft limit."""
@@ -28,15 +27,6 @@ async def app(make_settings: Callable[..., Settings]) -> AsyncIterator[FastAPI]:
     (settings.pipelines_dir / "hungry.json").write_text('{"mem_soft_limit": "20m"}')
     async with console_app(settings) as application:
         yield application
-
-
-async def _finished(app: FastAPI, run_id: str) -> str:
-    for _ in range(1200):
-        status = services(app).runs.get(run_id).status
-        if status in ("SUCCESS", "FAILED", "CANCELLED", "TIMED_OUT"):
-            return str(status)
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"run {run_id} did not finish")
 
 
 async def test_strip_description_and_soft_limit_warning(app: FastAPI) -> None:
