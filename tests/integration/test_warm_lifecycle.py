@@ -123,6 +123,7 @@ async def test_metrics_and_the_console_say_how_runs_start(warm: Harness) -> None
     [proc] = warm.pool.processes()
     text = warm.services.monitoring.render().decode()
     assert "fastflow_warm_processes 1.0" in text
+    assert "fastflow_warm_memory_limit_bytes " in text
     assert f'fastflow_warm_process_rss_bytes{{pid="{proc["pid"]}",preload="json"}}' in text
     assert 'fastflow_run_starts_total{start="warm"} 1.0' in text
     assert 'fastflow_run_starts_total{start="cold"} 1.0' in text
