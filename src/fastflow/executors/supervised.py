@@ -159,11 +159,14 @@ async def start_supervisor(
     secrets: tuple[str, ...],
     launcher: SupervisorLauncher | None = None,
     stop_with_parent: bool = False,
+    errors: BinaryIO | None = None,
 ) -> SupervisorHandle:
     """Start a run's supervisor (forked by `launcher` when it can); from here on it writes
     the run's log. `stop_with_parent`: cancel the run when the process that started the
-    supervisor (the launcher, or this process) ends."""
-    errors = await asyncio.to_thread(_prepare, control_dir)
+    supervisor (the launcher, or this process) ends. `errors`: what `prepare_control` gave
+    for `control_dir` (None: it is called here); closed here."""
+    if errors is None:
+        errors = await asyncio.to_thread(prepare_control, control_dir)
     offset = recorder.handover()
     payload = {
         "process": job.to_dict(),
@@ -226,10 +229,16 @@ def find_supervisor(control_dir: Path) -> SupervisorHandle | None:
     return SupervisorHandle(control_dir, pid, create_time, log_path)
 
 
-def _prepare(control_dir: Path) -> BinaryIO:
-    control_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    for stale in (CANCEL_FILE, RESULT_FILE, INFO_FILE, CHILD_PID_FILE):
-        (control_dir / stale).unlink(missing_ok=True)
+def prepare_control(control_dir: Path) -> BinaryIO:
+    """The supervisor's folder, without what an earlier supervisor of the run left there;
+    its log (the supervisor's stderr), open."""
+    try:
+        control_dir.mkdir(mode=0o700)
+    except FileExistsError:
+        for stale in (CANCEL_FILE, RESULT_FILE, INFO_FILE, CHILD_PID_FILE):
+            (control_dir / stale).unlink(missing_ok=True)
+    except FileNotFoundError:
+        control_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     return open(control_dir / LOG_FILE, "ab")
 
 
