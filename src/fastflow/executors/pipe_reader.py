@@ -20,7 +20,8 @@ COALESCE_SECONDS = 0.002
 A child printing unbuffered lines writes one line per system call; reading each on its own
 costs a wake-up, a read, a log write and a fan-out per line, and the child ends up waiting
 for its reader. 2 ms of lines fit the pipe many times over, and add 2 ms at most to a
-line's way to its viewers.
+line's way to its viewers. Once the child has exited nothing more is coming but what the
+pipe holds: the wait ends then (`done`), so the run's end is not held up by it.
 """
 _F_SETPIPE_SZ = 1031  # Linux: a 1 MiB pipe absorbs bursts while the reader catches up
 _PIPE_SIZE = 1024 * 1024
@@ -35,16 +36,24 @@ def make_pipe() -> tuple[int, int]:
 
 
 def drain_in_thread(
-    fd: int, name: str, feed: Callable[[bytes], None], close: Callable[[], None]
+    fd: int,
+    name: str,
+    feed: Callable[[bytes], None],
+    close: Callable[[], None],
+    done: threading.Event | None = None,
 ) -> threading.Thread:
-    """Read `fd` to EOF in a new thread, handing chunks to `feed`, then call `close`."""
+    """Read `fd` to EOF in a new thread, handing chunks to `feed`, then call `close`.
+    `done`: set when the writer has exited (no more coalescing waits from then on)."""
 
     def run() -> None:
         try:
             while chunk := os.read(fd, READ_CHUNK):
                 feed(chunk)
                 if len(chunk) < READ_CHUNK // 4:
-                    time.sleep(COALESCE_SECONDS)
+                    if done is None:
+                        time.sleep(COALESCE_SECONDS)
+                    else:
+                        done.wait(COALESCE_SECONDS)
             close()
         finally:
             os.close(fd)

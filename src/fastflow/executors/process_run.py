@@ -265,7 +265,8 @@ class ProcessRun:
                 self.recorder.error(f"fastflow could not process {name} output: {exc}")
                 self.recorder.log_lines(name, [(StreamCapture.decode(chunk), True)])
 
-        return drain_in_thread(fd, f"{self.job.run_id[:8]}-{name}", feed, capture.close)
+        thread_name = f"{self.job.run_id[:8]}-{name}"
+        return drain_in_thread(fd, thread_name, feed, capture.close, done=self._exited)
 
     def _watch_metrics(self) -> None:
         from fastflow.executors.process_metrics import Limits, ProcessTreeSampler
