@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -24,12 +25,12 @@ from fastflow.dispatch.celery_ingest import StreamIngest
 from fastflow.dispatch.celery_messages import TASK_NAME, RunMessage
 from fastflow.dispatch.redis_keys import CANCEL_TTL, CLAIM_TTL, RedisKeys
 from fastflow.dispatch.sealed_secrets import SecretSeal, hash_fields
-from fastflow.errors import FastflowError, UnavailableError
+from fastflow.errors import FastflowError, NotFoundError, UnavailableError
 from fastflow.events.fanout import EventFanout
 from fastflow.loops import Loop
 from fastflow.models import FailureKind, RunStatus
 from fastflow.pipelines.bundle import build_bundle
-from fastflow.pipelines.discovery import PipelineCatalog
+from fastflow.pipelines.discovery import PipelineCatalog, PipelineDefinition
 from fastflow.records import Run
 from fastflow.runs.logs import RunLogs
 from fastflow.runs.settlement import Settlement
@@ -104,6 +105,10 @@ class CeleryDispatcher:
         )
         self._sender = _SendLoop(self)
         self.send_error: str | None = None
+        # Runs submitted since the last round: a round sends these without reading every
+        # active run; the database is read whole at least every _POLL_INTERVAL (and first).
+        self._fresh: deque[str] = deque()
+        self._scanned = float("-inf")
 
     @property
     def running(self) -> int:
@@ -145,7 +150,8 @@ class CeleryDispatcher:
 
     def submit(self, run_id: str) -> None:
         # Before start: sent from the database when dispatching starts.
-        self.ingest.poke()
+        self._fresh.append(run_id)
+        self.ingest.poke(run_id)
         self._sender.wake()
 
     def cancel(self, run_id: str, reason: str = "cancel requested") -> bool:
@@ -166,13 +172,14 @@ class CeleryDispatcher:
         Redis round trips per batch, not per run: the sealed secrets of the whole batch go
         in one pipeline before any message (a worker may claim a run as soon as its message
         is out), the `queued` markers in one after the messages."""
-        pending = [r for r in self._runs.active() if r.status == RunStatus.PENDING.value]
+        pending = [r for r in self._candidates() if r.status == RunStatus.PENDING.value]
         if not pending:
             return 0
         flags = self.redis.mget([self.keys.queued(r.id) for r in pending])
         ready = []
+        code: dict[str, tuple[PipelineDefinition, str]] = {}  # per pipeline, for this batch
         for run, flag in zip(pending, flags, strict=True):
-            found = self._ready(run) if flag is None else None
+            found = self._ready(run, code) if flag is None else None
             if found is not None:
                 ready.append(found)
         if not ready:
@@ -214,14 +221,37 @@ class CeleryDispatcher:
                 pipe.execute()
         return len(sent)
 
-    def _ready(self, run: Run) -> tuple[RunMessage, str, dict[str, bytes] | None] | None:
+    def _candidates(self) -> list[Run]:
+        """Every active run when the database is due a whole read, else the runs submitted
+        since the last round (a burst of submissions costs one row each, not every active
+        run for each of them)."""
+        now = time.monotonic()
+        if now - self._scanned >= _POLL_INTERVAL:
+            self._scanned = now
+            self._fresh.clear()  # the read below sees them (submitted after their commit)
+            return self._runs.active()
+        found = []
+        while self._fresh:
+            try:
+                found.append(self._runs.get(self._fresh.popleft()))
+            except NotFoundError:  # deleted meanwhile
+                continue
+        return found
+
+    def _ready(
+        self, run: Run, code: dict[str, tuple[PipelineDefinition, str]]
+    ) -> tuple[RunMessage, str, dict[str, bytes] | None] | None:
         """The run's message, its queue and its sealed secrets (None when they are to be
-        asked for over HTTP); None when the run cannot be sent (it is settled FAILED)."""
+        asked for over HTTP); None when the run cannot be sent (it is settled FAILED).
+        `code`: the pipelines and bundles found for the batch so far (read once per batch)."""
         try:
-            pipeline = self._catalog.get(run.pipeline_name)
-            if not pipeline.valid:
-                raise FastflowError(pipeline.error or "invalid pipeline")
-            bundle = build_bundle(pipeline, self._settings.bundles_dir)
+            if run.pipeline_name not in code:
+                pipeline = self._catalog.get(run.pipeline_name)
+                if not pipeline.valid:
+                    raise FastflowError(pipeline.error or "invalid pipeline")
+                bundle = build_bundle(pipeline, self._settings.bundles_dir)
+                code[run.pipeline_name] = (pipeline, bundle)
+            pipeline, bundle = code[run.pipeline_name]
         except (FastflowError, OSError) as exc:
             message = getattr(exc, "message", None) or str(exc)
             self._settlement.settle_failed(run, f"cannot dispatch: {message}", FailureKind.SETUP)

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +27,8 @@ import redis
 import redis.asyncio as aredis
 
 from fastflow.dispatch.redis_keys import RedisKeys
-from fastflow.dispatch.sealed_secrets import KEYS, PIPELINE, TAKER
+from fastflow.dispatch.sealed_secrets import audit_hand_over
+from fastflow.errors import NotFoundError
 from fastflow.events import types as ev
 from fastflow.events.fanout import EventFanout
 from fastflow.events.log import RunLogWriter, fresh_lines
@@ -40,7 +42,6 @@ from fastflow.runs.settlement import Settlement
 from fastflow.storage.run_store import RunStore
 
 log = logging.getLogger(__name__)
-audit = logging.getLogger("fastflow.audit")
 
 _REFRESH = 2.0  # re-read active runs from the database at least this often (or when poked)
 _BLOCK_MS = 500  # XREAD wait when no event and no wake-up comes (liveness is checked after)
@@ -50,6 +51,7 @@ _PROGRESS_DB_INTERVAL = 0.5
 _BATCH = 1000
 _FIELD = FIELD.encode()
 _LOG_LINE = b'{"type":"log"'  # how an output line's JSON starts (workers write `type` first)
+_ACTIVE = frozenset({RunStatus.PENDING.value, RunStatus.RUNNING.value})
 _NOT_SAMPLE = frozenset({"type", "ts", "seq"})  # event fields that are not the sample's
 
 
@@ -97,13 +99,18 @@ class StreamIngest(Loop):
         self.error: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakes: set[asyncio.Task[Any]] = set()
+        self._fresh: deque[str] = deque()  # runs submitted since the last round
 
-    def poke(self) -> None:
-        """A run was submitted: re-read the active runs now (from any thread).
+    def poke(self, run_id: str | None = None) -> None:
+        """Run `run_id` was submitted: follow it now; without a run id, re-read every active
+        run now (from any thread).
 
         The round blocked in XREAD is ended by an entry in the wake-up stream it also reads,
         so a new run is followed at once, not when the read times out."""
-        self._refreshed = 0.0
+        if run_id is None:
+            self._refreshed = 0.0
+        else:
+            self._fresh.append(run_id)
         loop = self._loop
         if loop is not None:
             with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to wake
@@ -146,7 +153,10 @@ class StreamIngest(Loop):
         now = time.monotonic()
         if now - self._refreshed >= _REFRESH:
             self._refreshed = now
+            self._fresh.clear()  # the whole read sees them (submitted after their commit)
             await asyncio.to_thread(self._refresh)
+        elif self._fresh:
+            await asyncio.to_thread(self._follow_fresh)
         streams = {self._keys.events(i): t.cursor for i, t in self._tracked.items()}
         # Only wake-ups sent while this read waits count ("$"): one sent before it found
         # `_refreshed` reset already.
@@ -172,6 +182,20 @@ class StreamIngest(Loop):
                 self._tracked[run_id] = _Tracked(run, started=run.status == RunStatus.RUNNING)
             else:
                 tracked.run = run
+
+    def _follow_fresh(self) -> None:
+        """Follow the runs submitted since the last round (one row each, not every active
+        run for each submission of a burst)."""
+        while self._fresh:
+            run_id = self._fresh.popleft()
+            if run_id in self._tracked:
+                continue
+            try:
+                run = self._runs.get(run_id)
+            except NotFoundError:
+                continue
+            if run.status in _ACTIVE:
+                self._tracked[run_id] = _Tracked(run, started=run.status == RunStatus.RUNNING)
 
     def _forget(self, run_id: str) -> None:
         tracked = self._tracked.pop(run_id, None)
@@ -279,16 +303,7 @@ class StreamIngest(Loop):
         pipe.hgetall(key)
         pipe.delete(key)  # the run started: nothing in it is needed any more
         owner, sealed, _ = pipe.execute()
-        taker = sealed.get(TAKER.encode())
-        if taker is not None:
-            audit.info(
-                "worker %s fetched the secrets of run %s (%s): %s",
-                taker.decode(),
-                run.id,
-                sealed.get(PIPELINE.encode(), run.pipeline_name.encode()).decode(),
-                ", ".join(k for k in sealed.get(KEYS.encode(), b"").decode().split(",") if k)
-                or "none",
-            )
+        audit_hand_over(run.id, run.pipeline_name, sealed)
         return owner.decode() if isinstance(owner, bytes) else None
 
     def _write_metrics(self, run_id: str, events: list[ev.Event]) -> None:

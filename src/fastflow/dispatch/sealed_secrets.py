@@ -21,12 +21,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 from typing import Any
 
 import orjson
 from cryptography.fernet import Fernet, InvalidToken
 
 from fastflow.secrets.service import RunSecrets
+
+# Handing secrets to a machine is worth a line of its own in the server's log.
+audit = logging.getLogger("fastflow.audit")
 
 SEALED = "sealed"  # the hash's field with the sealed secrets (removed by the claim)
 KEYS = "keys"  # the secrets' keys, comma-separated (not secret: the audit log names them)
@@ -76,3 +80,19 @@ def hash_fields(pipeline: str, sealed: bytes, secrets: RunSecrets) -> dict[str, 
     """The sealed-secrets hash of a run as the server writes it."""
     keys = ",".join(sorted(secrets.secret_keys))
     return {SEALED: sealed, KEYS: keys.encode(), PIPELINE: pipeline.encode()}
+
+
+def audit_hand_over(run_id: str, pipeline: str, fields: dict[bytes, bytes]) -> None:
+    """Log that a worker's claim took the run's sealed secrets, if it did (`fields`: what is
+    left of the run's hash; a worker that asked over HTTP was logged by the route)."""
+    taker = fields.get(TAKER.encode())
+    if taker is None:
+        return
+    keys = [k for k in fields.get(KEYS.encode(), b"").decode().split(",") if k]
+    audit.info(
+        "worker %s fetched the secrets of run %s (%s): %s",
+        taker.decode(),
+        run_id,
+        fields.get(PIPELINE.encode(), pipeline.encode()).decode(),
+        ", ".join(keys) or "none",
+    )
