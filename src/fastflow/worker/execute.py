@@ -43,15 +43,17 @@ def run_task(runtime: WorkerRuntime, raw: dict[str, Any]) -> str:
     if message.sent_at is not None:
         clock.mark("sent", message.sent_at)
     clock.mark("dequeued")
-    if runtime.cancel_reason(message.run_id) is not None:
+    claim = runtime.claim(message.run_id)
+    if claim.cancelled is not None:
         log.info("run %s: cancelled before it started, message dropped", message.run_id)
         return "dropped"
-    if not runtime.claim(message.run_id):
+    if not claim.held:
         # A redelivered message (worker lost, visibility timeout): never execute twice.
         log.info("run %s: claimed before, message dropped", message.run_id)
         return "dropped"
     clock.mark("claimed")
-    secrets = runtime.fetch_secrets(message.run_id)  # only now: this worker holds the claim
+    # Only now: this worker holds the claim (and its claim alone got the sealed secrets).
+    secrets = runtime.fetch_secrets(message.run_id, claim.sealed)
     try:
         asyncio.run(_execute(runtime, message, clock, secrets))
     finally:
@@ -157,8 +159,9 @@ class WorkerPlace(Place):
 
     def secrets(self, ticket: Ticket, pipeline: PipelineDefinition) -> RunSecrets:
         try:
-            # Over HTTP from the server (secrets never travel in the task message), asked for
-            # as soon as the claim was held; waits here for the answer if it is not in yet.
+            # Handed over sealed with the claim, else over HTTP from the server (secrets never
+            # travel in the task message) asked for as soon as the claim was held; waits here
+            # for the answer if it is not in yet.
             found = self.fetched.result()
         except ServerError as exc:
             raise CannotExecute(f"could not get the run's secrets from the server: {exc}") from exc
