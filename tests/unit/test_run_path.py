@@ -11,6 +11,7 @@ import time
 import psutil
 import pytest
 
+from fastflow.events.threads import start_thread
 from fastflow.executors import pipe_reader
 from fastflow.sandbox.contain import descendants
 
@@ -63,3 +64,25 @@ def test_descendants_are_the_tree_below_a_process() -> None:
     finally:
         os.killpg(proc.pid, 9)
         proc.wait()
+
+
+def test_a_thread_started_without_waiting_joins_like_a_thread() -> None:
+    go = threading.Event()
+    ran: list[str] = []
+    started = start_thread(lambda: (go.wait(30), ran.append("ran")), "fastflow-test")
+    assert started.is_alive()  # returned before the target could finish
+    go.set()
+    started.join(30)
+    assert not started.is_alive()
+    assert ran == ["ran"]
+
+
+def test_a_thread_that_fails_still_counts_as_ended(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.unraisablehook", lambda _args: None)  # its traceback, not ours
+
+    def fail() -> None:
+        raise RuntimeError("boom")
+
+    started = start_thread(fail, "fastflow-test")
+    started.join(30)
+    assert not started.is_alive()

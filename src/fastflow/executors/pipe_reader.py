@@ -13,6 +13,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from fastflow.events.threads import Started, start_thread
+
 READ_CHUNK = 256 * 1024
 COALESCE_SECONDS = 0.002
 """After a short read, wait this long so the next read takes many lines at once.
@@ -41,7 +43,7 @@ def drain_in_thread(
     feed: Callable[[bytes], None],
     close: Callable[[], None],
     done: threading.Event | None = None,
-) -> threading.Thread:
+) -> Started:
     """Read `fd` to EOF in a new thread, handing chunks to `feed`, then call `close`.
     `done`: set when the writer has exited (no more coalescing waits from then on)."""
 
@@ -58,6 +60,4 @@ def drain_in_thread(
         finally:
             os.close(fd)
 
-    thread = threading.Thread(target=run, name=f"fastflow-{name}", daemon=True)
-    thread.start()
-    return thread
+    return start_thread(run, f"fastflow-{name}")

@@ -80,27 +80,29 @@ class RunStore:
 
     def claim_pending(self, limit: int, worker: str) -> list[Run]:
         """Atomically move up to `limit` oldest PENDING runs to RUNNING; returns the claimed,
-        oldest first (one statement: the claimed rows come back from the update itself)."""
+        oldest first. Two statements: a read (all there is when nothing is waiting, as after
+        every run's end) and one update that returns the rows it claimed."""
         if limit <= 0:
             return []
-        oldest = (
-            select(Run.id)
-            .where(col(Run.status) == RunStatus.PENDING.value)
-            .order_by(col(Run.created_at), col(Run.id))
-            .limit(limit)
-        )
-        claim = (
-            sa.update(Run)
-            # The status guard makes the claim safe against a concurrent cancel or claimer.
-            .where(
-                col(Run.id).in_(oldest.scalar_subquery()),
-                col(Run.status) == RunStatus.PENDING.value,
-            )
-            .values(status=RunStatus.RUNNING.value, started_at=utcnow(), worker=worker, progress=0)
-            .returning(Run)
-            .execution_options(synchronize_session=False)
-        )
         with self._db.session() as s:
+            ids = s.exec(
+                select(Run.id)
+                .where(col(Run.status) == RunStatus.PENDING.value)
+                .order_by(col(Run.created_at), col(Run.id))
+                .limit(limit)
+            ).all()
+            if not ids:
+                return []
+            claim = (
+                sa.update(Run)
+                # The status guard makes the claim safe against a concurrent cancel or claimer.
+                .where(col(Run.id).in_(ids), col(Run.status) == RunStatus.PENDING.value)
+                .values(
+                    status=RunStatus.RUNNING.value, started_at=utcnow(), worker=worker, progress=0
+                )
+                .returning(Run)
+                .execution_options(synchronize_session=False)
+            )
             runs = list(s.scalars(claim).all())
             s.commit()
         return sorted(runs, key=lambda r: (r.created_at, r.id))
