@@ -26,6 +26,7 @@ import orjson
 import redis
 import redis.asyncio as aredis
 
+from fastflow.dispatch.ingest_parts import Entries, names_executor, streams, write_samples
 from fastflow.dispatch.redis_keys import RedisKeys
 from fastflow.dispatch.sealed_secrets import audit_hand_over
 from fastflow.errors import NotFoundError
@@ -52,7 +53,6 @@ _BATCH = 1000
 _FIELD = FIELD.encode()
 _LOG_LINE = b'{"type":"log"'  # how an output line's JSON starts (workers write `type` first)
 _ACTIVE = frozenset({RunStatus.PENDING.value, RunStatus.RUNNING.value})
-_NOT_SAMPLE = frozenset({"type", "ts", "seq"})  # event fields that are not the sample's
 
 
 @dataclass
@@ -62,6 +62,7 @@ class _Tracked:
     writer: RunLogWriter | None = None
     started: bool = False
     progress_at: float = 0.0
+    owner: str | None = None  # the worker that claimed it, read when its first events came
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -157,14 +158,14 @@ class StreamIngest(Loop):
             await asyncio.to_thread(self._refresh)
         elif self._fresh:
             await asyncio.to_thread(self._follow_fresh)
-        streams = {self._keys.events(i): t.cursor for i, t in self._tracked.items()}
+        cursors = {self._keys.events(i): t.cursor for i, t in self._tracked.items()}
         # Only wake-ups sent while this read waits count ("$"): one sent before it found
         # `_refreshed` reset already.
-        streams[self._keys.ingest_wake] = "$"
+        cursors[self._keys.ingest_wake] = "$"
         block = _BLOCK_MS if self._tracked else _IDLE_BLOCK_MS
         # decode_responses is off: keys come back as bytes.
-        found = await self._redis.xread(streams, count=_BATCH, block=block)  # type: ignore[arg-type]
-        await self._ingest(_streams(found))
+        found = await self._redis.xread(cursors, count=_BATCH, block=block)  # type: ignore[arg-type]
+        await self._ingest(streams(found))
         if time.monotonic() - self._monitored >= _MONITOR:
             await self._check_liveness()
             self._monitored = time.monotonic()
@@ -216,6 +217,7 @@ class StreamIngest(Loop):
             batch.append((tracked, lines, entries[-1][0]))
         if not batch:
             return
+        await self._claimed_by([tracked for tracked, _lines, _last in batch if not tracked.started])
         done, error = await asyncio.to_thread(self._persist_all, batch)
         pipe = self._redis.pipeline(transaction=False)
         for (tracked, _lines, last_id), completed in zip(batch, done, strict=False):
@@ -272,12 +274,12 @@ class StreamIngest(Loop):
             if not fresh:
                 return False
         if not tracked.started:
-            self._runs.mark_started(run.id, self._started_by(run))
+            self._runs.mark_started(run.id, tracked.owner)
             tracked.started = True
         if watched and fresh:
             self._fanout.publish(run.id, fresh)
-        self._write_metrics(run.id, fresh)
-        chosen = next((e["executor"] for e in fresh if _names_executor(e)), None)
+        write_samples(self._logs.metrics_path(run.id), fresh)
+        chosen = next((e["executor"] for e in fresh if names_executor(e)), None)
         if chosen is not None:
             self._runs.update(run.id, executor=chosen)  # the worker's EXECUTOR overrode it
         complete = next((e for e in fresh if e.get("type") == ev.COMPLETE), None)
@@ -294,36 +296,23 @@ class StreamIngest(Loop):
         self._mirror_progress(tracked, fresh)
         return False
 
-    def _started_by(self, run: Run) -> str | None:
-        """The worker that claimed the run; logs the hand-over of the run's sealed secrets
-        when its claim took them (a worker that asked over HTTP was logged by the route)."""
-        key = self._keys.secrets(run.id)
-        pipe = self._sync.pipeline(transaction=False)
-        pipe.get(self._keys.claim(run.id))
-        pipe.hgetall(key)
-        pipe.delete(key)  # the run started: nothing in it is needed any more
-        owner, sealed, _ = pipe.execute()
-        audit_hand_over(run.id, run.pipeline_name, sealed)
-        return owner.decode() if isinstance(owner, bytes) else None
-
-    def _write_metrics(self, run_id: str, events: list[ev.Event]) -> None:
-        """Samples into the run's metrics file, as a local executor writes them.
-
-        The server writes the file from the stream (the worker's own copy stays on the worker),
-        so `/api/runs/{id}/metrics` works for remote runs and a replay adds nothing twice:
-        only events new to the log file arrive here.
-        """
-        samples = [
-            {k: v for k, v in e.items() if k not in _NOT_SAMPLE}
-            for e in events
-            if e.get("type") == ev.METRICS
-        ]
-        if not samples:
+    async def _claimed_by(self, starting: list[_Tracked]) -> None:
+        """Which worker claimed each of these runs (their first events are in), in one
+        round trip for all; logs the hand-over of a run's sealed secrets when its claim
+        took them (a worker that asked over HTTP was logged by the route)."""
+        if not starting:
             return
-        path = self._logs.metrics_path(run_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "ab") as f:
-            f.write(b"".join(orjson.dumps(sample) + b"\n" for sample in samples))
+        pipe = self._redis.pipeline(transaction=False)
+        for tracked in starting:
+            key = self._keys.secrets(tracked.run.id)
+            pipe.get(self._keys.claim(tracked.run.id))
+            pipe.hgetall(key)
+            pipe.delete(key)  # the run started: nothing in it is needed any more
+        found = await pipe.execute()
+        for i, tracked in enumerate(starting):
+            owner, fields = found[3 * i], found[3 * i + 1]
+            tracked.owner = owner.decode() if isinstance(owner, bytes) else None
+            audit_hand_over(tracked.run.id, tracked.run.pipeline_name, fields)
 
     def _mirror_progress(self, tracked: _Tracked, events: list[ev.Event]) -> None:
         now = time.monotonic()
@@ -375,7 +364,7 @@ class StreamIngest(Loop):
             return
         # Whatever the worker sent before it died goes into the log first.
         found = await self._redis.xread({key: tracked.cursor}, count=100_000)
-        await self._ingest(_streams(found))
+        await self._ingest(streams(found))
         tracked = self._tracked.get(run_id)
         if tracked is None:
             return  # it completed after all
@@ -383,15 +372,3 @@ class StreamIngest(Loop):
         self._forget(run_id)
         await asyncio.to_thread(self._settlement.settle_failed, tracked.run, message)
         await self._redis.delete(key)
-
-
-Entries = list[tuple[bytes, dict[bytes, bytes]]]
-
-
-def _streams(found: Any) -> list[tuple[str, Entries]]:
-    """XREAD's answer as (run id, entries); keys are `prefix:run:{id}:events` bytes."""
-    return [(key.decode().split(":")[-2], entries) for key, entries in found or []]
-
-
-def _names_executor(event: ev.Event) -> bool:
-    return event.get("type") == ev.STATUS and isinstance(event.get("executor"), str)

@@ -195,7 +195,7 @@ async def _execute(
 ) -> None:
     stream = RedisStreamWriter(runtime.redis, runtime.keys.events(m.run_id))
     work = runtime.settings.work_dir / m.run_id
-    await asyncio.to_thread(work.mkdir, parents=True, exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True)  # one syscall; this loop is the run's own
     # The run's events are numbered into a log file here (a local run's supervisor writes
     # it as on a server) and sent to the stream the server ingests, with the same numbers.
     events = work / "events.log"
@@ -224,7 +224,10 @@ async def _execute(
         metrics_path=lambda run_id: runtime.settings.work_dir / run_id / "metrics.jsonl",
         status_text=f"on worker {runtime.id}",
     )
-    reason = await asyncio.to_thread(runtime.cancel_reason, m.run_id)
+    control = RunControl(on_stage=clock.mark if clock.enabled else None)
+    # From here on the heartbeat thread stops the run on a cancel; one asked for before is
+    # read in the same round trip that publishes the run in this worker's record.
+    reason = runtime.attach(m.run_id, control)
     ticket = Ticket(
         run_id=m.run_id,
         pipeline_name=m.pipeline,
@@ -234,8 +237,6 @@ async def _execute(
         timeout=m.timeout,
         cancel_requested=reason is not None,
     )
-    control = RunControl(on_stage=clock.mark if clock.enabled else None)
-    runtime.attach(m.run_id, control)
     try:
         result = await execution.run(
             ticket, recorder, control, on_started=lambda _pid: clock.mark("supervisor")

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import orjson
 import redis
+from redis.client import Pipeline
 
 from fastflow.dispatch.redis_keys import CLAIM_TTL, RedisKeys
 from fastflow.dispatch.sealed_secrets import CLAIM_SCRIPT, SecretSeal
@@ -145,14 +146,17 @@ class WorkerRuntime:
         found.set_result(opened)
         return found
 
-    def cancel_reason(self, run_id: str) -> str | None:
-        value = self.redis.get(self.keys.cancel(run_id))
-        return value.decode() if isinstance(value, bytes) else None
-
-    def attach(self, run_id: str, control: RunControl) -> None:
+    def attach(self, run_id: str, control: RunControl) -> str | None:
+        """Follow the run's cancel requests and claim from now on; why it is to stop
+        already (a cancel asked for before), or None. One round trip with the heartbeat
+        that lists the run among this worker's runs."""
         with self._lock:
             self._active[run_id] = _Active(asyncio.get_running_loop(), control, time.time())
-        self.beat()
+        pipe = self.redis.pipeline(transaction=False)
+        self._beat(pipe)
+        pipe.get(self.keys.cancel(run_id))
+        reason = pipe.execute()[-1]
+        return reason.decode() if isinstance(reason, bytes) else None
 
     def detach(self, run_id: str) -> None:
         with self._lock:
@@ -235,8 +239,11 @@ class WorkerRuntime:
 
     def beat(self) -> None:
         """Refresh this worker's record; its TTL is how long the server waits before LOST."""
+        self._beat(self.redis)
+
+    def _beat(self, client: redis.Redis | Pipeline) -> None:
         ttl_ms = int(self.settings.worker_lost_after * 1000)
-        self.redis.set(self.keys.worker(self.id), orjson.dumps(self.record()), px=ttl_ms)
+        client.set(self.keys.worker(self.id), orjson.dumps(self.record()), px=ttl_ms)
 
     def _beat_forever(self) -> None:
         last_beat = time.monotonic()
