@@ -112,6 +112,7 @@ async def test_webhooks_page_adds_tests_and_makes_hook_tokens(app: FastAPI) -> N
     await admin.should_see("Signing secret", retries=RETRIES)
     [hook] = svc.outbound.all()
     admin.find(marker="once-close").click()
+    await admin.should_see(marker="outbound-test", retries=RETRIES)  # the list redrawn
     admin.find(marker="outbound-test").click()
     await admin.should_see("Test notification queued", retries=RETRIES)
     for _ in range(200):

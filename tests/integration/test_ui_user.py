@@ -26,6 +26,8 @@ from fastflow.settings import Settings
 from tests.support.nicegui_app import console_app
 from tests.support.server import ADMIN_PASSWORD, ADMIN_USER
 
+# A busy machine redraws slowly: wait up to about ten seconds for what a page should show.
+RETRIES = 100
 SECRET_VALUE = "topsecret-4f1c9e-value"
 
 
@@ -62,20 +64,20 @@ async def test_login_wall_and_one_session(app: FastAPI) -> None:
     for path in ("/", "/schedules", "/secrets", "/sync", "/runs", "/pipelines/hello"):
         user = visitor(app)
         await user.open(path)  # follows the wall's redirect
-        await user.should_see("Log in to the console")
+        await user.should_see("Log in to the console", retries=RETRIES)
         await user.should_not_see("Schedules")
     forged = visitor(app)
     forged.http_client.cookies.set("fastflow_session", "forged")
     await forged.open("/secrets")
-    await forged.should_see("Log in to the console")
+    await forged.should_see("Log in to the console", retries=RETRIES)
     wrong = visitor(app)
     r = await wrong.http_client.post("/login", data={"username": ADMIN_USER, "password": "nope"})
     assert r.status_code == 303 and "error=invalid" in r.headers["location"]
     await wrong.open(r.headers["location"])
-    await wrong.should_see("invalid username or password")
+    await wrong.should_see("invalid username or password", retries=RETRIES)
     admin = await logged_in(app)
     await admin.open("/schedules")
-    await admin.should_see("No schedules yet.")
+    await admin.should_see("No schedules yet.", retries=RETRIES)
     # The console's session is the API's.
     assert (await admin.http_client.get("/api/auth/me")).json()["username"] == ADMIN_USER
 
@@ -86,18 +88,20 @@ async def test_schedule_form_shows_the_validation_message(app: FastAPI) -> None:
     user.find(marker="schedule-new").click()
     user.find(marker="schedule-value").clear().type("61 * * * *")
     user.find(marker="schedule-save").click()
-    await user.should_see("trigger_value: '61 * * * *' is not a valid cron expression")
+    await user.should_see(
+        "trigger_value: '61 * * * *' is not a valid cron expression", retries=RETRIES
+    )
     assert services(app).schedules.all() == []
     user.find(marker="schedule-value").clear().type("0 6 * * 1-5")
     user.find(marker="schedule-save").click()
-    await user.should_see("cron 0 6 * * 1-5")
+    await user.should_see("cron 0 6 * * 1-5", retries=RETRIES)
     [row] = services(app).schedules.all()
     assert row.trigger_value == "0 6 * * 1-5" and row.enabled
     # Edit: the same form, prefilled; the change goes through the same validation.
     user.find(marker="schedule-edit").click()
     user.find(marker="schedule-value").clear().type("30 7 * * *")
     user.find(marker="schedule-save").click()
-    await user.should_see("cron 30 7 * * *")
+    await user.should_see("cron 30 7 * * *", retries=RETRIES)
     [row] = services(app).schedules.all()
     assert row.trigger_value == "30 7 * * *" and row.timezone == "UTC"
 
@@ -113,8 +117,10 @@ async def test_secrets_page_never_holds_a_secret_value(app: FastAPI) -> None:
     ):
         user = await logged_in(app, name, password)
         client = await user.open("/secrets")
-        await user.should_see("API_KEY")
-        await user.should_see("eu-west-1")  # a plain parameter is shown, as the API does
+        await user.should_see("API_KEY", retries=RETRIES)
+        await user.should_see(
+            "eu-west-1", retries=RETRIES
+        )  # a plain parameter is shown, as the API does
         await user.should_not_see(SECRET_VALUE)
         # Every element as it is sent to the browser over the websocket: no secret value.
         with client:
@@ -148,6 +154,6 @@ async def test_dashboard_says_what_its_numbers_mean(app: FastAPI) -> None:
     assert await _finished(app, waiting.id) == "CANCELLED"
     user = await logged_in(app)
     await user.open("/")
-    await user.should_see("Deps: requirements, cached")
-    await user.should_see("Cancelled 1")  # in the total, not among the failures
-    await user.should_see("Failed 0")
+    await user.should_see("Deps: requirements, cached", retries=RETRIES)
+    await user.should_see("Cancelled 1", retries=RETRIES)  # in the total, not among the failures
+    await user.should_see("Failed 0", retries=RETRIES)
