@@ -6,6 +6,7 @@ import asyncio
 import logging
 import secrets
 from dataclasses import dataclass
+from functools import partial
 
 from fastflow.artifacts.keeper import RunFiles
 from fastflow.auth.oidc_setup import OidcService, oidc_from_settings
@@ -17,7 +18,7 @@ from fastflow.backup.status import BackupCollector, BackupStatus
 from fastflow.builds.service import BuildService
 from fastflow.builds.source import BuildSource
 from fastflow.dispatch.embedded import EmbeddedDispatcher
-from fastflow.dispatch.remote_runs import RemoteRuns
+from fastflow.dispatch.remote_runs import RemoteRuns, run_secrets
 from fastflow.events.connections import StreamRegistry
 from fastflow.events.fanout import EventFanout
 from fastflow.events.memory_fanout import MemoryFanout
@@ -258,16 +259,19 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
         outputs=run_files,
         keep_on_shutdown=settings.runs_on_shutdown is RunsOnShutdown.KEEP,
     )
+    worker_token = settings.worker_token or load_or_create(
+        settings.data_dir / "worker_token", TokenIssuer.generate_key, "worker token"
+    )
     dispatcher: Dispatcher
     if settings.dispatcher is DispatcherKind.CELERY:
         from fastflow.dispatch.celery_dispatcher import CeleryDispatcher  # celery only if used
 
-        dispatcher = CeleryDispatcher(settings, runs, catalog, settlement, logs, fanout)
+        secrets_of = partial(run_secrets, place)  # as the worker route gives them
+        dispatcher = CeleryDispatcher(
+            settings, runs, catalog, settlement, logs, fanout, secrets_of, worker_token
+        )
     else:
         dispatcher = EmbeddedDispatcher(runs, engine, settings.max_concurrent_runs)
-    worker_token = settings.worker_token or load_or_create(
-        settings.data_dir / "worker_token", TokenIssuer.generate_key, "worker token"
-    )
     secret_key = settings.secret_key or load_or_create(
         settings.data_dir / "secret_key", TokenIssuer.generate_key, "token signing key"
     )

@@ -147,6 +147,11 @@ class Settings(BaseSettings):
     metrics_interval: float = Field(default=1.0, gt=0, validation_alias="FASTFLOW_METRICS_INTERVAL")
     warm_start: WarmStart = Field(default=WarmStart.AUTO, validation_alias="FASTFLOW_WARM_START")
     warm_max: int = Field(default=8, ge=1, le=1000, validation_alias="FASTFLOW_WARM_MAX")
+    # The memory all warm interpreters of one process may hold together (None: a quarter of
+    # this machine's memory).
+    warm_max_memory_mb: float | None = Field(
+        default=None, gt=0, validation_alias="FASTFLOW_WARM_MAX_MEMORY_MB"
+    )
     max_line_bytes: int = Field(
         default=1024 * 1024, ge=1024, validation_alias="FASTFLOW_MAX_LINE_BYTES"
     )

@@ -123,6 +123,7 @@ async def test_metrics_and_the_console_say_how_runs_start(warm: Harness) -> None
     [proc] = warm.pool.processes()
     text = warm.services.monitoring.render().decode()
     assert "fastflow_warm_processes 1.0" in text
+    assert "fastflow_warm_memory_limit_bytes " in text
     assert f'fastflow_warm_process_rss_bytes{{pid="{proc["pid"]}",preload="json"}}' in text
     assert 'fastflow_run_starts_total{start="warm"} 1.0' in text
     assert 'fastflow_run_starts_total{start="cold"} 1.0' in text
@@ -195,3 +196,41 @@ async def test_warm_starts_off_runs_cold_without_a_word(
         assert cold.pool.processes() == [] and cold.pool.starts == {"cold": 1}
         warmth = cold.pool.warmth("l_hello")
         assert warmth is not None and "FASTFLOW_WARM_START=off" in warmth.reason
+
+
+async def test_a_warm_interpreter_over_the_memory_cap_is_stopped_and_runs_start_cold(
+    make_settings: Callable[..., Settings], pipelines_dir: Path
+) -> None:
+    write_pipelines(pipelines_dir, {"l_hello": (HELLO, {"preload": ["json"]})})
+    for small in serve(make_settings, "warm", FASTFLOW_WARM_MAX_MEMORY_MB=1):
+        for _ in range(2):  # the second run is told the same, without a new attempt
+            result, events, _ = await small.run("l_hello")
+            assert result.status is RunStatus.SUCCESS, events
+            [why] = _cold_lines(events)
+            assert "FASTFLOW_WARM_MAX_MEMORY_MB=1" in why and "MB, more than" in why
+            assert small.pool.processes() == []
+        assert small.pool.starts == {"cold": 2}
+
+
+async def test_past_the_memory_cap_the_least_recently_used_goes(
+    make_settings: Callable[..., Settings], pipelines_dir: Path
+) -> None:
+    write_pipelines(
+        pipelines_dir,
+        {"l_hello": (HELLO, {"preload": ["json"]}), "l_other": (HELLO, {"preload": ["json"]})},
+    )
+    # Room for one warm interpreter of about this size, not for two (the two pipelines have
+    # folders of their own, so each needs a warm interpreter of its own).
+    for probe in serve(make_settings, "warm"):
+        await probe.run("l_hello")
+        [measured] = probe.pool.processes()
+    room = int(measured["rss_bytes"] * 1.5 / 1024 / 1024) + 1
+    for warm in serve(make_settings, "warm", FASTFLOW_WARM_MAX_MEMORY_MB=room):
+        _, events, _ = await warm.run("l_hello")
+        assert not _cold_lines(events), events
+        _, events, _ = await warm.run("l_other")
+        assert not _cold_lines(events), events
+        assert [p["pipelines"] for p in warm.pool.processes()] == [["l_other"]]
+        _, events, _ = await warm.run("l_hello")
+        assert not _cold_lines(events), events
+        assert [p["pipelines"] for p in warm.pool.processes()] == [["l_hello"]]

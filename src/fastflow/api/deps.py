@@ -30,7 +30,12 @@ _bearer = HTTPBearer(
 )
 
 
-def get_services(request: Request) -> Services:
+# The dependencies that only compute are `async`: FastAPI runs a plain `def` dependency in
+# its thread pool, and a hop there and back costs more than the work (and waits for the GIL
+# while the event loop is busy). Those that touch the database stay `def`.
+
+
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -76,7 +81,7 @@ def _as_user(principal: Principal) -> User:
     return principal.user.model_copy(update={"role": principal.role.value})
 
 
-def current_user(principal: CurrentPrincipal) -> User:
+async def current_user(principal: CurrentPrincipal) -> User:
     """The user behind the request's credentials."""
     return _as_user(principal)
 
@@ -87,7 +92,7 @@ CurrentUser = Annotated[User, Depends(current_user)]
 def require(role: Role):  # type: ignore[no-untyped-def]
     """A dependency that admits users with at least `role`."""
 
-    def check(user: CurrentUser) -> User:
+    async def check(user: CurrentUser) -> User:
         if not Role(user.role).allows(role):
             raise ForbiddenError(f"this needs the {role.value} role; you are {user.role}")
         return user

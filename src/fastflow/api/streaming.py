@@ -34,18 +34,30 @@ Message = tuple[str, int, bytes]
 _PAGES = LogPages()
 
 
-def run_stream(services: Services, run_id: str, since: int) -> RunEventStream:
-    """A stream of `run_id` after `since` (raises NotFoundError for an unknown run)."""
-    run = services.run_service.get(run_id)  # the id reaches the file system only once it is known
+@dataclass
+class OpenedStream:
+    """A run's stream, and whether there is nothing left to send (the run is over and the
+    client already has its last event)."""
+
+    stream: RunEventStream
+    nothing_left: bool
+
+
+def run_stream(services: Services, run_id: str, since: int) -> OpenedStream:
+    """A stream of `run_id` after `since` (raises NotFoundError for an unknown run); the run
+    is read once."""
+    run_service = services.run_service
+    run = run_service.get(run_id)  # the id reaches the file system only once it is known
+    path = run_service.log_of(run)
     settings = services.settings
 
     async def finished() -> bool:
-        current = await asyncio.to_thread(services.run_service.get, run.id)
+        current = await asyncio.to_thread(run_service.get, run.id)
         return RunStatus(current.status).is_terminal
 
-    return RunEventStream(
+    stream = RunEventStream(
         run.id,
-        services.run_service.log_path(run.id),
+        path,
         services.fanout,
         since=since,
         pages=_PAGES,
@@ -53,15 +65,8 @@ def run_stream(services: Services, run_id: str, since: int) -> RunEventStream:
         tick=settings.stream_keepalive,
         run_finished=finished,
     )
-
-
-def nothing_left(services: Services, run_id: str, since: int) -> bool:
-    """True when the run is over and the client already has its last event."""
-    run = services.run_service.get(run_id)
-    if not RunStatus(run.status).is_terminal:
-        return False
-    path = services.run_service.log_path(run.id)
-    return not path.exists() or last_seq(path) <= since
+    over = RunStatus(run.status).is_terminal and (not path.exists() or last_seq(path) <= since)
+    return OpenedStream(stream, over)
 
 
 @dataclass

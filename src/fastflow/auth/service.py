@@ -109,6 +109,12 @@ class AuthService:
             user = self.users.get(user_id)
         except NotFoundError:
             raise AuthError("invalid token") from None
+        return self._usable(user)
+
+    @staticmethod
+    def _usable(user: User | None) -> User:
+        if user is None:
+            raise AuthError("invalid token")
         if user.disabled:
             raise AuthError("this account is disabled")
         return user
@@ -118,9 +124,13 @@ class AuthService:
         if api_tokens.looks_like_api_token(raw):
             return self._api_token_principal(raw)
         claims = self.tokens.verify(raw)
-        if self.token_store is not None and self.token_store.is_session_revoked(claims.jti):
-            raise AuthError("this token was revoked (logged out); log in again")
-        user = self._active_user(claims.user_id)
+        if self.token_store is None:
+            user = self._active_user(claims.user_id)
+        else:
+            found, revoked = self.token_store.session_user(claims.jti, claims.user_id)
+            if revoked:
+                raise AuthError("this token was revoked (logged out); log in again")
+            user = self._usable(found)
         if _before(claims.issued_at, user.sessions_valid_after):
             raise AuthError(_ENDED)
         return Principal(

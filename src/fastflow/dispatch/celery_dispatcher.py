@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -22,15 +24,17 @@ from fastflow.dispatch.celery_app import make_celery
 from fastflow.dispatch.celery_ingest import StreamIngest
 from fastflow.dispatch.celery_messages import TASK_NAME, RunMessage
 from fastflow.dispatch.redis_keys import CANCEL_TTL, CLAIM_TTL, RedisKeys
-from fastflow.errors import FastflowError, UnavailableError
+from fastflow.dispatch.sealed_secrets import SecretSeal, hash_fields
+from fastflow.errors import FastflowError, NotFoundError, UnavailableError
 from fastflow.events.fanout import EventFanout
 from fastflow.loops import Loop
 from fastflow.models import FailureKind, RunStatus
 from fastflow.pipelines.bundle import build_bundle
-from fastflow.pipelines.discovery import PipelineCatalog
+from fastflow.pipelines.discovery import PipelineCatalog, PipelineDefinition
 from fastflow.records import Run
 from fastflow.runs.logs import RunLogs
 from fastflow.runs.settlement import Settlement
+from fastflow.secrets.service import RunSecrets
 from fastflow.settings import Settings
 from fastflow.storage.run_store import RunStore
 
@@ -73,8 +77,14 @@ class CeleryDispatcher:
         settlement: Settlement,
         logs: RunLogs,
         fanout: EventFanout,
+        run_secrets: Callable[[Run], RunSecrets] | None = None,
+        worker_token: str | None = None,
     ) -> None:
+        """`run_secrets` (what the secrets store gives a run) and `worker_token`: with both,
+        a run's secrets go out sealed beside its message, for its claim holder only."""
         self._settings = settings
+        self._run_secrets = run_secrets
+        self._seal = SecretSeal(worker_token) if worker_token and run_secrets else None
         self._runs = runs
         self._catalog = catalog
         self._settlement = settlement
@@ -95,6 +105,10 @@ class CeleryDispatcher:
         )
         self._sender = _SendLoop(self)
         self.send_error: str | None = None
+        # Runs submitted since the last round: a round sends these without reading every
+        # active run; the database is read whole at least every _POLL_INTERVAL (and first).
+        self._fresh: deque[str] = deque()
+        self._scanned = float("-inf")
 
     @property
     def running(self) -> int:
@@ -136,40 +150,112 @@ class CeleryDispatcher:
 
     def submit(self, run_id: str) -> None:
         # Before start: sent from the database when dispatching starts.
-        self.ingest.poke()
+        self._fresh.append(run_id)
+        self.ingest.poke(run_id)
         self._sender.wake()
 
     def cancel(self, run_id: str, reason: str = "cancel requested") -> bool:
         """Tell the worker running (or about to run) `run_id` to stop it."""
         try:
-            self.redis.set(self.keys.cancel(run_id), reason, ex=CANCEL_TTL)
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.set(self.keys.cancel(run_id), reason, ex=CANCEL_TTL)
+            pipe.hdel(self.keys.secrets(run_id), "sealed")  # no run to hand them to any more
+            pipe.execute()
         except redis.RedisError as exc:
             log.error("run %s: cancel not delivered, redis unreachable: %s", run_id, exc)
             return False
         return True
 
     def send_pending(self) -> int:
-        """Send every PENDING run not sent yet; returns how many were sent."""
-        pending = [r for r in self._runs.active() if r.status == RunStatus.PENDING.value]
+        """Send every PENDING run not sent yet; returns how many were sent.
+
+        Redis round trips per batch, not per run: the sealed secrets of the whole batch go
+        in one pipeline before any message (a worker may claim a run as soon as its message
+        is out), the `queued` markers in one after the messages."""
+        pending = [r for r in self._candidates() if r.status == RunStatus.PENDING.value]
         if not pending:
             return 0
         flags = self.redis.mget([self.keys.queued(r.id) for r in pending])
-        sent = 0
+        ready = []
+        code: dict[str, tuple[PipelineDefinition, str]] = {}  # per pipeline, for this batch
         for run, flag in zip(pending, flags, strict=True):
-            if flag is None and self._send(run):
-                sent += 1
-        return sent
-
-    def _send(self, run: Run) -> bool:
+            found = self._ready(run, code) if flag is None else None
+            if found is not None:
+                ready.append(found)
+        if not ready:
+            return 0
+        sealed = [(m, fields) for m, _q, fields in ready if fields is not None]
+        if sealed:
+            pipe = self.redis.pipeline(transaction=False)
+            for message, fields in sealed:
+                key = self.keys.secrets(message.run_id)
+                pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
+                pipe.expire(key, CLAIM_TTL)
+            pipe.execute()
+        sent: list[tuple[str, str]] = []
         try:
-            pipeline = self._catalog.get(run.pipeline_name)
-            if not pipeline.valid:
-                raise FastflowError(pipeline.error or "invalid pipeline")
-            bundle = build_bundle(pipeline, self._settings.bundles_dir)
+            for message, queue, _fields in ready:
+                started = time.monotonic()
+                message.sent_at = time.time()
+                self.celery.send_task(
+                    TASK_NAME,
+                    kwargs={"message": message.model_dump()},
+                    queue=queue,
+                    retry=True,
+                    retry_policy={"max_retries": 1, "interval_start": 0.2, "interval_step": 0.5},
+                )
+                sent.append((message.run_id, queue))
+                log.debug(
+                    "run %s → queue %s (%.1f ms)",
+                    message.run_id,
+                    queue,
+                    (time.monotonic() - started) * 1e3,
+                )
+        finally:
+            # After sending: a crash in between sends twice, and the worker's claim drops
+            # the copy.
+            if sent:
+                pipe = self.redis.pipeline(transaction=False)
+                for run_id, queue in sent:
+                    pipe.set(self.keys.queued(run_id), queue, ex=CLAIM_TTL)
+                pipe.execute()
+        return len(sent)
+
+    def _candidates(self) -> list[Run]:
+        """Every active run when the database is due a whole read, else the runs submitted
+        since the last round (a burst of submissions costs one row each, not every active
+        run for each of them)."""
+        now = time.monotonic()
+        if now - self._scanned >= _POLL_INTERVAL:
+            self._scanned = now
+            self._fresh.clear()  # the read below sees them (submitted after their commit)
+            return self._runs.active()
+        found = []
+        while self._fresh:
+            try:
+                found.append(self._runs.get(self._fresh.popleft()))
+            except NotFoundError:  # deleted meanwhile
+                continue
+        return found
+
+    def _ready(
+        self, run: Run, code: dict[str, tuple[PipelineDefinition, str]]
+    ) -> tuple[RunMessage, str, dict[str, bytes] | None] | None:
+        """The run's message, its queue and its sealed secrets (None when they are to be
+        asked for over HTTP); None when the run cannot be sent (it is settled FAILED).
+        `code`: the pipelines and bundles found for the batch so far (read once per batch)."""
+        try:
+            if run.pipeline_name not in code:
+                pipeline = self._catalog.get(run.pipeline_name)
+                if not pipeline.valid:
+                    raise FastflowError(pipeline.error or "invalid pipeline")
+                bundle = build_bundle(pipeline, self._settings.bundles_dir)
+                code[run.pipeline_name] = (pipeline, bundle)
+            pipeline, bundle = code[run.pipeline_name]
         except (FastflowError, OSError) as exc:
             message = getattr(exc, "message", None) or str(exc)
             self._settlement.settle_failed(run, f"cannot dispatch: {message}", FailureKind.SETUP)
-            return False
+            return None
         message = RunMessage(
             run_id=run.id,
             pipeline=run.pipeline_name,
@@ -178,18 +264,18 @@ class CeleryDispatcher:
             parameters=run.parameters,
             timeout=pipeline.config.timeout or self._settings.container_timeout,
             executor=run.executor,
-            sent_at=time.time(),
         )
         queue = pipeline.config.queue or self._settings.default_queue
-        started = time.monotonic()
-        self.celery.send_task(
-            TASK_NAME,
-            kwargs={"message": message.model_dump()},
-            queue=queue,
-            retry=True,
-            retry_policy={"max_retries": 1, "interval_start": 0.2, "interval_step": 0.5},
-        )
-        # After sending: a crash in between sends twice, and the worker's claim drops the copy.
-        self.redis.set(self.keys.queued(run.id), queue, ex=CLAIM_TTL)
-        log.debug("run %s → queue %s (%.1f ms)", run.id, queue, (time.monotonic() - started) * 1e3)
-        return True
+        return message, queue, self._sealed(run)
+
+    def _sealed(self, run: Run) -> dict[str, bytes] | None:
+        """The run's sealed-secrets hash, or None: then its worker asks the server over HTTP
+        (which says why, should the store not give the run its secrets)."""
+        if self._seal is None or self._run_secrets is None:
+            return None
+        try:
+            found = self._run_secrets(run)
+        except FastflowError as exc:
+            log.info("run %s: secrets not sealed (%s); its worker asks for them", run.id, exc)
+            return None
+        return hash_fields(run.pipeline_name, self._seal.seal(run.id, found), found)

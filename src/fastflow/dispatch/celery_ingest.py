@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +26,10 @@ import orjson
 import redis
 import redis.asyncio as aredis
 
+from fastflow.dispatch.ingest_parts import Entries, names_executor, streams, write_samples
 from fastflow.dispatch.redis_keys import RedisKeys
+from fastflow.dispatch.sealed_secrets import audit_hand_over
+from fastflow.errors import NotFoundError
 from fastflow.events import types as ev
 from fastflow.events.fanout import EventFanout
 from fastflow.events.log import RunLogWriter, fresh_lines
@@ -48,7 +52,7 @@ _PROGRESS_DB_INTERVAL = 0.5
 _BATCH = 1000
 _FIELD = FIELD.encode()
 _LOG_LINE = b'{"type":"log"'  # how an output line's JSON starts (workers write `type` first)
-_NOT_SAMPLE = frozenset({"type", "ts", "seq"})  # event fields that are not the sample's
+_ACTIVE = frozenset({RunStatus.PENDING.value, RunStatus.RUNNING.value})
 
 
 @dataclass
@@ -58,6 +62,7 @@ class _Tracked:
     writer: RunLogWriter | None = None
     started: bool = False
     progress_at: float = 0.0
+    owner: str | None = None  # the worker that claimed it, read when its first events came
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -95,13 +100,18 @@ class StreamIngest(Loop):
         self.error: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakes: set[asyncio.Task[Any]] = set()
+        self._fresh: deque[str] = deque()  # runs submitted since the last round
 
-    def poke(self) -> None:
-        """A run was submitted: re-read the active runs now (from any thread).
+    def poke(self, run_id: str | None = None) -> None:
+        """Run `run_id` was submitted: follow it now; without a run id, re-read every active
+        run now (from any thread).
 
         The round blocked in XREAD is ended by an entry in the wake-up stream it also reads,
         so a new run is followed at once, not when the read times out."""
-        self._refreshed = 0.0
+        if run_id is None:
+            self._refreshed = 0.0
+        else:
+            self._fresh.append(run_id)
         loop = self._loop
         if loop is not None:
             with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to wake
@@ -144,26 +154,29 @@ class StreamIngest(Loop):
         now = time.monotonic()
         if now - self._refreshed >= _REFRESH:
             self._refreshed = now
+            self._fresh.clear()  # the whole read sees them (submitted after their commit)
             await asyncio.to_thread(self._refresh)
-        streams = {self._keys.events(i): t.cursor for i, t in self._tracked.items()}
+        elif self._fresh:
+            await asyncio.to_thread(self._follow_fresh)
+        cursors = {self._keys.events(i): t.cursor for i, t in self._tracked.items()}
         # Only wake-ups sent while this read waits count ("$"): one sent before it found
         # `_refreshed` reset already.
-        streams[self._keys.ingest_wake] = "$"
+        cursors[self._keys.ingest_wake] = "$"
         block = _BLOCK_MS if self._tracked else _IDLE_BLOCK_MS
         # decode_responses is off: keys come back as bytes.
-        found = await self._redis.xread(streams, count=_BATCH, block=block)  # type: ignore[arg-type]
-        for run_id, entries in _streams(found):
-            if run_id in self._tracked:
-                await self._ingest(run_id, entries)
+        found = await self._redis.xread(cursors, count=_BATCH, block=block)  # type: ignore[arg-type]
+        await self._ingest(streams(found))
         if time.monotonic() - self._monitored >= _MONITOR:
             await self._check_liveness()
             self._monitored = time.monotonic()
 
     def _refresh(self) -> None:
         active = {r.id: r for r in self._runs.active()}
-        for run_id in list(self._tracked):
-            if run_id not in active:  # settled elsewhere (cancelled while PENDING, ...)
-                self._forget(run_id)
+        gone = [run_id for run_id in self._tracked if run_id not in active]
+        for run_id in gone:  # settled elsewhere (cancelled while PENDING, ...)
+            self._forget(run_id)
+        if gone:  # sealed secrets nobody claimed: no run to hand them to any more
+            self._sync.delete(*[self._keys.secrets(run_id) for run_id in gone])
         for run_id, run in active.items():
             tracked = self._tracked.get(run_id)
             if tracked is None:
@@ -171,28 +184,68 @@ class StreamIngest(Loop):
             else:
                 tracked.run = run
 
+    def _follow_fresh(self) -> None:
+        """Follow the runs submitted since the last round (one row each, not every active
+        run for each submission of a burst)."""
+        while self._fresh:
+            run_id = self._fresh.popleft()
+            if run_id in self._tracked:
+                continue
+            try:
+                run = self._runs.get(run_id)
+            except NotFoundError:
+                continue
+            if run.status in _ACTIVE:
+                self._tracked[run_id] = _Tracked(run, started=run.status == RunStatus.RUNNING)
+
     def _forget(self, run_id: str) -> None:
         tracked = self._tracked.pop(run_id, None)
         if tracked is not None and tracked.writer is not None:
             tracked.writer.close()
 
-    async def _ingest(self, run_id: str, entries: Entries) -> None:
-        tracked = self._tracked.get(run_id)
-        if tracked is None or not entries:
+    async def _ingest(self, found: list[tuple[str, Entries]]) -> None:
+        """Persist what one read brought for every run: one thread call for all the runs,
+        then one Redis round trip that trims (or, for completed runs, deletes) their streams."""
+        batch: list[tuple[_Tracked, list[bytes], bytes]] = []
+        for run_id, entries in found:
+            tracked = self._tracked.get(run_id)
+            if tracked is None or not entries:
+                continue
+            lines: list[bytes] = []
+            for _entry_id, fields in entries:
+                lines += [line for line in fields.get(_FIELD, b"").split(b"\n") if line]
+            batch.append((tracked, lines, entries[-1][0]))
+        if not batch:
             return
-        lines: list[bytes] = []
-        for _entry_id, fields in entries:
-            lines += [line for line in fields.get(_FIELD, b"").split(b"\n") if line]
-        last_id = entries[-1][0].decode()
-        done = await asyncio.to_thread(self._persist, tracked, lines)
-        tracked.cursor = last_id
-        key = self._keys.events(run_id)
+        await self._claimed_by([tracked for tracked, _lines, _last in batch if not tracked.started])
+        done, error = await asyncio.to_thread(self._persist_all, batch)
+        pipe = self._redis.pipeline(transaction=False)
+        for (tracked, _lines, last_id), completed in zip(batch, done, strict=False):
+            run_id = tracked.run.id
+            tracked.cursor = last_id.decode()
+            key = self._keys.events(run_id)
+            if completed:
+                self._forget(run_id)
+                pipe.delete(key)
+            else:
+                # Everything up to last_id is in the log file now; the stream keeps the rest.
+                pipe.xtrim(key, minid=last_id)
         if done:
-            self._forget(run_id)
-            await self._redis.delete(key)
-        else:
-            # Everything up to last_id is in the log file now; the stream keeps only the rest.
-            await self._redis.xtrim(key, minid=last_id)
+            await pipe.execute()
+        if error is not None:
+            raise error  # the runs after it are read again next round (seq skips repeats)
+
+    def _persist_all(
+        self, batch: list[tuple[_Tracked, list[bytes], bytes]]
+    ) -> tuple[list[bool], Exception | None]:
+        """`_persist` for each run in turn, up to the first that fails (and why)."""
+        done: list[bool] = []
+        for tracked, lines, _last in batch:
+            try:
+                done.append(self._persist(tracked, lines))
+            except Exception as exc:
+                return done, exc
+        return done, None
 
     def _persist(self, tracked: _Tracked, lines: list[bytes]) -> bool:
         """Append to the log, publish, mirror into the DB; True when the run completed.
@@ -221,14 +274,12 @@ class StreamIngest(Loop):
             if not fresh:
                 return False
         if not tracked.started:
-            owner = self._sync.get(self._keys.claim(run.id))
-            worker = owner.decode() if isinstance(owner, bytes) else None
-            self._runs.mark_started(run.id, worker)
+            self._runs.mark_started(run.id, tracked.owner)
             tracked.started = True
         if watched and fresh:
             self._fanout.publish(run.id, fresh)
-        self._write_metrics(run.id, fresh)
-        chosen = next((e["executor"] for e in fresh if _names_executor(e)), None)
+        write_samples(self._logs.metrics_path(run.id), fresh)
+        chosen = next((e["executor"] for e in fresh if names_executor(e)), None)
         if chosen is not None:
             self._runs.update(run.id, executor=chosen)  # the worker's EXECUTOR overrode it
         complete = next((e for e in fresh if e.get("type") == ev.COMPLETE), None)
@@ -245,24 +296,23 @@ class StreamIngest(Loop):
         self._mirror_progress(tracked, fresh)
         return False
 
-    def _write_metrics(self, run_id: str, events: list[ev.Event]) -> None:
-        """Samples into the run's metrics file, as a local executor writes them.
-
-        The server writes the file from the stream (the worker's own copy stays on the worker),
-        so `/api/runs/{id}/metrics` works for remote runs and a replay adds nothing twice:
-        only events new to the log file arrive here.
-        """
-        samples = [
-            {k: v for k, v in e.items() if k not in _NOT_SAMPLE}
-            for e in events
-            if e.get("type") == ev.METRICS
-        ]
-        if not samples:
+    async def _claimed_by(self, starting: list[_Tracked]) -> None:
+        """Which worker claimed each of these runs (their first events are in), in one
+        round trip for all; logs the hand-over of a run's sealed secrets when its claim
+        took them (a worker that asked over HTTP was logged by the route)."""
+        if not starting:
             return
-        path = self._logs.metrics_path(run_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "ab") as f:
-            f.write(b"".join(orjson.dumps(sample) + b"\n" for sample in samples))
+        pipe = self._redis.pipeline(transaction=False)
+        for tracked in starting:
+            key = self._keys.secrets(tracked.run.id)
+            pipe.get(self._keys.claim(tracked.run.id))
+            pipe.hgetall(key)
+            pipe.delete(key)  # the run started: nothing in it is needed any more
+        found = await pipe.execute()
+        for i, tracked in enumerate(starting):
+            owner, fields = found[3 * i], found[3 * i + 1]
+            tracked.owner = owner.decode() if isinstance(owner, bytes) else None
+            audit_hand_over(tracked.run.id, tracked.run.pipeline_name, fields)
 
     def _mirror_progress(self, tracked: _Tracked, events: list[ev.Event]) -> None:
         now = time.monotonic()
@@ -314,8 +364,7 @@ class StreamIngest(Loop):
             return
         # Whatever the worker sent before it died goes into the log first.
         found = await self._redis.xread({key: tracked.cursor}, count=100_000)
-        for _run_id, entries in _streams(found):
-            await self._ingest(run_id, entries)
+        await self._ingest(streams(found))
         tracked = self._tracked.get(run_id)
         if tracked is None:
             return  # it completed after all
@@ -323,15 +372,3 @@ class StreamIngest(Loop):
         self._forget(run_id)
         await asyncio.to_thread(self._settlement.settle_failed, tracked.run, message)
         await self._redis.delete(key)
-
-
-Entries = list[tuple[bytes, dict[bytes, bytes]]]
-
-
-def _streams(found: Any) -> list[tuple[str, Entries]]:
-    """XREAD's answer as (run id, entries); keys are `prefix:run:{id}:events` bytes."""
-    return [(key.decode().split(":")[-2], entries) for key, entries in found or []]
-
-
-def _names_executor(event: ev.Event) -> bool:
-    return event.get("type") == ev.STATUS and isinstance(event.get("executor"), str)

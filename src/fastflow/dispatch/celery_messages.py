@@ -1,8 +1,9 @@
 """The task message the server sends a worker: everything needed to run one run, no paths.
 
 Parameters travel in the message (they are not secret: they are shown in the UI). Secrets do
-not: the worker that claimed a run fetches its secrets from the server over HTTP(S) with its
-worker token at start (`dispatch/remote_runs.py`), so they never rest in the broker.
+not: the worker that claims a run receives them sealed with its claim (`sealed_secrets.py`),
+or fetches them from the server over HTTP(S) with its worker token at start
+(`dispatch/remote_runs.py`); the broker's messages never carry them.
 """
 
 from __future__ import annotations

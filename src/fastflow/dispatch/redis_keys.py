@@ -22,6 +22,10 @@ class RedisKeys:
         """Which worker executes the run; set once (SET NX), so a run never executes twice."""
         return f"{self.prefix}:run:{run_id}:claim"
 
+    def secrets(self, run_id: str) -> str:
+        """The run's secrets sealed for its claim holder (a hash; see `sealed_secrets`)."""
+        return f"{self.prefix}:run:{run_id}:secrets"
+
     def cancel(self, run_id: str) -> str:
         """Present when the run should stop: the worker polls it (with the reason as value)."""
         return f"{self.prefix}:run:{run_id}:cancel"

@@ -80,8 +80,7 @@ class RemoteRuns:
     def secrets(self, run_id: str, worker: str) -> RunSecrets:
         """The run's secrets and stored parameters, as embedded mode gives them to a run."""
         run = self.claimed_run(run_id, worker)
-        ticket = Ticket.of(run)
-        found = self._place.secrets(ticket, self._place.pipeline(ticket))
+        found = run_secrets(self._place, run)
         audit.info(
             "worker %s fetched the secrets of run %s (%s): %s",
             worker,
@@ -144,6 +143,12 @@ class RemoteRuns:
         fd, name = tempfile.mkstemp(dir=self._tmp_dir, prefix="artifact-")
         os.close(fd)
         return Path(name)
+
+
+def run_secrets(place: ServerPlace, run: Run) -> RunSecrets:
+    """What the secrets store gives `run`, as a local run of it gets it."""
+    ticket = Ticket.of(run)
+    return place.secrets(ticket, place.pipeline(ticket))
 
 
 async def _receive(path: Path, body: AsyncIterator[bytes], limit: int) -> tuple[str, int]:

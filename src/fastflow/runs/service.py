@@ -71,6 +71,10 @@ class RunService:
         only the archive has it."""
         return self.logs.readable_log(self.runs.get(run_id).id)
 
+    def log_of(self, run: Run) -> Path:
+        """`log_path` of a run already read."""
+        return self.logs.readable_log(run.id)
+
     def metrics_path(self, run_id: str) -> Path:
         return self.logs.metrics_path(self.runs.get(run_id).id)
 

@@ -69,3 +69,15 @@ class TokenStore:
     def is_session_revoked(self, jti: str) -> bool:
         with self._db.session() as s:
             return s.get(RevokedToken, jti) is not None
+
+    def session_user(self, jti: str, user_id: str) -> tuple[User | None, bool]:
+        """A signed-in session's user (None: no such user) and whether the session was
+        ended by logout: one query, asked on every request that carries a session."""
+        revoked = sa.exists().where(col(RevokedToken.jti) == jti)
+        with self._db.session() as s:
+            row = s.execute(
+                sa.select(User, revoked.label("revoked")).where(col(User.id) == user_id)
+            ).first()
+            if row is None:
+                return None, s.get(RevokedToken, jti) is not None
+            return row[0], bool(row[1])

@@ -43,15 +43,17 @@ def run_task(runtime: WorkerRuntime, raw: dict[str, Any]) -> str:
     if message.sent_at is not None:
         clock.mark("sent", message.sent_at)
     clock.mark("dequeued")
-    if runtime.cancel_reason(message.run_id) is not None:
+    claim = runtime.claim(message.run_id)
+    if claim.cancelled is not None:
         log.info("run %s: cancelled before it started, message dropped", message.run_id)
         return "dropped"
-    if not runtime.claim(message.run_id):
+    if not claim.held:
         # A redelivered message (worker lost, visibility timeout): never execute twice.
         log.info("run %s: claimed before, message dropped", message.run_id)
         return "dropped"
     clock.mark("claimed")
-    secrets = runtime.fetch_secrets(message.run_id)  # only now: this worker holds the claim
+    # Only now: this worker holds the claim (and its claim alone got the sealed secrets).
+    secrets = runtime.fetch_secrets(message.run_id, claim.sealed)
     try:
         asyncio.run(_execute(runtime, message, clock, secrets))
     finally:
@@ -157,8 +159,9 @@ class WorkerPlace(Place):
 
     def secrets(self, ticket: Ticket, pipeline: PipelineDefinition) -> RunSecrets:
         try:
-            # Over HTTP from the server (secrets never travel in the task message), asked for
-            # as soon as the claim was held; waits here for the answer if it is not in yet.
+            # Handed over sealed with the claim, else over HTTP from the server (secrets never
+            # travel in the task message) asked for as soon as the claim was held; waits here
+            # for the answer if it is not in yet.
             found = self.fetched.result()
         except ServerError as exc:
             raise CannotExecute(f"could not get the run's secrets from the server: {exc}") from exc
@@ -192,7 +195,7 @@ async def _execute(
 ) -> None:
     stream = RedisStreamWriter(runtime.redis, runtime.keys.events(m.run_id))
     work = runtime.settings.work_dir / m.run_id
-    await asyncio.to_thread(work.mkdir, parents=True, exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True)  # one syscall; this loop is the run's own
     # The run's events are numbered into a log file here (a local run's supervisor writes
     # it as on a server) and sent to the stream the server ingests, with the same numbers.
     events = work / "events.log"
@@ -221,7 +224,10 @@ async def _execute(
         metrics_path=lambda run_id: runtime.settings.work_dir / run_id / "metrics.jsonl",
         status_text=f"on worker {runtime.id}",
     )
-    reason = await asyncio.to_thread(runtime.cancel_reason, m.run_id)
+    control = RunControl(on_stage=clock.mark if clock.enabled else None)
+    # From here on the heartbeat thread stops the run on a cancel; one asked for before is
+    # read in the same round trip that publishes the run in this worker's record.
+    reason = runtime.attach(m.run_id, control)
     ticket = Ticket(
         run_id=m.run_id,
         pipeline_name=m.pipeline,
@@ -231,8 +237,6 @@ async def _execute(
         timeout=m.timeout,
         cancel_requested=reason is not None,
     )
-    control = RunControl(on_stage=clock.mark if clock.enabled else None)
-    runtime.attach(m.run_id, control)
     try:
         result = await execution.run(
             ticket, recorder, control, on_started=lambda _pid: clock.mark("supervisor")

@@ -24,8 +24,10 @@ from pathlib import Path
 
 import orjson
 import redis
+from redis.client import Pipeline
 
 from fastflow.dispatch.redis_keys import CLAIM_TTL, RedisKeys
+from fastflow.dispatch.sealed_secrets import CLAIM_SCRIPT, SecretSeal
 from fastflow.executors.launcher_client import SupervisorLauncher
 from fastflow.executors.run_sandbox import RunSandbox, log_sandbox, prepare_host
 from fastflow.executors.uv_env import SetupError, find_uv, uv_version_of
@@ -47,6 +49,16 @@ CLAIM_LOST = (
     "the run's claim and stopped it"
 )
 _SERVER_PATIENCE = 120.0  # how long a call waits for a server that is restarting
+
+
+@dataclass(frozen=True)
+class ClaimAnswer:
+    """What a worker's claim of a run got: `cancelled` (the reason; nothing was claimed),
+    else whether this worker `held` the claim now, with the run's `sealed` secrets if any."""
+
+    cancelled: str | None = None
+    held: bool = False
+    sealed: bytes | None = None
 
 
 @dataclass
@@ -93,6 +105,8 @@ class WorkerRuntime:
         self.server = ServerApi(
             settings.server_url, settings.worker_token, self.id, patience=_SERVER_PATIENCE
         )
+        self.seal = SecretSeal(settings.worker_token)
+        self._claim_script = self.redis.register_script(CLAIM_SCRIPT)
         # Fetches a run's secrets as soon as its claim is held, while the run gets ready.
         self._fetches = ThreadPoolExecutor(max(concurrency, 1), thread_name_prefix="secrets")
         # One for all runs of this process (it connects to the engine on first use).
@@ -106,23 +120,43 @@ class WorkerRuntime:
 
     # -- claims --------------------------------------------------------------------------
 
-    def claim(self, run_id: str) -> bool:
-        """Take the run for this worker; False when any worker (this one too) took it before."""
-        return bool(self.redis.set(self.keys.claim(run_id), self.id, nx=True, ex=CLAIM_TTL))
+    def claim(self, run_id: str) -> ClaimAnswer:
+        """Take the run for this worker unless it was cancelled or any worker (this one too)
+        took it before; one round trip, which hands the claim holder the run's sealed
+        secrets (see `sealed_secrets`)."""
+        keys = [self.keys.claim(run_id), self.keys.secrets(run_id), self.keys.cancel(run_id)]
+        answer = self._claim_script(keys=keys, args=[self.id, CLAIM_TTL])
+        if answer[0] == 0:
+            return ClaimAnswer(cancelled=answer[1].decode(errors="replace"))
+        if answer[0] == 1:
+            return ClaimAnswer()
+        return ClaimAnswer(held=True, sealed=answer[1] if len(answer) > 1 else None)
 
-    def fetch_secrets(self, run_id: str) -> Future[RunSecrets]:
-        """Start fetching the secrets of a run this worker holds the claim of (the server
-        checks the claim): the round trip overlaps the bundle, executor and environment."""
-        return self._fetches.submit(self.server.run_secrets, run_id)
+    def fetch_secrets(self, run_id: str, sealed: bytes | None = None) -> Future[RunSecrets]:
+        """The secrets of a run this worker holds the claim of: the ones its claim handed
+        over, else asked of the server (which checks the claim) in the background, so the
+        round trip overlaps the bundle, executor and environment."""
+        opened = self.seal.open(run_id, sealed) if sealed is not None else None
+        if opened is None:
+            if sealed is not None:
+                log.warning("run %s: its sealed secrets do not open; asking the server", run_id)
+            return self._fetches.submit(self.server.run_secrets, run_id)
+        log.info("run %s: secrets handed over with its claim", run_id, extra={"run_id": run_id})
+        found: Future[RunSecrets] = Future()
+        found.set_result(opened)
+        return found
 
-    def cancel_reason(self, run_id: str) -> str | None:
-        value = self.redis.get(self.keys.cancel(run_id))
-        return value.decode() if isinstance(value, bytes) else None
-
-    def attach(self, run_id: str, control: RunControl) -> None:
+    def attach(self, run_id: str, control: RunControl) -> str | None:
+        """Follow the run's cancel requests and claim from now on; why it is to stop
+        already (a cancel asked for before), or None. One round trip with the heartbeat
+        that lists the run among this worker's runs."""
         with self._lock:
             self._active[run_id] = _Active(asyncio.get_running_loop(), control, time.time())
-        self.beat()
+        pipe = self.redis.pipeline(transaction=False)
+        self._beat(pipe)
+        pipe.get(self.keys.cancel(run_id))
+        reason = pipe.execute()[-1]
+        return reason.decode() if isinstance(reason, bytes) else None
 
     def detach(self, run_id: str) -> None:
         with self._lock:
@@ -205,8 +239,11 @@ class WorkerRuntime:
 
     def beat(self) -> None:
         """Refresh this worker's record; its TTL is how long the server waits before LOST."""
+        self._beat(self.redis)
+
+    def _beat(self, client: redis.Redis | Pipeline) -> None:
         ttl_ms = int(self.settings.worker_lost_after * 1000)
-        self.redis.set(self.keys.worker(self.id), orjson.dumps(self.record()), px=ttl_ms)
+        client.set(self.keys.worker(self.id), orjson.dumps(self.record()), px=ttl_ms)
 
     def _beat_forever(self) -> None:
         last_beat = time.monotonic()

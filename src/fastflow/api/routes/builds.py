@@ -27,32 +27,26 @@ router = APIRouter(prefix="/api/builds", tags=["builds"], responses=AUTHENTICATE
 _FORM_SLACK = 64 * 1024  # multipart headers and small fields around the file
 _COPY_CHUNK = 1024 * 1024
 
-_MULTIPART_SCHEMA: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "a .py file, or a .zip with main.py and optional "
-                            "requirements.txt / pipeline.json",
-                        },
-                        "name": {"type": "string", "description": "pipeline name for its runs"},
-                        "parameters": {
-                            "type": "string",
-                            "description": "a JSON object of run parameters",
-                        },
-                    },
-                }
-            }
-        },
+
+def upload_schema(name_field: str, name_description: str, file_description: str) -> dict[str, Any]:
+    """The OpenAPI request body of a multipart upload (read by `receive_upload`, not by
+    FastAPI, so it is declared by hand)."""
+    properties = {
+        "file": {"type": "string", "format": "binary", "description": file_description},
+        name_field: {"type": "string", "description": name_description},
+        "parameters": {"type": "string", "description": "a JSON object of run parameters"},
     }
-}
+    schema = {"type": "object", "required": ["file"], "properties": properties}
+    return {
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
+    }
+
+
+_MULTIPART_SCHEMA = upload_schema(
+    "name",
+    "pipeline name for its runs",
+    "a .py file, or a .zip with main.py and optional requirements.txt / pipeline.json",
+)
 
 
 class UploadOut(BaseModel):

@@ -18,7 +18,6 @@ from fastflow.api.responses import AUTHENTICATED, errors
 from fastflow.api.streaming import (
     Encoder,
     connected_message,
-    nothing_left,
     run_stream,
     sse_frame,
 )
@@ -130,9 +129,10 @@ def stream_run_events(
             cursor = max(0, int(last_event_id))
         except ValueError:
             raise InvalidInputError("header 'Last-Event-ID' must be a seq number") from None
-    stream = run_stream(services, run_id, cursor)
-    if nothing_left(services, run_id, cursor):
+    opened = run_stream(services, run_id, cursor)
+    if opened.nothing_left:
         return Response(status_code=204)
+    stream = opened.stream
     lease = services.streams.open(stream.run_id, user.username, "sse")
     encoder: Encoder = request.app.state.stream_encoder
     body = _events(stream, encoder, services.settings.stream_idle_timeout, lease)

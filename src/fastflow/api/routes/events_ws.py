@@ -94,7 +94,7 @@ async def run_events_ws(websocket: WebSocket, run_id: str) -> None:
         since = _since(websocket)
         batched = _batched(websocket)
         try:
-            stream = await asyncio.to_thread(run_stream, services, run_id, since)
+            stream = (await asyncio.to_thread(run_stream, services, run_id, since)).stream
         except NotFoundError as exc:
             raise _Closing(NOT_FOUND, exc.message) from None
         try:

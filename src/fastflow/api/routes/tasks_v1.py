@@ -15,36 +15,12 @@ from fastapi import APIRouter, Request
 from fastflow.api import job_view
 from fastflow.api.deps import Operator, ServicesDep, Viewer
 from fastflow.api.responses import AUTHENTICATED, errors
-from fastflow.api.routes.builds import receive_upload
+from fastflow.api.routes.builds import receive_upload, upload_schema
 from fastflow.api.routes.runs import RunId
 
 router = APIRouter(prefix="/api/v1", tags=["build tasks"], responses=AUTHENTICATED)
 
-_UPLOAD: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "a .py file, or a .zip with main.py",
-                        },
-                        "app_name": {"type": "string", "description": "the build's name"},
-                        "parameters": {
-                            "type": "string",
-                            "description": "a JSON object of run parameters",
-                        },
-                    },
-                }
-            }
-        },
-    }
-}
+_UPLOAD = upload_schema("app_name", "the build's name", "a .py file, or a .zip with main.py")
 
 
 @router.post("/build", openapi_extra=_UPLOAD, responses=errors(409, 413, 429))

@@ -21,7 +21,7 @@ router = APIRouter(tags=["workers"])
 _bearer = HTTPBearer(auto_error=False, description="FASTFLOW_WORKER_TOKEN")
 
 
-def worker_auth(
+async def worker_auth(
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:

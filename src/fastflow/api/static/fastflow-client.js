@@ -61,23 +61,10 @@
     return typeof window !== "undefined" && window.location ? window.location.origin : "";
   }
 
-  class FastflowRunStream {
-    constructor(runId, options = {}) {
-      this.runId = runId;
-      this.token = options.token || null;
-      this.baseUrl = (options.baseUrl || SCRIPT_ORIGIN).replace(/\/$/, "");
-      this.transport = options.transport === "sse" ? "sse" : "websocket";
-      this.fillGaps = options.fillGaps !== false;
-      this.reconnectDelay = options.reconnectDelay || 500;
-      this.maxReconnectDelay = options.maxReconnectDelay || 10000;
-      this.maxFailures = options.maxFailures || 20;
-      this.lastSeq = options.since || 0;
-      this.done = false;
+  // Handlers by event type, shared by both streams.
+  class Emitter {
+    constructor() {
       this._handlers = {};
-      this._queue = Promise.resolve();
-      this._conn = null;
-      this._failures = 0;
-      this._timer = null;
     }
 
     on(type, handler) {
@@ -88,6 +75,36 @@
     off(type, handler) {
       this._handlers[type] = (this._handlers[type] || []).filter((h) => h !== handler);
       return this;
+    }
+
+    _emit(type, ...args) {
+      for (const handler of this._handlers[type] || []) {
+        try {
+          handler(...args);
+        } catch (err) {
+          setTimeout(() => { throw err; });  // a handler's bug must not stop the stream
+        }
+      }
+    }
+  }
+
+  class FastflowRunStream extends Emitter {
+    constructor(runId, options = {}) {
+      super();
+      this.runId = runId;
+      this.token = options.token || null;
+      this.baseUrl = (options.baseUrl || SCRIPT_ORIGIN).replace(/\/$/, "");
+      this.transport = options.transport === "sse" ? "sse" : "websocket";
+      this.fillGaps = options.fillGaps !== false;
+      this.reconnectDelay = options.reconnectDelay || 500;
+      this.maxReconnectDelay = options.maxReconnectDelay || 10000;
+      this.maxFailures = options.maxFailures || 20;
+      this.lastSeq = options.since || 0;
+      this.done = false;
+      this._queue = Promise.resolve();
+      this._conn = null;
+      this._failures = 0;
+      this._timer = null;
     }
 
     connect() {
@@ -104,15 +121,6 @@
       this._conn = null;
     }
 
-    _emit(type, data) {
-      for (const handler of this._handlers[type] || []) {
-        try {
-          handler(data);
-        } catch (err) {
-          setTimeout(() => { throw err; });  // a handler's bug must not stop the stream
-        }
-      }
-    }
 
     _url(path, params) {
       const query = new URLSearchParams(params);
@@ -261,8 +269,9 @@
    * on("complete", ({ success, artifacts }) => …)  the end: the stream closes for good
    * also: connected, metrics, gap (fillGaps: false), reconnecting, close ({code, reason})
    */
-  class BuildLogStream {
+  class BuildLogStream extends Emitter {
     constructor(buildId, token, options = {}) {
+      super();
       if (token !== null && typeof token === "object") {
         options = token;
         token = options.token;
@@ -278,23 +287,12 @@
       this.status = "CONNECTING";
       this.progress = 0;
       this.done = false;
-      this._handlers = {};
       this._queue = Promise.resolve();
       this._ws = null;
       this._failures = 0;
       this._timer = null;
       this._stopped = false;
       this._finalStatusSeq = 0;
-    }
-
-    on(type, handler) {
-      (this._handlers[type] = this._handlers[type] || []).push(handler);
-      return this;
-    }
-
-    off(type, handler) {
-      this._handlers[type] = (this._handlers[type] || []).filter((h) => h !== handler);
-      return this;
     }
 
     connect() {
@@ -349,15 +347,6 @@
       if (ws) ws.close(1000);
     }
 
-    _emit(type, ...args) {
-      for (const handler of this._handlers[type] || []) {
-        try {
-          handler(...args);
-        } catch (err) {
-          setTimeout(() => { throw err; });  // a handler's bug must not stop the stream
-        }
-      }
-    }
 
     _retry() {
       this._failures += 1;

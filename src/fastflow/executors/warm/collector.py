@@ -28,6 +28,12 @@ class WarmCollector(Collector):
             if proc["rss_bytes"] is not None:
                 rss.add_metric([str(proc["pid"]), ",".join(proc["preload"])], proc["rss_bytes"])
         yield rss
+        if self._pool.max_memory_bytes is not None:
+            yield GaugeMetricFamily(
+                "fastflow_warm_memory_limit_bytes",
+                "The memory all warm interpreters may hold together (FASTFLOW_WARM_MAX_MEMORY_MB)",
+                value=self._pool.max_memory_bytes,
+            )
         starts = CounterMetricFamily(
             "fastflow_run_starts",
             "Local runs started, by how: forked from a warm interpreter, or cold",

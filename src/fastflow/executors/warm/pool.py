@@ -1,6 +1,7 @@
 """The warm interpreters of this process (a server or a worker): one per pipeline
 environment, preload list and sandbox layer; started lazily, replaced when what they were
-started from changes, the least recently used stopped past `FASTFLOW_WARM_MAX`.
+started from changes, the least recently used stopped past `FASTFLOW_WARM_MAX` or when all
+of them together hold more memory than `FASTFLOW_WARM_MAX_MEMORY_MB`.
 
 Thread-safe: a worker's runs use one pool from their own event loops.
 """
@@ -81,9 +82,18 @@ class WarmRequest:
 class WarmPool:
     """Leases warm interpreters to runs and says how each pipeline's runs start."""
 
-    def __init__(self, enabled: bool = True, max_processes: int = 8, ready_timeout: float = 300.0):
+    def __init__(
+        self,
+        enabled: bool = True,
+        max_processes: int = 8,
+        ready_timeout: float = 300.0,
+        max_memory_bytes: int | None = None,
+    ):
+        """`max_memory_bytes`: what the warm interpreters may hold together (resident memory,
+        measured when each is ready: it runs no pipeline code, so it stays about that size)."""
         self.enabled = enabled
         self.max_processes = max_processes
+        self.max_memory_bytes = max_memory_bytes
         self.ready_timeout = ready_timeout
         self._lock = threading.Lock()
         self._starting: dict[str, threading.Lock] = {}
@@ -97,8 +107,17 @@ class WarmPool:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WarmPool:
-        """FASTFLOW_WARM_START and FASTFLOW_WARM_MAX."""
-        return cls(settings.warm_start is WarmStart.AUTO, settings.warm_max)
+        """FASTFLOW_WARM_START, FASTFLOW_WARM_MAX and FASTFLOW_WARM_MAX_MEMORY_MB."""
+        mb = settings.warm_max_memory_mb
+        if mb is None:
+            import psutil
+
+            memory = int(psutil.virtual_memory().total // 4)
+        else:
+            memory = int(mb * 1024 * 1024)
+        return cls(
+            settings.warm_start is WarmStart.AUTO, settings.warm_max, max_memory_bytes=memory
+        )
 
     def lease(self, request: WarmRequest) -> WarmTarget | str:
         """The warm interpreter for `request` (started now if needed, blocking), or why the
@@ -143,6 +162,10 @@ class WarmPool:
                 return "the server is stopping"
             self._procs[key] = started
             self._evict()
+            too_big = self._evict_for_memory(key)
+        if too_big is not None:
+            log.warning("warm start of %s: %s", request.pipeline, too_big)
+            return too_big
         log.info(
             "warm interpreter for %s started (pid %d, preload %s)",
             request.pipeline,
@@ -171,6 +194,32 @@ class WarmPool:
             proc.stop()
             self._retired.append(proc)
         self._retired = [p for p in self._retired if p.alive()]
+
+    def _evict_for_memory(self, keep: str) -> str | None:
+        """Past the memory cap the least recently used go, never `keep` (just started for a
+        run); `keep` alone over the cap is stopped too and its runs start cold (why: the
+        answer). Called with the lock held."""
+        cap = self.max_memory_bytes
+        if cap is None:
+            return None
+        sizes = {key: proc.rss_bytes() or 0 for key, proc in self._procs.items()}
+        while sum(sizes.values()) > cap and len(sizes) > 1:
+            key = min((k for k in sizes if k != keep), key=lambda k: self._procs[k].last_used)
+            del sizes[key]
+            self._retire(self._procs.pop(key))
+        held = sizes.get(keep, 0)
+        if held <= cap:
+            return None
+        self._retire(self._procs.pop(keep))
+        self._failed[keep] = (
+            f"its warm interpreter holds {_mb(held)} MB, more than all warm interpreters may "
+            f"hold together (FASTFLOW_WARM_MAX_MEMORY_MB={_mb(cap)})"
+        )
+        return self._failed[keep]
+
+    def _retire(self, proc: WarmProcess) -> None:
+        proc.stop()
+        self._retired.append(proc)
 
     def record(self, pipeline: str, start: str, reason: str) -> None:
         """How a run of `pipeline` started (for the console and the counters)."""
@@ -228,6 +277,10 @@ class WarmPool:
         for proc in procs:
             if proc.alive() and not _ended(proc, 0.5):
                 log.info("warm interpreter %d ends after its runs", proc.proc.pid)
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1024 / 1024:.0f}"
 
 
 def _ended(proc: WarmProcess, timeout: float) -> bool:

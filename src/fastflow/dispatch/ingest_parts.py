@@ -1,0 +1,42 @@
+"""Small pieces of the server's ingest of remote runs' streams (`celery_ingest`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from fastflow.events import types as ev
+
+Entries = list[tuple[bytes, dict[bytes, bytes]]]
+_NOT_SAMPLE = frozenset({"type", "ts", "seq"})  # event fields that are not the sample's
+
+
+def streams(found: Any) -> list[tuple[str, Entries]]:
+    """XREAD's answer as (run id, entries); keys are `prefix:run:{id}:events` bytes."""
+    return [(key.decode().split(":")[-2], entries) for key, entries in found or []]
+
+
+def names_executor(event: ev.Event) -> bool:
+    """A status event saying which executor really runs the run (the worker's EXECUTOR)."""
+    return event.get("type") == ev.STATUS and isinstance(event.get("executor"), str)
+
+
+def write_samples(path: Path, events: list[ev.Event]) -> None:
+    """Samples into the run's metrics file `path`, as a local executor writes them.
+
+    The server writes the file from the stream (the worker's own copy stays on the worker),
+    so `/api/runs/{id}/metrics` works for remote runs and a replay adds nothing twice:
+    only events new to the log file arrive here.
+    """
+    samples = [
+        {k: v for k, v in e.items() if k not in _NOT_SAMPLE}
+        for e in events
+        if e.get("type") == ev.METRICS
+    ]
+    if not samples:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "ab") as f:
+        f.write(b"".join(orjson.dumps(sample) + b"\n" for sample in samples))
