@@ -154,12 +154,14 @@ class ProcessRun:
             os.close(out_w)  # the child holds its own copies; EOF comes when it is done
             os.close(err_w)
         self._proc = proc
-        if self.on_started is not None:
-            self.on_started(proc.pid)
+        # The readers first: the run's first line does not wait for `on_started` (a file
+        # written, a message sent). Threads started without waiting for each to be
+        # scheduled (see events/threads.py).
         readers = [self._reader(out_r, "stdout"), self._reader(err_r, "stderr")]
-        # Started without waiting for each to be scheduled (see events/threads.py).
         start_thread(self._wait_exit, "fastflow-wait")
         metrics = start_thread(self._watch_metrics, "fastflow-metrics")
+        if self.on_started is not None:
+            self.on_started(proc.pid)
         self._supervise()
         code = proc.wait()
         if self.reap:
