@@ -278,4 +278,7 @@ class CeleryDispatcher:
         except FastflowError as exc:
             log.info("run %s: secrets not sealed (%s); its worker asks for them", run.id, exc)
             return None
+        except Exception:  # never keeps the run (or the runs after it) from being sent
+            log.exception("run %s: secrets not sealed; its worker asks for them", run.id)
+            return None
         return hash_fields(run.pipeline_name, self._seal.seal(run.id, found), found)
