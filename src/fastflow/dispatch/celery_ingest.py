@@ -238,41 +238,17 @@ class StreamIngest(Loop):
     def _persist_all(
         self, batch: list[tuple[_Tracked, list[bytes], bytes]]
     ) -> tuple[list[bool], Exception | None]:
-        """`_persist` for each run in turn, up to the first that fails (and why); then the
-        runs that started and the runs that completed go into the database, each group in
-        one transaction. Which runs completed, in the batch's order."""
-        starts: list[_Tracked] = []
-        completes: list[tuple[_Tracked, ev.Event, StageClock]] = []
+        """`_persist` for each run in turn, up to the first that fails (and why)."""
         done: list[bool] = []
-        error: Exception | None = None
         for tracked, lines, _last in batch:
             try:
-                complete = self._persist(tracked, lines, starts)
+                done.append(self._persist(tracked, lines))
             except Exception as exc:
-                error = exc
-                break
-            done.append(complete is not None)
-            if complete is not None:
-                clock = StageClock(tracked.run.id, "server", self._timings)
-                clock.mark("ingested")
-                completes.append((tracked, complete, clock))
-        if starts:
-            self._runs.mark_started_many([(t.run.id, t.owner) for t in starts])
-            for tracked in starts:
-                tracked.started = True
-        if completes:
-            self._settlement.settle_remote_many([(t.run, c) for t, c, _clock in completes])
-            for _tracked, _complete, clock in completes:
-                clock.mark("settled")
-                clock.log()
-        return done, error
+                return done, exc
+        return done, None
 
-    def _persist(
-        self, tracked: _Tracked, lines: list[bytes], starts: list[_Tracked]
-    ) -> ev.Event | None:
-        """Append to the log, publish, mirror progress into the DB; the run's `complete`
-        when it came (the caller settles it). A run whose first events these are joins
-        `starts` (the caller marks it started).
+    def _persist(self, tracked: _Tracked, lines: list[bytes]) -> bool:
+        """Append to the log, publish, mirror into the DB; True when the run completed.
 
         Whole events numbered one by one (what workers send) go into the log file as they
         came; only the events someone needs are parsed: all of them while the run has live
@@ -285,7 +261,7 @@ class StreamIngest(Loop):
         if picked is not None:
             kept, last = picked
             if not kept:
-                return None
+                return False
             fresh = [
                 orjson.loads(line) for line in kept if watched or not line.startswith(_LOG_LINE)
             ]
@@ -296,23 +272,29 @@ class StreamIngest(Loop):
                 log.warning("run %s: skipped %d malformed event(s) of its stream", run.id, bad)
             fresh = tracked.writer.append_numbered([e for e in events if "seq" in e])
             if not fresh:
-                return None
+                return False
         if not tracked.started:
-            starts.append(tracked)  # (a run comes once per batch)
+            self._runs.mark_started(run.id, tracked.owner)
+            tracked.started = True
         if watched and fresh:
             self._fanout.publish(run.id, fresh)
         write_samples(self._logs.metrics_path(run.id), fresh)
         chosen = next((e["executor"] for e in fresh if names_executor(e)), None)
         if chosen is not None:
             self._runs.update(run.id, executor=chosen)  # the worker's EXECUTOR overrode it
-        complete: ev.Event | None = next((e for e in fresh if e.get("type") == ev.COMPLETE), None)
+        complete = next((e for e in fresh if e.get("type") == ev.COMPLETE), None)
         if complete is not None:
             tracked.writer.close()
             tracked.writer = None
+            clock = StageClock(run.id, "server", self._timings)
+            clock.mark("ingested")
             self._fanout.finish(run.id)
-            return complete
+            self._settlement.settle_remote(run, complete)
+            clock.mark("settled")
+            clock.log()
+            return True
         self._mirror_progress(tracked, fresh)
-        return None
+        return False
 
     async def _claimed_by(self, starting: list[_Tracked]) -> None:
         """Which worker claimed each of these runs (their first events are in), in one

@@ -101,25 +101,6 @@ class Settlement:
         record_outcome(recorder, ExecutionResult(RunStatus.CANCELLED, error=error), say_error=False)
         recorder.close()
 
-    def settle_remote_many(self, ends: list[tuple[Run, dict[str, Any]]]) -> None:
-        """`settle_remote` for several runs, their final states in one transaction."""
-        results = [_remote_result(complete) for _run, complete in ends]
-        rows = self.runs.finish_many(
-            [
-                (run.id, result.status, _fields(result.status, complete, result))
-                for (run, complete), result in zip(ends, results, strict=True)
-            ]
-        )
-        for (run, _complete), result, finished in zip(ends, results, rows, strict=True):
-            if finished is not None:
-                log.info(
-                    "run %s: %s",
-                    run.id,
-                    result.status.value,
-                    extra={"run_id": run.id, "action": "settle", "status": result.status.value},
-                )
-                self.notify_finished(run.id, finished)
-
     def settle_remote(self, run: Run, complete: dict[str, Any]) -> None:
         """Record the outcome of a run a worker executed; its `complete` is in the log already."""
         result = ExecutionResult(
@@ -128,28 +109,3 @@ class Settlement:
             setup_duration=complete.get("setup_duration"),
         )
         self.settle(run, result.status, complete, result)
-
-
-def _remote_result(complete: dict[str, Any]) -> ExecutionResult:
-    return ExecutionResult(
-        RunStatus(complete["status"]),
-        uv_version=complete.get("uv_version"),
-        setup_duration=complete.get("setup_duration"),
-    )
-
-
-def _fields(
-    status: RunStatus, complete: dict[str, Any], result: ExecutionResult | None
-) -> dict[str, Any]:
-    """The row's fields for a run ending with `complete` (as `Settlement.settle` writes)."""
-    fields: dict[str, Any] = {
-        "exit_code": complete.get("exit_code"),
-        "failure_kind": complete.get("failure_kind"),
-        "error_message": complete.get("error"),
-    }
-    if status is RunStatus.SUCCESS:
-        fields["progress"] = 100
-    if result is not None:
-        fields["uv_version"] = result.uv_version
-        fields["setup_duration"] = result.setup_duration
-    return fields

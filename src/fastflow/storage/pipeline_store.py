@@ -77,24 +77,23 @@ class PipelineStore:
             s.commit()
 
 
-def count_finished_run(session: Session, name: str, status: RunStatus, runs: int = 1) -> None:
-    """Count finished runs (one, or `runs` ending alike): total always; SUCCESS as
-    successful; FAILED/TIMED_OUT failed.
+def count_finished_run(session: Session, name: str, status: RunStatus) -> None:
+    """Count a finished run: total always; SUCCESS as successful; FAILED/TIMED_OUT failed.
 
     Runs inside the caller's transaction, so a run's final state and its count never diverge.
     """
-    values: dict[str, object] = {"total_runs": col(Pipeline.total_runs) + runs}
+    values: dict[str, object] = {"total_runs": col(Pipeline.total_runs) + 1}
     if status is RunStatus.SUCCESS:
-        values["successful_runs"] = col(Pipeline.successful_runs) + runs
+        values["successful_runs"] = col(Pipeline.successful_runs) + 1
     elif status in (RunStatus.FAILED, RunStatus.TIMED_OUT):
-        values["failed_runs"] = col(Pipeline.failed_runs) + runs
+        values["failed_runs"] = col(Pipeline.failed_runs) + 1
     res = session.execute(sa.update(Pipeline).where(col(Pipeline.name) == name).values(**values))
     if res.rowcount == 0:  # type: ignore[attr-defined]
         session.add(
             Pipeline(
                 name=name,
-                total_runs=runs,
-                successful_runs=runs * (status is RunStatus.SUCCESS),
-                failed_runs=runs * (status in (RunStatus.FAILED, RunStatus.TIMED_OUT)),
+                total_runs=1,
+                successful_runs=int(status is RunStatus.SUCCESS),
+                failed_runs=int(status in (RunStatus.FAILED, RunStatus.TIMED_OUT)),
             )
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
 from typing import Any
 
 import sqlalchemy as sa
@@ -151,45 +150,6 @@ class RunStore:
             count_finished_run(s, run.pipeline_name, status)
             s.commit()
             return run
-
-    def finish_many(self, ends: list[tuple[str, RunStatus, dict[str, Any]]]) -> list[Run | None]:
-        """`finish` for several runs (id, status, fields) in one transaction, with one
-        statement per run and one count per pipeline and status: a batch of remote runs
-        settled together. None for a run that had already finished (counted once)."""
-        finished: list[Run | None] = []
-        counts: Counter[tuple[str, RunStatus]] = Counter()
-        with self._db.session() as s:
-            for run_id, status, fields in ends:
-                values = {"finished_at": utcnow(), **fields}
-                run = s.scalars(
-                    sa.update(Run)
-                    .where(col(Run.id) == run_id, col(Run.status).in_(_ACTIVE))
-                    .values(status=status.value, **values)
-                    .returning(Run),
-                    execution_options={"synchronize_session": False},
-                ).one_or_none()
-                if run is not None:
-                    counts[run.pipeline_name, status] += 1
-                finished.append(run)
-            for (name, status), runs in counts.items():
-                count_finished_run(s, name, status, runs)
-            s.commit()
-        return finished
-
-    def mark_started_many(self, starts: list[tuple[str, str | None]]) -> None:
-        """`mark_started` for several runs (id, worker) in one transaction, one statement
-        per worker."""
-        by_worker: dict[str | None, list[str]] = {}
-        for run_id, worker in starts:
-            by_worker.setdefault(worker, []).append(run_id)
-        with self._db.session() as s:
-            for worker, ids in by_worker.items():
-                s.execute(
-                    sa.update(Run)
-                    .where(col(Run.id).in_(ids), col(Run.status) == RunStatus.PENDING.value)
-                    .values(status=RunStatus.RUNNING.value, started_at=utcnow(), worker=worker)
-                )
-            s.commit()
 
     def cancel_pending(self, run_id: str, error: str | None = None) -> bool:
         """Cancel a run that has not started; False when it is no longer PENDING."""
