@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import col, func, select
+from sqlmodel import SQLModel, col, func, select
 
 from fastflow.errors import NotFoundError
 from fastflow.models import TERMINAL_STATUSES, RunStatus
@@ -19,6 +19,9 @@ _ACTIVE = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
 _TERMINAL = tuple(s.value for s in TERMINAL_STATUSES)
 
 SORTABLE = {"created_at", "started_at", "finished_at", "pipeline_name", "status"}
+
+
+_RUNS: sa.Table = SQLModel.metadata.tables[Run.__tablename__]
 
 
 class RunStore:
@@ -74,9 +77,11 @@ class RunStore:
         return list(rows), int(total)
 
     def update(self, run_id: str, **fields: Any) -> None:
-        with self._db.session() as s:
-            s.execute(sa.update(Run).where(col(Run.id) == run_id).values(**fields))
-            s.commit()
+        # On the table, not the mapped class: no ORM bookkeeping for a plain UPDATE (it is on
+        # every run's way, e.g. its pid).
+        table = _RUNS
+        with self._db.engine.begin() as conn:
+            conn.execute(sa.update(table).where(table.c.id == run_id).values(**fields))
 
     def claim_pending(self, limit: int, worker: str) -> list[Run]:
         """Atomically move up to `limit` oldest PENDING runs to RUNNING; returns the claimed,
