@@ -9,15 +9,13 @@ executes twice, no line is lost or repeated, cancel and LOST still work.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import httpx
-import orjson
 import pytest
 
 from fastflow.monitoring.timings import WORKER_STAGES, parse_timings
 from tests.distributed.conftest import Cluster
-from tests.support.server import wait_for_run
+from tests.support.server import assert_exactly_once, event_history, start_run, wait_for_run
 
 SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 LINES = 3000
@@ -34,27 +32,9 @@ LOUD = (
 )
 
 
-def _run(client: httpx.Client, name: str, **params: Any) -> str:
-    r = client.post(f"/api/pipelines/{name}/run", json={"parameters": params})
-    assert r.status_code == 202, r.text
-    return str(r.json()["id"])
-
-
-def _history(client: httpx.Client, run_id: str) -> list[dict[str, Any]]:
-    r = client.get(f"/api/runs/{run_id}/events/history")
-    assert r.status_code == 200, r.text
-    return [orjson.loads(line) for line in r.content.splitlines() if line.strip()]
-
-
-def _assert_exactly_once(events: list[dict[str, Any]]) -> None:
-    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
-    assert [e["type"] for e in events].count("complete") == 1
-    assert events[-1]["type"] == "complete"
-
-
 def _wait_ticks(client: httpx.Client, run_id: str, count: int) -> None:
     deadline = time.monotonic() + 120
-    while sum(e.get("line", "").startswith("tick ") for e in _history(client, run_id)) < count:
+    while sum(e.get("line", "").startswith("tick ") for e in event_history(client, run_id)) < count:
         assert time.monotonic() < deadline, f"run {run_id} never ticked"
         time.sleep(0.1)
 
@@ -65,19 +45,19 @@ def test_a_burst_keeps_every_guarantee_on_the_fast_route(cluster: Cluster) -> No
     timings = {"env_extra": {"FASTFLOW_LOG_TIMINGS": "1"}}
     workers = cluster.start_workers(("w1", timings), ("w2", timings))
     with cluster.server.client() as client:
-        cancelled = _run(client, "sleeper", SECONDS_TO_RUN=120)
-        doomed_run = _run(client, "sleeper", SECONDS_TO_RUN=120)
+        cancelled = start_run(client, "sleeper", SECONDS_TO_RUN=120)
+        doomed_run = start_run(client, "sleeper", SECONDS_TO_RUN=120)
         _wait_ticks(client, cancelled, 2)
         _wait_ticks(client, doomed_run, 2)
-        burst = [_run(client, "loud", LINES=LINES) for _ in range(BURST)]
+        burst = [start_run(client, "loud", LINES=LINES) for _ in range(BURST)]
         assert client.post(f"/api/runs/{cancelled}/cancel").status_code == 200
 
         runs = {i: wait_for_run(client, i, timeout=300) for i in burst}
         assert {r["status"] for r in runs.values()} == {"SUCCESS"}
         assert {r["worker"] for r in runs.values()} == {"w1", "w2"}
         for run_id, run in runs.items():
-            events = _history(client, run_id)
-            _assert_exactly_once(events)
+            events = event_history(client, run_id)
+            assert_exactly_once(events)
             lines = [e["line"] for e in events if e["type"] == "log" and e["stream"] == "stdout"]
             assert lines == [f"line {i} of run {run_id}" for i in range(LINES)]
             assert [e["line"] for e in events if e.get("stream") == "stderr"] == ["oops"]
@@ -88,15 +68,15 @@ def test_a_burst_keeps_every_guarantee_on_the_fast_route(cluster: Cluster) -> No
 
         stopped = wait_for_run(client, cancelled, timeout=60)
         assert stopped["status"] == "CANCELLED"
-        _assert_exactly_once(_history(client, cancelled))
+        assert_exactly_once(event_history(client, cancelled))
 
         owner = client.get(f"/api/runs/{doomed_run}").json()["worker"]
         doomed = next(w for w in workers if w.name == owner)
         doomed.kill9()
         lost = wait_for_run(client, doomed_run, timeout=60)
         assert (lost["status"], lost["failure_kind"]) == ("FAILED", "LOST")
-        events = _history(client, doomed_run)
-        _assert_exactly_once(events)
+        events = event_history(client, doomed_run)
+        assert_exactly_once(events)
         assert f"{owner} stopped sending heartbeats" in events[-1]["error"]
 
     # The fast route was taken: every burst run's lines reached the server through the

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import httpx
-import orjson
 import pytest
 
 from tests.distributed.conftest import Cluster
-from tests.support.server import wait_for_run
+from tests.support.server import assert_exactly_once, event_history, start_run, wait_for_run
 from tests.support.workers import write_retried_pipeline
 
 # Each of these starts real worker processes; the database is exercised on both engines by
@@ -18,35 +16,16 @@ from tests.support.workers import write_retried_pipeline
 SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 
-def _run(client: httpx.Client, name: str, **params: Any) -> str:
-    r = client.post(f"/api/pipelines/{name}/run", json={"parameters": params})
-    assert r.status_code == 202, r.text
-    return str(r.json()["id"])
-
-
-def _history(client: httpx.Client, run_id: str) -> list[dict[str, Any]]:
-    r = client.get(f"/api/runs/{run_id}/events/history")
-    assert r.status_code == 200, r.text
-    return [orjson.loads(line) for line in r.content.splitlines() if line.strip()]
-
-
-def _assert_exactly_once(events: list[dict[str, Any]]) -> None:
-    seqs = [e["seq"] for e in events]
-    assert seqs == list(range(1, len(seqs) + 1)), seqs
-    assert [e["type"] for e in events].count("complete") == 1
-    assert events[-1]["type"] == "complete"
-
-
 def test_runs_spread_over_two_workers_with_every_line_once(cluster: Cluster) -> None:
     cluster.start_workers(("w1", {}), ("w2", {}))
     with cluster.server.client() as client:
-        ids = [_run(client, "sleeper", SECONDS_TO_RUN=1.5) for _ in range(4)]
+        ids = [start_run(client, "sleeper", SECONDS_TO_RUN=1.5) for _ in range(4)]
         runs = [wait_for_run(client, i) for i in ids]
         assert [r["status"] for r in runs] == ["SUCCESS"] * 4
         assert {r["worker"] for r in runs} == {"w1", "w2"}
         for run_id in ids:
-            events = _history(client, run_id)
-            _assert_exactly_once(events)
+            events = event_history(client, run_id)
+            assert_exactly_once(events)
             lines = [e["line"] for e in events if e["type"] == "log" and e["stream"] == "stdout"]
             ticks = [line for line in lines if line.startswith("tick ")]
             assert ticks == [f"tick {i}" for i in range(len(ticks))] and len(ticks) >= 10
@@ -62,7 +41,7 @@ def _wait_ticks(client: httpx.Client, run_id: str, count: int, timeout: float = 
     """Until the run's log (on the server) holds `count` tick lines: it is really running."""
     deadline = time.monotonic() + timeout
     while True:
-        ticks = [e for e in _history(client, run_id) if e.get("line", "").startswith("tick ")]
+        ticks = [e for e in event_history(client, run_id) if e.get("line", "").startswith("tick ")]
         if len(ticks) >= count:
             return
         assert time.monotonic() < deadline, f"run {run_id} printed {len(ticks)} ticks"
@@ -73,14 +52,14 @@ def _wait_ticks(client: httpx.Client, run_id: str, count: int, timeout: float = 
 def test_cancel_of_a_remote_run_stops_it_on_its_worker(cluster: Cluster) -> None:
     cluster.worker("w1")
     with cluster.server.client() as client:
-        run_id = _run(client, "sleeper", SECONDS_TO_RUN=60)
+        run_id = start_run(client, "sleeper", SECONDS_TO_RUN=60)
         _wait_ticks(client, run_id, 3)
         r = client.post(f"/api/runs/{run_id}/cancel")
         assert r.status_code == 200, r.text
         run = wait_for_run(client, run_id, timeout=30)
         assert run["status"] == "CANCELLED"
-        events = _history(client, run_id)
-        _assert_exactly_once(events)
+        events = event_history(client, run_id)
+        assert_exactly_once(events)
         assert "finished" not in [e.get("line") for e in events]
         assert any("SIGTERM" in e.get("line", "") for e in events)
 
@@ -92,10 +71,10 @@ def test_pipeline_queue_routes_runs_to_the_workers_of_that_queue(cluster: Cluste
     (pipelines / "gpu_job.json").write_text('{"queue": "gpu"}')
     cluster.start_workers(("cpu-box", {"concurrency": 1}), ("gpu-box", {"queues": "gpu"}))
     with cluster.server.client() as client:
-        ids = [_run(client, "gpu_job") for _ in range(3)]
+        ids = [start_run(client, "gpu_job") for _ in range(3)]
         runs = [wait_for_run(client, i) for i in ids]
         assert {(r["status"], r["worker"]) for r in runs} == {("SUCCESS", "gpu-box")}
-        plain = wait_for_run(client, _run(client, "hello"))
+        plain = wait_for_run(client, start_run(client, "hello"))
         assert (plain["status"], plain["worker"]) == ("SUCCESS", "cpu-box")
 
 
@@ -105,7 +84,7 @@ def test_worker_killed_mid_run_is_lost_then_retried_on_another(cluster: Cluster)
     write_retried_pipeline(pipelines)
     workers = cluster.start_workers(("a", {"concurrency": 1}), ("b", {"concurrency": 1}))
     with cluster.server.client() as client:
-        run_id = _run(client, "retried")
+        run_id = start_run(client, "retried")
         _wait_ticks(client, run_id, 3)
         owner = client.get(f"/api/runs/{run_id}").json()["worker"]
         doomed = next(w for w in workers if w.name == owner)
@@ -113,8 +92,8 @@ def test_worker_killed_mid_run_is_lost_then_retried_on_another(cluster: Cluster)
         doomed.kill9()
         run = wait_for_run(client, run_id, timeout=30)
         assert (run["status"], run["failure_kind"]) == ("FAILED", "LOST")
-        events = _history(client, run_id)
-        _assert_exactly_once(events)
+        events = event_history(client, run_id)
+        assert_exactly_once(events)
         assert f"{owner} stopped sending heartbeats" in events[-1]["error"]
         children = client.get("/api/runs", params={"pipeline": "retried"}).json()["items"]
         follow = next(r for r in children if r["parent_run_id"] == run_id)
@@ -127,7 +106,7 @@ def test_worker_killed_mid_run_is_lost_then_retried_on_another(cluster: Cluster)
 @SQLITE_ONLY
 def test_bundles_need_the_worker_token(cluster: Cluster) -> None:
     with cluster.server.client() as client:
-        _run(client, "hello")  # no worker: it stays PENDING, but its bundle is built
+        start_run(client, "hello")  # no worker: it stays PENDING, but its bundle is built
         deadline = time.monotonic() + 30
         while not list(cluster.server.settings.bundles_dir.glob("*.tar.gz")):
             assert time.monotonic() < deadline, "no bundle was built"

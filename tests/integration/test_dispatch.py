@@ -6,20 +6,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
-
 from fastflow.models import RunStatus
 from fastflow.records import Run, utcnow
 from fastflow.settings import Settings
 from fastflow.storage.database import Database
 from fastflow.storage.run_store import RunStore
-from tests.support.server import start_server, wait_for_run
-
-
-def _run(client: httpx.Client, name: str, **params: Any) -> str:
-    r = client.post(f"/api/pipelines/{name}/run", json={"parameters": params})
-    assert r.status_code == 202, r.text
-    return str(r.json()["id"])
+from tests.support.server import start_run, start_server, wait_for_run
 
 
 def _max_overlap(runs: list[dict[str, Any]]) -> int:
@@ -38,7 +30,7 @@ def test_concurrency_limit_queues_runs(make_settings: Callable[..., Settings]) -
     live = start_server(make_settings(MAX_CONCURRENT_RUNS=2))
     try:
         with live.client() as client:
-            ids = [_run(client, "sleeper", SECONDS_TO_RUN=0.6) for _ in range(5)]
+            ids = [start_run(client, "sleeper", SECONDS_TO_RUN=0.6) for _ in range(5)]
             pending = client.get("/api/runs", params={"status": "PENDING"}).json()["total"]
             assert pending >= 2  # 5 accepted at once, only 2 slots
             runs = [wait_for_run(client, i) for i in ids]
@@ -55,7 +47,7 @@ def test_full_queue_answers_429_when_configured(make_settings: Callable[..., Set
     live = start_server(make_settings(MAX_CONCURRENT_RUNS=1, QUEUE_FULL_POLICY="reject"))
     try:
         with live.client() as client:
-            first = _run(client, "sleeper", SECONDS_TO_RUN=5)
+            first = start_run(client, "sleeper", SECONDS_TO_RUN=5)
             r = client.post("/api/pipelines/hello/run", json={})
             assert r.status_code == 429
             assert "run slots are busy" in r.json()["detail"]
@@ -70,8 +62,8 @@ def test_pending_runs_survive_a_restart(make_settings: Callable[..., Settings]) 
     settings = make_settings(MAX_CONCURRENT_RUNS=1)
     live = start_server(settings)
     with live.client() as client:
-        blocker = _run(client, "sleeper", SECONDS_TO_RUN=30)
-        waiting = [_run(client, "hello", NAME=f"n{i}") for i in range(2)]
+        blocker = start_run(client, "sleeper", SECONDS_TO_RUN=30)
+        waiting = [start_run(client, "hello", NAME=f"n{i}") for i in range(2)]
         wait_for_run(client, blocker, statuses=["RUNNING"])
     live.stop()  # a graceful stop cancels what runs; PENDING runs stay queued
 
@@ -91,8 +83,8 @@ def test_cancel_pending_run(make_settings: Callable[..., Settings]) -> None:
     live = start_server(make_settings(MAX_CONCURRENT_RUNS=1))
     try:
         with live.client() as client:
-            blocker = _run(client, "sleeper", SECONDS_TO_RUN=30)
-            queued = _run(client, "hello")
+            blocker = start_run(client, "sleeper", SECONDS_TO_RUN=30)
+            queued = start_run(client, "hello")
             r = client.post(f"/api/runs/{queued}/cancel")
             assert r.status_code == 200 and r.json()["status"] == "CANCELLED"
             client.post(f"/api/runs/{blocker}/cancel").raise_for_status()

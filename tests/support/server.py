@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import uvicorn
 
 from fastflow.server import create_app
@@ -95,6 +96,28 @@ def wait_for_run(
 
 
 FASTFLOW_BIN = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "fastflow"
+
+
+def start_run(client: httpx.Client, name: str, **params: Any) -> str:
+    """POST a run of pipeline `name` with `params`; its id."""
+    r = client.post(f"/api/pipelines/{name}/run", json={"parameters": params})
+    assert r.status_code == 202, r.text
+    return str(r.json()["id"])
+
+
+def event_history(client: httpx.Client, run_id: str) -> list[dict[str, Any]]:
+    """Every event of a run's log, in order (`/events/history`)."""
+    r = client.get(f"/api/runs/{run_id}/events/history")
+    assert r.status_code == 200, r.text
+    return [orjson.loads(line) for line in r.content.splitlines() if line.strip()]
+
+
+def assert_exactly_once(events: list[dict[str, Any]]) -> None:
+    """Seqs 1..n with no gap or repeat, and one `complete`, last."""
+    seqs = [e["seq"] for e in events]
+    assert seqs == list(range(1, len(seqs) + 1)), seqs
+    assert [e["type"] for e in events].count("complete") == 1
+    assert events[-1]["type"] == "complete"
 
 
 def outside_env(**values: str) -> dict[str, str]:
