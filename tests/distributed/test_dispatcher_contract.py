@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 import redis
 
 from fastflow.settings import Settings
 from tests.distributed.conftest import Cluster
-from tests.support.server import start_server, wait_for_run
+from tests.support.server import event_history, start_run, start_server, wait_for_run
 from tests.support.workers import celery_overrides, clear_prefix
 
 PIPELINES = {
@@ -73,18 +72,6 @@ def api(
         clear_prefix(redis_client, settings.redis_prefix)
 
 
-def _start(client: httpx.Client, name: str) -> str:
-    r = client.post(f"/api/pipelines/{name}/run", json={"parameters": {}})
-    assert r.status_code == 202, r.text
-    return str(r.json()["id"])
-
-
-def _events(client: httpx.Client, run_id: str) -> list[dict[str, Any]]:
-    r = client.get(f"/api/runs/{run_id}/events/history")
-    assert r.status_code == 200, r.text
-    return [orjson.loads(line) for line in r.content.splitlines() if line.strip()]
-
-
 def _wait_status(client: httpx.Client, run_id: str, status: str, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while client.get(f"/api/runs/{run_id}").json()["status"] != status:
@@ -100,18 +87,18 @@ def _wait_line(client: httpx.Client, run_id: str, line: str, timeout: float = 90
 
 
 def test_a_run_executes_once_with_every_line(api: httpx.Client) -> None:
-    run = wait_for_run(api, _start(api, "dc_ok"), timeout=120)
+    run = wait_for_run(api, start_run(api, "dc_ok"), timeout=120)
     assert run["status"] == "SUCCESS", api.get(f"/api/runs/{run['id']}/logs").text
-    events = _events(api, run["id"])
+    events = event_history(api, run["id"])
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     assert [e["line"] for e in events if e["type"] == "log"] == ["line 0", "line 1", "line 2"]
     assert [e["type"] for e in events].count("complete") == 1
 
 
 def test_cancel_stops_a_running_run_and_a_pending_one_at_once(api: httpx.Client) -> None:
-    running = _start(api, "dc_sleeps")
+    running = start_run(api, "dc_sleeps")
     _wait_line(api, running, "started", timeout=120)
-    pending = _start(api, "dc_ok")  # the one slot is taken: it waits
+    pending = start_run(api, "dc_ok")  # the one slot is taken: it waits
     time.sleep(1.0)
     assert api.get(f"/api/runs/{pending}").json()["status"] == "PENDING"
     r = api.post(f"/api/runs/{pending}/cancel")
@@ -119,11 +106,11 @@ def test_cancel_stops_a_running_run_and_a_pending_one_at_once(api: httpx.Client)
     assert r.json()["error_message"] == "cancelled before it started"
     assert api.post(f"/api/runs/{running}/cancel").status_code == 200
     _wait_status(api, running, "CANCELLED")
-    assert _events(api, pending)[-1]["status"] == "CANCELLED"
+    assert event_history(api, pending)[-1]["status"] == "CANCELLED"
 
 
 def test_a_failed_run_gets_its_next_attempt(api: httpx.Client) -> None:
-    first = wait_for_run(api, _start(api, "dc_fails"), timeout=120)
+    first = wait_for_run(api, start_run(api, "dc_fails"), timeout=120)
     assert first["status"] == "FAILED" and first["exit_code"] == 2
     deadline = time.monotonic() + 120
     while True:
