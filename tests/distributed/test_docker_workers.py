@@ -18,10 +18,9 @@ import pytest
 from docker.errors import NotFound
 
 from tests.distributed.conftest import Cluster
-from tests.distributed.test_celery_runs import _assert_exactly_once, _history, _run
 from tests.integration.test_secrets import SECRET, _store
 from tests.support.engine import Engine, find_engine, require_engine
-from tests.support.server import wait_for_run
+from tests.support.server import assert_exactly_once, event_history, start_run, wait_for_run
 
 # Containers and worker processes cost seconds each; the database side of remote runs is
 # covered on both databases by the other distributed tests.
@@ -96,12 +95,12 @@ def test_docker_pipeline_runs_on_a_worker_with_every_line_once(
     with cluster.server.client() as client:
         _store(client)
         server_data = str(cluster.server.settings.data_dir)
-        run_id = _run(client, "remote_box", SERVER_DATA=server_data)
+        run_id = start_run(client, "remote_box", SERVER_DATA=server_data)
         run = wait_for_run(client, run_id, timeout=180)
         assert (run["status"], run["worker"], run["executor"]) == ("SUCCESS", "dw1", "docker")
         assert run["exit_code"] == 0, run
-        events = _history(client, run_id)
-        _assert_exactly_once(events)
+        events = event_history(client, run_id)
+        assert_exactly_once(events)
         stdout = [e["line"] for e in events if e["type"] == "log" and e["stream"] == "stdout"]
         assert stdout == [
             "in_container True",
@@ -126,7 +125,7 @@ def test_cancel_and_timeout_of_remote_docker_runs_remove_their_containers(
     # No `executor` in these pipelines' json: the worker's own EXECUTOR=docker decides.
     cluster.worker("dw2", env_extra=_docker_env(engine, EXECUTOR="docker"))
     with cluster.server.client() as client:
-        run_id = _run(client, "ignore_term")
+        run_id = start_run(client, "ignore_term")
         _wait_for("started", lambda: "started" in _logs(client, run_id))
         (box,) = _containers(engine, run_id)
         assert box["Labels"]["fastflow-worker"] == "dw2" and box["State"] == "running"
@@ -137,10 +136,10 @@ def test_cancel_and_timeout_of_remote_docker_runs_remove_their_containers(
         assert "executor docker (this worker's EXECUTOR), not local" in text
         assert run["executor"] == "docker"  # the run records what really ran it
         assert "got SIGTERM, ignoring it" in text and "SIGKILL after 2s" in text
-        _assert_exactly_once(_history(client, run_id))
+        assert_exactly_once(event_history(client, run_id))
         assert _containers(engine, run_id) == []
 
-        timed = wait_for_run(client, _run(client, "slow_timeout"), timeout=120)
+        timed = wait_for_run(client, start_run(client, "slow_timeout"), timeout=120)
         assert timed["status"] == "TIMED_OUT", timed
         assert "timed out after 1s" in timed["error_message"]
         assert "killing the container (timeout of 1s)" in _logs(client, timed["id"])
@@ -152,7 +151,7 @@ def test_container_of_a_killed_worker_is_removed_by_the_next_worker(
 ) -> None:
     doomed = cluster.worker("dw3", env_extra=_docker_env(engine, EXECUTOR="docker"))
     with cluster.server.client() as client:
-        run_id = _run(client, "ignore_term")
+        run_id = start_run(client, "ignore_term")
         _wait_for("started", lambda: "started" in _logs(client, run_id))
         doomed.kill9()
         run = wait_for_run(client, run_id, timeout=60)

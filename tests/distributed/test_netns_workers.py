@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from tests.distributed.conftest import OwnCluster
-from tests.distributed.test_celery_runs import _assert_exactly_once, _history, _run, _wait_ticks
-from tests.support.server import wait_for_run
+from tests.distributed.test_celery_runs import _wait_ticks
+from tests.support.server import assert_exactly_once, event_history, start_run, wait_for_run
 from tests.support.streams import Received, sse, ws
 from tests.support.workers import write_retried_pipeline
 
@@ -82,13 +82,13 @@ def test_runs_spread_over_a_namespace_worker_and_a_local_one(ns_cluster: OwnClus
         w.wait_ready(ns_cluster.redis, ns_cluster.prefix)
     data = str(ns_cluster.server.settings.data_dir)
     with ns_cluster.server.client() as client:
-        ids = [_run(client, "peek", SERVER_DATA=data) for _ in range(6)]
+        ids = [start_run(client, "peek", SERVER_DATA=data) for _ in range(6)]
         runs = [wait_for_run(client, i, timeout=120) for i in ids]
         assert [r["status"] for r in runs] == ["SUCCESS"] * 6, runs
         assert {r["worker"] for r in runs} == {"near", "far"}
         for run in runs:
-            events = _history(client, run["id"])
-            _assert_exactly_once(events)
+            events = event_history(client, run["id"])
+            assert_exactly_once(events)
             lines = [e["line"] for e in events if e["type"] == "log" and e["stream"] == "stdout"]
             # No run sees the server's data: the near worker's runs are sandboxed, the far
             # worker's machine does not have it.
@@ -104,7 +104,7 @@ def test_live_sse_and_websocket_of_a_namespace_run_every_line_once(
     ns_cluster.ns_worker("far")
     token = ns_cluster.server.login()
     with ns_cluster.server.client(token) as client:
-        run_id = _run(client, "sleeper", SECONDS_TO_RUN=3)
+        run_id = start_run(client, "sleeper", SECONDS_TO_RUN=3)
 
         async def both() -> tuple[Received, Received]:
             return await asyncio.gather(
@@ -115,7 +115,7 @@ def test_live_sse_and_websocket_of_a_namespace_run_every_line_once(
         over_sse, over_ws = asyncio.run(both())
         run = wait_for_run(client, run_id)
         assert (run["status"], run["worker"]) == ("SUCCESS", "far")
-        history = _history(client, run_id)
+        history = event_history(client, run_id)
     stored = [(e["seq"], e["line"]) for e in history if e["type"] == "log"]
     ticks = [line for _, line in stored if line.startswith("tick ")]
     assert ticks == [f"tick {i}" for i in range(len(ticks))] and len(ticks) >= 20
@@ -130,13 +130,13 @@ def test_live_sse_and_websocket_of_a_namespace_run_every_line_once(
 def test_cancel_of_a_run_on_the_namespace_worker(ns_cluster: OwnCluster) -> None:
     ns_cluster.ns_worker("far")
     with ns_cluster.server.client() as client:
-        run_id = _run(client, "sleeper", SECONDS_TO_RUN=60)
+        run_id = start_run(client, "sleeper", SECONDS_TO_RUN=60)
         _wait_ticks(client, run_id, 3)
         assert client.post(f"/api/runs/{run_id}/cancel").status_code == 200
         run = wait_for_run(client, run_id, timeout=30)
         assert (run["status"], run["worker"]) == ("CANCELLED", "far")
-        events = _history(client, run_id)
-        _assert_exactly_once(events)
+        events = event_history(client, run_id)
+        assert_exactly_once(events)
         assert "finished" not in [e.get("line") for e in events]
         assert any("SIGTERM" in e.get("line", "") for e in events)
         # The worker let go of it: its next heartbeat lists no running run.
@@ -152,15 +152,15 @@ def test_namespace_worker_killed_mid_run_is_lost_then_retried(ns_cluster: OwnClu
     write_retried_pipeline(pipelines)
     far = ns_cluster.ns_worker("far", concurrency=1)
     with ns_cluster.server.client() as client:
-        run_id = _run(client, "retried")
+        run_id = start_run(client, "retried")
         _wait_ticks(client, run_id, 3)
         assert client.get(f"/api/runs/{run_id}").json()["worker"] == "far"
         far.kill9()
         ns_cluster.worker("near", concurrency=1)  # takes the retry
         run = wait_for_run(client, run_id, timeout=60)
         assert (run["status"], run["failure_kind"]) == ("FAILED", "LOST")
-        events = _history(client, run_id)
-        _assert_exactly_once(events)
+        events = event_history(client, run_id)
+        assert_exactly_once(events)
         assert "far stopped sending heartbeats" in events[-1]["error"]
         children = client.get("/api/runs", params={"pipeline": "retried"}).json()["items"]
         follow = next(r for r in children if r["parent_run_id"] == run_id)

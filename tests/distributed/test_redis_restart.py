@@ -14,15 +14,15 @@ import httpx
 import pytest
 
 from tests.distributed.conftest import OwnCluster
-from tests.distributed.test_celery_runs import _assert_exactly_once, _history, _run, _wait_ticks
-from tests.support.server import wait_for_run
+from tests.distributed.test_celery_runs import _wait_ticks
+from tests.support.server import assert_exactly_once, event_history, start_run, wait_for_run
 
 SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 
 def _stdout(client: httpx.Client, run_id: str) -> list[str]:
-    events = _history(client, run_id)
-    _assert_exactly_once(events)
+    events = event_history(client, run_id)
+    assert_exactly_once(events)
     return [e["line"] for e in events if e["type"] == "log" and e["stream"] == "stdout"]
 
 
@@ -33,7 +33,7 @@ def test_redis_restarted_with_its_data_loses_nothing(
     cluster = make_own_cluster(True)
     cluster.worker("w1", concurrency=1)
     with cluster.server.client() as client:
-        run_id = _run(client, "sleeper", SECONDS_TO_RUN=5)
+        run_id = start_run(client, "sleeper", SECONDS_TO_RUN=5)
         _wait_ticks(client, run_id, 5)
         cluster.own_redis.restart()  # kill -9, start again from its append-only file
         run = wait_for_run(client, run_id, timeout=90)
@@ -44,7 +44,7 @@ def test_redis_restarted_with_its_data_loses_nothing(
         assert ticks == [f"tick {i}" for i in range(len(ticks))] and len(ticks) >= 40
         assert lines[-1] == "finished"
         # The worker carries on with new runs.
-        after = wait_for_run(client, _run(client, "hello"), timeout=60)
+        after = wait_for_run(client, start_run(client, "hello"), timeout=60)
         assert (after["status"], after["worker"]) == ("SUCCESS", "w1")
 
 
@@ -55,9 +55,9 @@ def test_redis_restarted_without_its_data_settles_the_run_lost(
     cluster = make_own_cluster(False)
     cluster.worker("w1", concurrency=1)
     with cluster.server.client() as client:
-        running = _run(client, "sleeper", SECONDS_TO_RUN=60)
+        running = start_run(client, "sleeper", SECONDS_TO_RUN=60)
         _wait_ticks(client, running, 3)
-        queued = _run(client, "hello")  # waits for the busy worker's slot
+        queued = start_run(client, "hello")  # waits for the busy worker's slot
         time.sleep(0.5)  # let its task message reach Redis (sent within a round)
         cluster.own_redis.restart()  # kill -9 and start empty: claims and queues are gone
         run = wait_for_run(client, running, timeout=60)

@@ -18,9 +18,8 @@ import pytest
 import redis
 
 from tests.distributed.conftest import Cluster, OwnCluster
-from tests.distributed.test_celery_runs import _assert_exactly_once, _history, _run
 from tests.integration.test_secrets import OTHER, SECRET, _read_sse, _read_ws, _store
-from tests.support.server import wait_for_run
+from tests.support.server import assert_exactly_once, event_history, start_run, wait_for_run
 from tests.support.workers import WORKER_TOKEN
 
 SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -75,7 +74,7 @@ def test_remote_run_gets_its_secrets_masked_before_they_reach_redis(
     caplog.set_level(logging.INFO, logger="fastflow.audit")
     with cluster.server.client() as client:
         _store(client)
-        run_id = _run(client, "print_secret", MARKER=MARKER)
+        run_id = start_run(client, "print_secret", MARKER=MARKER)
         cluster.worker("w1", env_extra={"FASTFLOW_MAX_LINE_BYTES": "1024"})
         run = wait_for_run(client, run_id, timeout=90)
         assert (run["status"], run["worker"]) == ("FAILED", "w1")
@@ -133,7 +132,7 @@ def test_run_secrets_route_is_for_the_claiming_worker_only(cluster: Cluster) -> 
     url = cluster.server.url
     with cluster.server.client() as client:
         _store(client)
-        run_id = _run(client, "sleeper", SECONDS_TO_RUN=60)
+        run_id = start_run(client, "sleeper", SECONDS_TO_RUN=60)
         route = f"/api/worker/runs/{run_id}/secrets"
         # A user's token (even an admin's) is not the worker token.
         assert client.get(route, headers={"X-Fastflow-Worker": "w1"}).status_code == 401
@@ -184,11 +183,11 @@ def test_remote_artifacts_and_metrics_reach_the_server(cluster: Cluster) -> None
     worker = cluster.worker("w1")
     expected = random.Random(7).randbytes(ARTIFACT_SIZE)
     with cluster.server.client() as client:
-        run_id = _run(client, "maker")
+        run_id = start_run(client, "maker")
         run = wait_for_run(client, run_id, timeout=90)
         assert (run["status"], run["worker"]) == ("SUCCESS", "w1")
-        events = _history(client, run_id)
-        _assert_exactly_once(events)
+        events = event_history(client, run_id)
+        assert_exactly_once(events)
         assert events[-1]["artifacts"] == ["out/data.bin", "out/note.txt"]
         listed = {a["path"]: a for a in client.get(f"/api/runs/{run_id}/artifacts").json()}
         assert sorted(listed) == ["out/data.bin", "out/note.txt"]
@@ -217,7 +216,7 @@ def test_artifact_upload_checks_claim_size_and_checksum(cluster: Cluster) -> Non
     url = cluster.server.url
     cluster.worker("w1")
     with cluster.server.client() as client:
-        run_id = _run(client, "sleeper", SECONDS_TO_RUN=60)
+        run_id = start_run(client, "sleeper", SECONDS_TO_RUN=60)
         wait_for_run(client, run_id, statuses=["RUNNING"])
         route = f"{url}/api/worker/runs/{run_id}/artifacts/a/b.txt"
         body = b"some bytes"

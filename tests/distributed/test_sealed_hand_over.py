@@ -9,9 +9,8 @@ import time
 import pytest
 
 from tests.distributed.conftest import Cluster
-from tests.distributed.test_celery_runs import _run
 from tests.integration.test_secrets import SECRET, _store
-from tests.support.server import wait_for_run
+from tests.support.server import start_run, wait_for_run
 
 SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
@@ -23,8 +22,8 @@ def test_secrets_come_sealed_with_the_claim_or_over_http(
     caplog.set_level(logging.INFO, logger="fastflow.audit")
     with cluster.server.client() as client:
         _store(client)
-        sealed = _run(client, "print_secret")
-        asked = _run(client, "print_secret")
+        sealed = start_run(client, "print_secret")
+        asked = start_run(client, "print_secret")
         hashes = {i: f"{cluster.prefix}:run:{i}:secrets" for i in (sealed, asked)}
         _wait_sent(cluster, [sealed, asked])
         # Sent with the runs, before any worker: sealed, nothing readable in the clear.

@@ -10,9 +10,8 @@ import pytest
 
 from fastflow.sandbox.landlock import abi_version
 from tests.distributed.conftest import Cluster
-from tests.distributed.test_celery_runs import _assert_exactly_once, _history, _run
 from tests.support.intruder import wait_gone, write_intruder
-from tests.support.server import wait_for_run
+from tests.support.server import assert_exactly_once, event_history, start_run, wait_for_run
 from tests.support.services import service_missing
 
 SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -26,7 +25,7 @@ def _needs_landlock() -> None:
 
 
 def _report(client: object, run_id: str) -> dict[str, object]:
-    events = _history(client, run_id)  # type: ignore[arg-type]
+    events = event_history(client, run_id)  # type: ignore[arg-type]
     lines = [e["line"] for e in events if e["type"] == "log" and e["line"].startswith("REPORT ")]
     assert lines, events
     return dict(json.loads(lines[0][len("REPORT ") :]))
@@ -53,7 +52,7 @@ def test_a_worker_run_cannot_reach_the_worker_and_leaves_nothing_behind(
         )
         run = wait_for_run(client, r.json()["id"], timeout=180)
         assert (run["exit_code"], run["worker"]) == (7, "w1"), run
-        _assert_exactly_once(_history(client, run["id"]))
+        assert_exactly_once(event_history(client, run["id"]))
         report = _report(client, run["id"])
         assert {p: v for p, v in report["read"].items() if v == "ok"} == {}  # type: ignore[union-attr]
         assert all(v != "ok" for v in report["list"].values())  # type: ignore[union-attr]
@@ -69,9 +68,9 @@ def test_a_worker_run_stops_when_its_worker_dies(cluster: Cluster) -> None:
     doomed = cluster.worker("doomed", concurrency=1)
     with cluster.server.client() as client:
         probe = json.dumps({"daemon": True, "sleep": 120})
-        run_id = _run(client, "intruder", PROBE=probe)
+        run_id = start_run(client, "intruder", PROBE=probe)
         deadline = time.monotonic() + 120
-        while not any("REPORT " in e.get("line", "") for e in _history(client, run_id)):
+        while not any("REPORT " in e.get("line", "") for e in event_history(client, run_id)):
             assert time.monotonic() < deadline, "the run never reported"
             time.sleep(0.1)
         report = _report(client, run_id)
