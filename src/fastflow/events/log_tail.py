@@ -20,7 +20,6 @@ from typing import Any
 
 import orjson
 
-from fastflow.events.threads import start_thread
 from fastflow.events.types import Event
 
 log = logging.getLogger(__name__)
@@ -85,7 +84,7 @@ class LogTail:
                     loop.call_soon_threadsafe(finish)
 
         name = f"fastflow-tail-{self.path.stem[:8]}"
-        start_thread(run, name)  # not waiting for it to be scheduled
+        threading.Thread(target=run, name=name, daemon=True).start()
         return done
 
     def stop(self) -> None:

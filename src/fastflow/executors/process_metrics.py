@@ -9,8 +9,6 @@ from typing import Any
 
 import psutil
 
-from fastflow.sandbox.contain import descendants
-
 _MB = 1024 * 1024
 
 
@@ -41,25 +39,10 @@ class ProcessTreeSampler:
     def _tree(self) -> list[psutil.Process]:
         if self._root is None:
             return []
-        below = descendants(self._root.pid)
-        if below is None:
-            try:
-                return [self._root, *self._root.children(recursive=True)]
-            except psutil.NoSuchProcess:
-                return []
-        tree = [self._root]
-        known = self._procs
-        self._procs = {}
-        for pid in below:
-            proc = known.get(pid)
-            if proc is None:
-                try:
-                    proc = psutil.Process(pid)
-                except psutil.Error:
-                    continue
-            self._procs[pid] = proc
-            tree.append(proc)
-        return tree
+        try:
+            return [self._root, *self._root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
 
     def sample(self) -> dict[str, Any] | None:
         """One measurement, or None when the process is gone."""

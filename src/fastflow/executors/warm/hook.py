@@ -16,11 +16,11 @@ from fastflow.sandbox.policy import build_policy
 from fastflow.settings import DispatcherKind, ExecutorKind, Settings
 
 
-def warm_target(
+async def warm_target(
     pool: WarmPool | None, spec: RunSpec, python: Path, prepared: PreparedRun
 ) -> tuple[WarmTarget | None, str | None]:
     """The warm interpreter this run forks from, or None and why it starts cold (None: warm
-    starts are switched off, nothing to say). Blocking: a worker thread's."""
+    starts are switched off, nothing to say)."""
     if pool is None or not pool.enabled:
         return None, None
     policy = prepared.policy
@@ -32,7 +32,7 @@ def warm_target(
         preload=tuple(spec.pipeline.config.preload),
         policy=base_policy(policy, work_root) if policy is not None else None,
     )
-    found = pool.lease(request)
+    found = await asyncio.to_thread(pool.lease, request)
     if isinstance(found, str):
         return None, found
     return found, None
