@@ -78,6 +78,6 @@ class TokenStore:
             row = s.execute(
                 sa.select(User, revoked.label("revoked")).where(col(User.id) == user_id)
             ).first()
-            if row is None:
-                return None, s.get(RevokedToken, jti) is not None
-            return row[0], bool(row[1])
+        if row is None:
+            return None, self.is_session_revoked(jti)
+        return row[0], bool(row[1])

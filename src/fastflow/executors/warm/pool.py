@@ -184,15 +184,12 @@ class WarmPool:
         self._failed.pop(old, None)
         proc = self._procs.pop(old, None)
         if proc is not None:
-            proc.stop()
-            self._retired.append(proc)
+            self._retire(proc)
 
     def _evict(self) -> None:
         while len(self._procs) > self.max_processes:
             key = min(self._procs, key=lambda k: self._procs[k].last_used)
-            proc = self._procs.pop(key)
-            proc.stop()
-            self._retired.append(proc)
+            self._retire(self._procs.pop(key))
         self._retired = [p for p in self._retired if p.alive()]
 
     def _evict_for_memory(self, keep: str) -> str | None:
