@@ -69,7 +69,7 @@ class RunService:
     def log_path(self, run_id: str) -> Path:
         """The log of a known run (NotFoundError otherwise), restored from the archive when
         only the archive has it."""
-        return self.logs.readable_log(self.runs.get(run_id).id)
+        return self.log_of(self.runs.get(run_id))
 
     def log_of(self, run: Run) -> Path:
         """`log_path` of a run already read."""

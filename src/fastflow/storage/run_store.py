@@ -79,9 +79,8 @@ class RunStore:
     def update(self, run_id: str, **fields: Any) -> None:
         # On the table, not the mapped class: no ORM bookkeeping for a plain UPDATE (it is on
         # every run's way, e.g. its pid).
-        table = _RUNS
         with self._db.engine.begin() as conn:
-            conn.execute(sa.update(table).where(table.c.id == run_id).values(**fields))
+            conn.execute(sa.update(_RUNS).where(_RUNS.c.id == run_id).values(**fields))
 
     def claim_pending(self, limit: int, worker: str) -> list[Run]:
         """Atomically move up to `limit` oldest PENDING runs to RUNNING; returns the claimed."""
