@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from fastflow.models import RunStatus
+from fastflow.records import Run, utcnow
 from fastflow.settings import Settings
+from fastflow.storage.database import Database
+from fastflow.storage.run_store import RunStore
 from tests.support.server import start_run, start_server, wait_for_run
 
 
@@ -90,3 +94,32 @@ def test_cancel_pending_run(make_settings: Callable[..., Settings]) -> None:
             assert client.get(f"/api/runs/{queued}").json()["started_at"] is None
     finally:
         live.stop()
+
+
+def test_a_claim_takes_the_oldest_pending_runs_and_finish_counts_once(
+    make_settings: Callable[..., Settings],
+) -> None:
+    db = Database(make_settings().sqlalchemy_url)
+    try:
+        store = RunStore(db)
+        now = utcnow()
+        runs = [
+            store.create(Run(pipeline_name="hello", created_at=now + timedelta(seconds=s)))
+            for s in (2, 0, 1, 3)
+        ]
+        assert store.cancel_pending(runs[1].id)  # the oldest, but no longer PENDING
+        claimed = store.claim_pending(2, "here")
+        assert [r.id for r in claimed] == [runs[2].id, runs[0].id]  # oldest first
+        for run in claimed:
+            assert (run.status, run.worker, run.progress) == ("RUNNING", "here", 0)
+            assert run.started_at is not None
+        assert [r.id for r in store.claim_pending(5, "there")] == [runs[3].id]
+        assert store.claim_pending(5, "there") == []
+        finished = store.finish(runs[2].id, RunStatus.SUCCESS, exit_code=0)
+        assert finished is not None
+        assert (finished.status, finished.exit_code, finished.id) == ("SUCCESS", 0, runs[2].id)
+        assert finished.finished_at is not None
+        assert store.finish(runs[2].id, RunStatus.FAILED) is None  # settled already
+        assert store.get(runs[2].id).status == "SUCCESS"
+    finally:
+        db.dispose()

@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from fastflow.events.threads import start_thread
 from fastflow.events.types import Event
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ class LogTail:
                     loop.call_soon_threadsafe(finish)
 
         name = f"fastflow-tail-{self.path.stem[:8]}"
-        threading.Thread(target=run, name=name, daemon=True).start()
+        start_thread(run, name)  # not waiting for it to be scheduled
         return done
 
     def stop(self) -> None:

@@ -37,11 +37,12 @@ class SupervisorLauncher:
     async def spawn(self, job: bytes, wake_fd: int, errors_fd: int) -> int | None:
         """Fork a supervisor for `job`; its pid, or None when the launcher cannot (start it
         the plain way then)."""
+        return await asyncio.to_thread(self.spawn_blocking, job, wake_fd, errors_fd)
+
+    def spawn_blocking(self, job: bytes, wake_fd: int, errors_fd: int) -> int | None:
+        """`spawn` for a worker thread."""
         if len(job) > MAX_JOB_BYTES:
             return None
-        return await asyncio.to_thread(self._spawn_locked, job, wake_fd, errors_fd)
-
-    def _spawn_locked(self, job: bytes, wake_fd: int, errors_fd: int) -> int | None:
         with self._lock:
             return self._spawn(job, wake_fd, errors_fd)
 

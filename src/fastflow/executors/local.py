@@ -16,7 +16,7 @@ import time
 from collections.abc import Collection
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from fastflow.events.recorder import RunRecorder
 from fastflow.executors.capture import StreamCapture
@@ -24,7 +24,7 @@ from fastflow.executors.inline import run_inline
 from fastflow.executors.launcher_client import SupervisorLauncher
 from fastflow.executors.process_run import ProcessJob, ProcessOutcome, kill_orphan
 from fastflow.executors.run_sandbox import PreparedRun, RunSandbox
-from fastflow.executors.supervised import find_supervisor, start_supervisor
+from fastflow.executors.supervised import find_supervisor, prepare_control, start_supervisor
 from fastflow.executors.uv_env import EnvironmentCache, SetupError
 from fastflow.executors.warm.client import WarmTarget
 from fastflow.executors.warm.hook import pre_heat, record_start, warm_target
@@ -103,17 +103,16 @@ class LocalExecutor:
         setup.close()
         if control.on_stage is not None:
             control.on_stage("environment")
-        prepared = await asyncio.to_thread(self._prepare, spec, env.python)
+        # Folders, policy, warm interpreter and the supervisor's folder: one worker thread.
+        prepared, warm, why_cold, errors = await asyncio.to_thread(self._ready, spec, env.python)
         if prepared.warning:
             recorder.system(f"warning: {prepared.warning}")
-        # Warm or cold: the warm machinery lives in executors/warm.
-        warm, why_cold = await warm_target(self.warm, spec, env.python, prepared)
         if why_cold:
             recorder.system(f"started cold: {why_cold}")
         job = self._job(spec, env.python, prepared, warm)
         self._running[spec.run_id] = (job, recorder.log_path)
         try:
-            if self.supervise_in is None:
+            if errors is None:
                 outcome = await run_inline(job, recorder, control)
             else:
                 handle = await start_supervisor(
@@ -123,6 +122,7 @@ class LocalExecutor:
                     spec.secret_values,
                     self._launcher,
                     self.stop_with_parent,
+                    errors,
                 )
                 outcome = await handle.wait(recorder, control)
         finally:
@@ -140,6 +140,19 @@ class LocalExecutor:
         if self.supervise_in is not None:
             python = self.envs.path_for(pipeline) / "bin" / "python"
             await pre_heat(self.warm, self.sandbox, pipeline, python, self.supervise_in)
+
+    def _ready(
+        self, spec: RunSpec, python: Path
+    ) -> tuple[PreparedRun, WarmTarget | None, str | None, BinaryIO | None]:
+        """The run's folders and policy; the warm interpreter it forks from (warm or cold:
+        the warm machinery lives in executors/warm) or why it starts cold; the supervisor's
+        folder made and its log open (None: no supervisor)."""
+        prepared = self._prepare(spec, python)
+        warm, why_cold = warm_target(self.warm, spec, python, prepared)
+        errors = None
+        if self.supervise_in is not None:
+            errors = prepare_control(self._control_dir(spec.run_id))
+        return prepared, warm, why_cold, errors
 
     def _prepare(self, spec: RunSpec, python: Path) -> PreparedRun:
         if self.sandbox is None:

@@ -9,6 +9,8 @@ from typing import Any
 
 import psutil
 
+from fastflow.sandbox.contain import descendants
+
 _MB = 1024 * 1024
 
 
@@ -39,10 +41,25 @@ class ProcessTreeSampler:
     def _tree(self) -> list[psutil.Process]:
         if self._root is None:
             return []
-        try:
-            return [self._root, *self._root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return []
+        below = descendants(self._root.pid)
+        if below is None:
+            try:
+                return [self._root, *self._root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                return []
+        tree = [self._root]
+        known = self._procs
+        self._procs = {}
+        for pid in below:
+            proc = known.get(pid)
+            if proc is None:
+                try:
+                    proc = psutil.Process(pid)
+                except psutil.Error:
+                    continue
+            self._procs[pid] = proc
+            tree.append(proc)
+        return tree
 
     def sample(self) -> dict[str, Any] | None:
         """One measurement, or None when the process is gone."""

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from fastflow.events.metrics_file import MetricsFile
 from fastflow.events.recorder import RunRecorder
+from fastflow.events.threads import Started, start_thread
 from fastflow.executors.capture import StreamCapture
 from fastflow.executors.pipe_reader import drain_in_thread, make_pipe
 from fastflow.sandbox.contain import kill_descendants, start_contained
@@ -153,12 +154,14 @@ class ProcessRun:
             os.close(out_w)  # the child holds its own copies; EOF comes when it is done
             os.close(err_w)
         self._proc = proc
+        # The readers first: the run's first line does not wait for `on_started` (a file
+        # written, a message sent). Threads started without waiting for each to be
+        # scheduled (see events/threads.py).
+        readers = [self._reader(out_r, "stdout"), self._reader(err_r, "stderr")]
+        start_thread(self._wait_exit, "fastflow-wait")
+        metrics = start_thread(self._watch_metrics, "fastflow-metrics")
         if self.on_started is not None:
             self.on_started(proc.pid)
-        readers = [self._reader(out_r, "stdout"), self._reader(err_r, "stderr")]
-        threading.Thread(target=self._wait_exit, name="fastflow-wait", daemon=True).start()
-        metrics = threading.Thread(target=self._watch_metrics, name="fastflow-metrics", daemon=True)
-        metrics.start()
         self._supervise()
         code = proc.wait()
         if self.reap:
@@ -253,7 +256,7 @@ class ProcessRun:
         # Leftover children of a process that exited on SIGTERM go too.
         signal_group(self._proc.pid, signal.SIGKILL)
 
-    def _reader(self, fd: int, name: str) -> threading.Thread:
+    def _reader(self, fd: int, name: str) -> Started:
         capture = StreamCapture(name, self.recorder, self.job.max_line_bytes)
 
         def feed(chunk: bytes) -> None:
@@ -265,7 +268,8 @@ class ProcessRun:
                 self.recorder.error(f"fastflow could not process {name} output: {exc}")
                 self.recorder.log_lines(name, [(StreamCapture.decode(chunk), True)])
 
-        return drain_in_thread(fd, f"{self.job.run_id[:8]}-{name}", feed, capture.close)
+        thread_name = f"{self.job.run_id[:8]}-{name}"
+        return drain_in_thread(fd, thread_name, feed, capture.close, done=self._exited)
 
     def _watch_metrics(self) -> None:
         from fastflow.executors.process_metrics import Limits, ProcessTreeSampler
@@ -321,7 +325,7 @@ class ProcessRun:
         return ProcessOutcome(FAILED, exit_code, kind, f"exited with code {exit_code}")
 
 
-def _join_all(threads: list[threading.Thread], timeout: float) -> bool:
+def _join_all(threads: list[Started], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))

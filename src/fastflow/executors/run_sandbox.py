@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,12 +24,26 @@ from fastflow.sandbox.policy import (
     build_policy,
     is_beneath,
 )
-from fastflow.sandbox.status import SandboxMode, SandboxStatus
+from fastflow.sandbox.status import RunUser, SandboxMode, SandboxStatus
 
 log = logging.getLogger(__name__)
 
 # The run's folder and the ones above it: others may pass through, not list or read.
 _PASS_THROUGH = 0o711
+_RECHECK = 10.0
+
+
+def _umask() -> int:
+    """This process's umask, read without changing it (all bits when it cannot be read:
+    every folder is then chmod-ed)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o777
 
 
 @dataclass(frozen=True)
@@ -46,6 +61,11 @@ class RunSandbox:
     def __init__(self, status: SandboxStatus, uv_cache: Path | None = None) -> None:
         self.status = status
         self.uv_cache = uv_cache
+        # Each run's folders are made with their modes (no chmod) when the umask keeps them.
+        self._umask = _umask()
+        # Work roots made passable, and when the way to them was last found open to the
+        # run user (checked again after _RECHECK seconds, not on every run).
+        self._passable: dict[Path, float] = {}
 
     def refusal(self, spec: RunSpec) -> str | None:
         """Why `spec` must not start here (None: it may)."""
@@ -73,24 +93,25 @@ class RunSandbox:
         tmp = self.tmp_dir(spec)
         folders = [spec.work_dir, spec.artifacts_dir, tmp]
         run_root = spec.work_dir.parent
-        run_root.mkdir(parents=True, exist_ok=True)
-        for folder in folders:
-            folder.mkdir(parents=True, exist_ok=True)
         env = {"TMPDIR": str(tmp)}
         status = self.status
         warning = None
         if not status.active:
+            for folder in folders:
+                folder.mkdir(parents=True, exist_ok=True)
             if not spec.pipeline.config.network:
                 warning = 'pipeline.json says "network": false, but FASTFLOW_SANDBOX=off'
             return PreparedRun(None, env, warning)
         user = status.run_user
-        if user is not None:
-            for folder in (run_root.parent, run_root):
-                os.chmod(folder, _PASS_THROUGH)
+        if user is None:
             for folder in folders:
+                folder.mkdir(parents=True, exist_ok=True)
+        else:
+            blocked = self._open_way(run_root.parent, user)
+            self._make(run_root, _PASS_THROUGH)
+            for folder in folders:
+                self._make(folder, 0o700)
                 os.chown(folder, user.uid, user.gid)
-                os.chmod(folder, 0o700)
-            blocked = blocking_folder(spec.work_dir, user)
             if blocked is not None:
                 warning = (
                     f"the run user {user.name} cannot enter {blocked} (on the way to the "
@@ -109,6 +130,31 @@ class RunSandbox:
             gid=user.gid if user else None,
         )
         return PreparedRun(policy, env, warning)
+
+    def _make(self, folder: Path, mode: int) -> None:
+        """`folder` with `mode`: one mkdir for a new folder the umask leaves alone."""
+        try:
+            folder.mkdir(mode)
+            if mode & self._umask == 0:
+                return
+        except FileExistsError:
+            pass
+        except FileNotFoundError:
+            folder.mkdir(mode, parents=True, exist_ok=True)
+        os.chmod(folder, mode)
+
+    def _open_way(self, work_root: Path, user: RunUser) -> Path | None:
+        """Make the work root passable and find the first folder on the way to it the run
+        user cannot enter; a way found open is trusted for _RECHECK seconds."""
+        checked = self._passable.get(work_root)
+        if checked is not None and time.monotonic() - checked < _RECHECK:
+            return None
+        work_root.mkdir(parents=True, exist_ok=True)
+        os.chmod(work_root, _PASS_THROUGH)
+        blocked = blocking_folder(work_root, user)
+        if blocked is None:
+            self._passable[work_root] = time.monotonic()
+        return blocked
 
     def cleanup(self, spec: RunSpec) -> None:
         """The private temporary folder goes with the run."""

@@ -63,6 +63,7 @@ class SupervisorHandle:
         self._wake_fd = wake_fd
         self._piped = wake_fd is not None
         self._offset = offset
+        self._result: dict[str, Any] | None = None
 
     def alive(self) -> bool:
         return _alive(self.pid, self.create_time)
@@ -84,6 +85,8 @@ class SupervisorHandle:
         def on_message(message: dict[str, Any]) -> None:
             if isinstance(message.get("pid"), int):
                 loop.call_soon_threadsafe(started, message["pid"])
+            if isinstance(message.get("result"), dict):
+                self._result = message["result"]  # read once the tail has ended
 
         tail = LogTail(
             self.log_path,
@@ -102,7 +105,11 @@ class SupervisorHandle:
             ready.set()
             canceller.cancel()
             recorder.take_back()
-        outcome = await asyncio.to_thread(read_result, self.control_dir)
+        # The supervisor said its outcome on the pipe (after writing result.json); else the
+        # file, as for a supervisor found after a restart.
+        outcome = _outcome(self._result)
+        if outcome is None:
+            outcome = await asyncio.to_thread(read_result, self.control_dir)
         if outcome is None:
             outcome = await asyncio.to_thread(self._died, code)
         return outcome
@@ -159,11 +166,14 @@ async def start_supervisor(
     secrets: tuple[str, ...],
     launcher: SupervisorLauncher | None = None,
     stop_with_parent: bool = False,
+    errors: BinaryIO | None = None,
 ) -> SupervisorHandle:
     """Start a run's supervisor (forked by `launcher` when it can); from here on it writes
     the run's log. `stop_with_parent`: cancel the run when the process that started the
-    supervisor (the launcher, or this process) ends."""
-    errors = await asyncio.to_thread(_prepare, control_dir)
+    supervisor (the launcher, or this process) ends. `errors`: what `prepare_control` gave
+    for `control_dir` (None: it is called here); closed here."""
+    if errors is None:
+        errors = await asyncio.to_thread(prepare_control, control_dir)
     offset = recorder.handover()
     payload = {
         "process": job.to_dict(),
@@ -173,27 +183,35 @@ async def start_supervisor(
         "stop_with_parent": stop_with_parent,
     }
     wake_r, wake_w = os.pipe()
-    proc: subprocess.Popen[bytes] | None = None
-    try:
-        pid = None
+    started: list[int] = []
+
+    def start() -> tuple[int, subprocess.Popen[bytes] | None, float]:
+        # One worker thread: fork (or start) the supervisor, then what finds it again.
+        pid, proc = None, None
         if launcher is not None:
             job_bytes = orjson.dumps({**payload, "control_dir": str(control_dir)})
-            pid = await launcher.spawn(job_bytes, wake_w, errors.fileno())
+            pid = launcher.spawn_blocking(job_bytes, wake_w, errors.fileno())
         if pid is None:
-            proc = await asyncio.to_thread(_popen, control_dir, wake_w, errors)
+            proc = _popen(control_dir, wake_w, errors)
             pid = proc.pid
+        started.append(pid)
+        create_time = _create_time(pid)
+        _write_info(control_dir, {"pid": pid, "create_time": create_time, "log_path": log})
+        if proc is not None:
+            _send_job(proc, orjson.dumps(payload))
+        return pid, proc, create_time
+
+    log = str(recorder.log_path)
+    try:
+        pid, proc, create_time = await asyncio.to_thread(start)
     except BaseException:
-        os.close(wake_r)
-        recorder.take_back()
+        if not started:  # no supervisor writes the log: it is the recorder's again
+            os.close(wake_r)
+            recorder.take_back()
         raise
     finally:
         os.close(wake_w)
         errors.close()
-    create_time = await asyncio.to_thread(_create_time, pid)
-    info = {"pid": pid, "create_time": create_time, "log_path": str(recorder.log_path)}
-    await asyncio.to_thread(_write_info, control_dir, info)
-    if proc is not None:
-        await asyncio.to_thread(_send_job, proc, orjson.dumps(payload))
     return SupervisorHandle(control_dir, pid, create_time, recorder.log_path, proc, wake_r, offset)
 
 
@@ -226,10 +244,16 @@ def find_supervisor(control_dir: Path) -> SupervisorHandle | None:
     return SupervisorHandle(control_dir, pid, create_time, log_path)
 
 
-def _prepare(control_dir: Path) -> BinaryIO:
-    control_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    for stale in (CANCEL_FILE, RESULT_FILE, INFO_FILE, CHILD_PID_FILE):
-        (control_dir / stale).unlink(missing_ok=True)
+def prepare_control(control_dir: Path) -> BinaryIO:
+    """The supervisor's folder, without what an earlier supervisor of the run left there;
+    its log (the supervisor's stderr), open."""
+    try:
+        control_dir.mkdir(mode=0o700)
+    except FileExistsError:
+        for stale in (CANCEL_FILE, RESULT_FILE, INFO_FILE, CHILD_PID_FILE):
+            (control_dir / stale).unlink(missing_ok=True)
+    except FileNotFoundError:
+        control_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     return open(control_dir / LOG_FILE, "ab")
 
 
@@ -261,6 +285,13 @@ def _alive(pid: int, create_time: float) -> bool:
         return proc.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
+
+
+def _outcome(data: dict[str, Any] | None) -> ProcessOutcome | None:
+    try:
+        return None if data is None else ProcessOutcome(**data)
+    except TypeError:
+        return None
 
 
 def _read_int(path: Path) -> int | None:

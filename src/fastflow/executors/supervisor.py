@@ -12,7 +12,8 @@ Talking to the server:
   (secrets travel here, never on disk or on a command line);
 - stdout: JSON lines for the server that started it: ``{"pid": N}`` once the run's process
   is up, then an empty line after each batch appended to the log (a wake-up for the server's
-  tailer; dropped when the pipe is full, ignored when the server is gone);
+  tailer; dropped when the pipe is full, ignored when the server is gone), and at the end
+  ``{"result": ProcessOutcome}``, after result.json is written;
 - SIGUSR1 or SIGTERM: cancel the run, with the reason read from CONTROL_DIR/cancel;
 - CONTROL_DIR/result.json: the ProcessOutcome, written atomically as the last thing.
 
@@ -80,6 +81,11 @@ class ServerPipe:
     def started(self, pid: int) -> None:
         # The pipe is empty this early, so this small write is never dropped.
         self.send(orjson.dumps({"pid": pid}) + b"\n")
+
+    def result(self, outcome: ProcessOutcome) -> None:
+        """The outcome once more, after result.json: the server that started this process
+        takes it from here (and reads the file only when this was dropped)."""
+        self.send(orjson.dumps({"result": outcome.to_dict()}) + b"\n")
 
 
 def read_cancel_reason(control_dir: Path) -> str:
@@ -178,6 +184,7 @@ def supervise(control_dir: Path, job: dict[str, Any], cancel: _Cancel) -> int:
     finally:
         recorder.close()
     write_result(control_dir, outcome)
+    server.result(outcome)
     sys.stderr.write(f"run {process.run_id}: {outcome.status} ({outcome.exit_code})\n")
     return 0
 

@@ -80,12 +80,8 @@ class RunEngine:
         control = RunControl()
         self._controls[run.id] = control
         log.info("run %s: executing", run.id, extra={"run_id": run.id, "action": "execute"})
-        recorder = await asyncio.to_thread(self.logs.recorder, run.id)
-        # A cancel that came between the claim and the line above found no control to
-        # signal, only the run's row: read it again now that the control is in place.
-        if not run.cancel_requested and await asyncio.to_thread(self._cancel_asked, run.id):
-            run.cancel_requested = True
-        self.track_progress(run.id, recorder)
+        recorder = await asyncio.to_thread(self._open, run)
+        self.track_progress(run.id, recorder, (run.progress, run.progress_text))
         on_started = functools.partial(self._on_started, run.id)
         work = self.execution.run(Ticket.of(run), recorder, control, on_started)
         await self.follow(run, recorder, work, "executing")
@@ -130,18 +126,30 @@ class RunEngine:
                 return found
         return {"healthy": None, "reason": "this executor does not run health checks"}
 
-    def _cancel_asked(self, run_id: str) -> bool:
-        return bool(self.runs.get(run_id).cancel_requested)
+    def _open(self, run: Run) -> RunRecorder:
+        """The run's recorder, and its cancel flag read again: a cancel that came between
+        the claim and the run's control being in place found only the run's row."""
+        recorder = self.logs.recorder(run.id)
+        if not run.cancel_requested and self.runs.get(run.id).cancel_requested:
+            run.cancel_requested = True
+        return recorder
 
     def _on_started(self, run_id: str, pid: int) -> None:
         loop = asyncio.get_running_loop()
         loop.run_in_executor(None, functools.partial(self.runs.update, run_id, pid=pid))
 
-    def track_progress(self, run_id: str, recorder: RunRecorder) -> None:
+    def track_progress(
+        self,
+        run_id: str,
+        recorder: RunRecorder,
+        known: tuple[int | None, str | None] = (None, None),
+    ) -> None:
         """Mirror progress into the database, at most twice a second per run; a report that
-        comes sooner is written when the interval is over, so the last one always lands."""
+        comes sooner is written when the interval is over, so the last one always lands.
+        `known`: the row's progress and text now (a report saying the same is not written)."""
         last = 0.0
         pending: list[ev.Event] = []  # the newest report held back by the interval
+        written = [known]  # what the row says, as far as this tracker knows
         loop = asyncio.get_running_loop()
 
         def write(event: ev.Event) -> None:
@@ -157,8 +165,10 @@ class RunEngine:
             nonlocal last
             if pending:
                 last = time.monotonic()
-                write(pending.pop())
+                held = pending.pop()
                 pending.clear()
+                written[0] = (held["progress"], held.get("text"))
+                write(held)
 
         def flush_now() -> None:
             # The run ended: the report held back is written before the final state, so
@@ -177,6 +187,8 @@ class RunEngine:
             )
             if latest is None:
                 return
+            if not pending and (latest["progress"], latest.get("text")) == written[0]:
+                return  # the row says so already (the claim wrote progress 0)
             now = time.monotonic()
             if now - last < _PROGRESS_DB_INTERVAL:
                 if not pending:
@@ -185,6 +197,7 @@ class RunEngine:
                 return
             last = now
             pending.clear()
+            written[0] = (latest["progress"], latest.get("text"))
             # Called from capture threads: hand the write to the loop's executor.
             loop.call_soon_threadsafe(write, latest)
 

@@ -115,6 +115,62 @@ def kill_descendants(rounds: int = 50) -> int:
     below it once the run ended is the run's. Repeats while processes keep appearing (one
     may fork while the others are killed).
     """
+    killed = 0
+    me = os.getpid()
+    for _ in range(rounds):
+        found = descendants(me)
+        if found is None:
+            return killed + _kill_descendants_psutil(rounds)
+        if not found:
+            break
+        for pid in found:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+        _reap()
+        time.sleep(0.01)
+    _reap()
+    return killed
+
+
+def descendants(pid: int) -> list[int] | None:
+    """The pids below `pid` (None where the kernel does not list a thread's children).
+
+    Read from /proc/PID/task/TID/children: only the tree's own processes are read, where
+    psutil's `children` reads every process of the machine. A snapshot, like any: a process
+    that starts or ends meanwhile may be missed or still listed."""
+    if not _lists_children():
+        return None
+    found: list[int] = []
+    parents = [pid]
+    while parents:
+        parent = parents.pop()
+        try:
+            threads = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue  # gone
+        for tid in threads:
+            try:
+                with open(f"/proc/{parent}/task/{tid}/children", "rb") as f:
+                    children = [int(p) for p in f.read().split()]
+            except (OSError, ValueError):
+                continue  # the thread ended
+            found.extend(children)
+            parents.extend(children)
+    return found
+
+
+_CHILDREN_LISTED: list[bool] = []
+
+
+def _lists_children() -> bool:
+    if not _CHILDREN_LISTED:
+        me = os.getpid()
+        _CHILDREN_LISTED.append(os.path.exists(f"/proc/{me}/task/{me}/children"))
+    return _CHILDREN_LISTED[0]
+
+
+def _kill_descendants_psutil(rounds: int) -> int:
     import psutil
 
     killed = 0

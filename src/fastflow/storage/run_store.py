@@ -83,10 +83,11 @@ class RunStore:
             conn.execute(sa.update(_RUNS).where(_RUNS.c.id == run_id).values(**fields))
 
     def claim_pending(self, limit: int, worker: str) -> list[Run]:
-        """Atomically move up to `limit` oldest PENDING runs to RUNNING; returns the claimed."""
+        """Atomically move up to `limit` oldest PENDING runs to RUNNING; returns the claimed,
+        oldest first. Two statements: a read (all there is when nothing is waiting, as after
+        every run's end) and one update that returns the rows it claimed."""
         if limit <= 0:
             return []
-        claimed: list[str] = []
         with self._db.session() as s:
             ids = s.exec(
                 select(Run.id)
@@ -94,19 +95,21 @@ class RunStore:
                 .order_by(col(Run.created_at), col(Run.id))
                 .limit(limit)
             ).all()
-            for run_id in ids:
+            if not ids:
+                return []
+            claim = (
+                sa.update(Run)
                 # The status guard makes the claim safe against a concurrent cancel or claimer.
-                res = s.execute(
-                    sa.update(Run)
-                    .where(col(Run.id) == run_id, col(Run.status) == RunStatus.PENDING.value)
-                    .values(status=RunStatus.RUNNING.value, started_at=utcnow(), worker=worker)
+                .where(col(Run.id).in_(ids), col(Run.status) == RunStatus.PENDING.value)
+                .values(
+                    status=RunStatus.RUNNING.value, started_at=utcnow(), worker=worker, progress=0
                 )
-                if res.rowcount == 1:  # type: ignore[attr-defined]
-                    claimed.append(run_id)
+                .returning(Run)
+                .execution_options(synchronize_session=False)
+            )
+            runs = list(s.scalars(claim).all())
             s.commit()
-            runs = s.exec(select(Run).where(col(Run.id).in_(claimed))).all() if claimed else []
-        by_id = {r.id: r for r in runs}
-        return [by_id[i] for i in claimed]
+        return sorted(runs, key=lambda r: (r.created_at, r.id))
 
     def mark_started(self, run_id: str, worker: str | None) -> bool:
         """A remote worker began the run: PENDING → RUNNING; False when it is not PENDING."""
@@ -136,17 +139,18 @@ class RunStore:
         Returns the finished run, or None when it had already finished (counted once).
         """
         finished_at = fields.pop("finished_at", utcnow())
+        finish = (
+            sa.update(Run)
+            .where(col(Run.id) == run_id, col(Run.status).in_(_ACTIVE))
+            .values(status=status.value, finished_at=finished_at, **fields)
+            .returning(Run)
+            .execution_options(synchronize_session=False)
+        )
         with self._db.session() as s:
-            res = s.execute(
-                sa.update(Run)
-                .where(col(Run.id) == run_id, col(Run.status).in_(_ACTIVE))
-                .values(status=status.value, finished_at=finished_at, **fields)
-            )
-            if res.rowcount != 1:  # type: ignore[attr-defined]
+            run = s.scalars(finish).one_or_none()
+            if run is None:
                 s.rollback()
                 return None
-            run = s.get(Run, run_id)
-            assert run is not None
             count_finished_run(s, run.pipeline_name, status)
             s.commit()
             return run

@@ -51,7 +51,8 @@ class WarmTarget:
 
 class WarmChild:
     """A run forked by the warm interpreter: its pid, and its end as `Popen.wait` gives it
-    (the warm interpreter is its parent and says how it ended)."""
+    (the warm interpreter is its parent and says how it ended). No thread of its own: the
+    first caller of `wait` reads the warm interpreter's answer, others wait for that."""
 
     def __init__(self, sock: socket.socket, pid: int) -> None:
         self.pid = pid
@@ -59,8 +60,8 @@ class WarmChild:
         self.lost = False  # the warm interpreter ended first: the exit code is unknown
         self.returncode: int | None = None
         self._sock = sock
+        self._reading = threading.Lock()
         self._done = threading.Event()
-        threading.Thread(target=self._follow, name="fastflow-warm-wait", daemon=True).start()
 
     def _follow(self) -> None:
         try:
@@ -75,6 +76,13 @@ class WarmChild:
             self._done.set()
 
     def wait(self, timeout: float | None = None) -> int:
+        # With a timeout, only wait for a reader (a blocking read could outlast it).
+        if timeout is None and not self._done.is_set() and self._reading.acquire(False):
+            try:
+                if not self._done.is_set():
+                    self._follow()
+            finally:
+                self._reading.release()
         self._done.wait(timeout)
         assert self.returncode is not None
         return self.returncode

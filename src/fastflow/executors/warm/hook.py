@@ -16,11 +16,11 @@ from fastflow.sandbox.policy import build_policy
 from fastflow.settings import DispatcherKind, ExecutorKind, Settings
 
 
-async def warm_target(
+def warm_target(
     pool: WarmPool | None, spec: RunSpec, python: Path, prepared: PreparedRun
 ) -> tuple[WarmTarget | None, str | None]:
     """The warm interpreter this run forks from, or None and why it starts cold (None: warm
-    starts are switched off, nothing to say)."""
+    starts are switched off, nothing to say). Blocking: a worker thread's."""
     if pool is None or not pool.enabled:
         return None, None
     policy = prepared.policy
@@ -32,7 +32,7 @@ async def warm_target(
         preload=tuple(spec.pipeline.config.preload),
         policy=base_policy(policy, work_root) if policy is not None else None,
     )
-    found = await asyncio.to_thread(pool.lease, request)
+    found = pool.lease(request)
     if isinstance(found, str):
         return None, found
     return found, None
