@@ -242,3 +242,16 @@ async def test_the_memory_limit_stops_the_run(harness: Harness) -> None:
     result, events, _ = await harness.run("w_memory")
     assert_started_as_asked(harness, events)
     assert (result.status, result.failure_kind) == (RunStatus.FAILED, FailureKind.OOM), events
+
+
+async def test_a_cancel_as_the_run_starts_stops_it_at_once(harness: Harness) -> None:
+    # Asked before the process exists: SIGTERM reaches it as it starts (a warm child makes
+    # its own process group and takes SIGTERM back from its warm interpreter as its first
+    # steps), not only the SIGKILL after the grace time.
+    control = RunControl(cancel_reason="stop it")
+    control.cancel_requested.set()
+    result, events, _ = await harness.run("w_sleeps", control=control)
+    assert_started_as_asked(harness, events)
+    assert result.status is RunStatus.CANCELLED, events
+    assert not [s for s in system_lines(events) if "SIGKILL" in s], events
+    assert result.exit_code == 128 + signal.SIGTERM, events

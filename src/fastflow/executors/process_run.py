@@ -248,13 +248,26 @@ class ProcessRun:
         assert self._proc is not None
         if self._stop.claim(reason, why):
             self.recorder.system(f"stopping the run ({why}): SIGTERM to its process group")
-        signal_group(self._proc.pid, signal.SIGTERM)
+        self._signal(signal.SIGTERM)
         if not self._exited.wait(self.job.cancel_grace):
             self.recorder.system(f"still running after {self.job.cancel_grace:g}s: SIGKILL")
-            signal_group(self._proc.pid, signal.SIGKILL)
+            self._signal(signal.SIGKILL)
         self._exited.wait()
         # Leftover children of a process that exited on SIGTERM go too.
         signal_group(self._proc.pid, signal.SIGKILL)
+
+    def _signal(self, sig: signal.Signals) -> None:
+        """`sig` to the run's process group; to its process while it has none yet (a warm
+        run's process makes its group as its first step, after its pid is known here)."""
+        assert self._proc is not None
+        try:
+            os.killpg(self._proc.pid, sig)
+        except ProcessLookupError:
+            if not self._exited.is_set():
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(self._proc.pid, sig)
+        except PermissionError:
+            pass
 
     def _reader(self, fd: int, name: str) -> Started:
         capture = StreamCapture(name, self.recorder, self.job.max_line_bytes)

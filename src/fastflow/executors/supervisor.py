@@ -23,8 +23,10 @@ is part of every run's latency.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import select
 import signal
 import sys
 import threading
@@ -117,7 +119,10 @@ def read_result(control_dir: Path) -> ProcessOutcome | None:
 
 
 class _Cancel:
-    """Signals arrive before the run exists or while it runs; either way they are kept."""
+    """Signals arrive before the run exists or while it runs; either way they are kept.
+
+    The handler runs in the main thread, which holds no lock of the run's while it waits
+    (see `run_in_thread`), so it tells the run itself."""
 
     def __init__(self, control_dir: Path) -> None:
         self.control_dir = control_dir
@@ -127,8 +132,7 @@ class _Cancel:
     def handle(self, _signum: int, _frame: FrameType | None) -> None:
         self.reason = read_cancel_reason(self.control_dir)
         if self.run is not None:
-            # Not from the handler itself: it may interrupt code holding the run's locks.
-            threading.Thread(target=self.run.cancel, args=(self.reason,), daemon=True).start()
+            self.run.cancel(self.reason)
 
 
 def install_signals(control_dir: Path) -> _Cancel:
@@ -172,10 +176,8 @@ def supervise(control_dir: Path, job: dict[str, Any], cancel: _Cancel) -> int:
     # Whatever the run starts stays below this process, so nothing of it outlives the run.
     run = ProcessRun(process, recorder, on_started=started, reap=become_subreaper())
     cancel.run = run
-    if cancel.reason is not None:
-        run.cancel(cancel.reason)
     try:
-        outcome = run.run()
+        outcome = run_in_thread(run, cancel)
     except Exception as exc:
         log_exception("run %s: supervising the process failed", process.run_id)
         outcome = ProcessOutcome(
@@ -187,6 +189,51 @@ def supervise(control_dir: Path, job: dict[str, Any], cancel: _Cancel) -> int:
     server.result(outcome)
     sys.stderr.write(f"run {process.run_id}: {outcome.status} ({outcome.exit_code})\n")
     return 0
+
+
+def run_in_thread(run: ProcessRun, cancel: _Cancel) -> ProcessOutcome:
+    """`run.run()` in a thread of its own while this, the main thread, waits for it on the
+    signals' wake-up pipe.
+
+    The kernel hands a signal sent to this process to any of its threads; Python runs the
+    handler in the main thread only, once that thread runs again. A main thread blocked on a
+    lock (as `run.run()` waits) would learn of a cancel only when the run ended by itself.
+    Here every signal, whichever thread took it, writes to the wake-up pipe this thread
+    polls, so the handler runs at once. A cancel that came before the run existed is told
+    to it by its own thread (this one must hold none of the run's locks: the handler may
+    interrupt it anywhere)."""
+    done: list[ProcessOutcome | BaseException] = []
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    previous = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+
+    def work() -> None:
+        try:
+            if cancel.reason is not None:
+                run.cancel(cancel.reason)
+            done.append(run.run())
+        except BaseException as exc:
+            done.append(exc)
+        finally:
+            with contextlib.suppress(BlockingIOError):
+                os.write(wake_w, b"\0")
+
+    thread = threading.Thread(target=work, name="fastflow-run", daemon=True)
+    try:
+        thread.start()
+        poller = select.poll()
+        poller.register(wake_r, select.POLLIN)
+        while not done:
+            poller.poll()  # a signal's handler runs as this returns
+            with contextlib.suppress(BlockingIOError):
+                os.read(wake_r, 4096)
+        thread.join()
+    finally:
+        signal.set_wakeup_fd(previous)
+        os.close(wake_r)
+        os.close(wake_w)
+    if isinstance(done[0], BaseException):
+        raise done[0]
+    return done[0]
 
 
 def main(argv: list[str] | None = None) -> int:

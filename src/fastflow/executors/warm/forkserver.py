@@ -45,6 +45,12 @@ _SYS_LANDLOCK_RESTRICT_SELF = 446  # x86_64 and aarch64 alike
 
 
 def main() -> int:
+    # fastflow stops this process by closing fd 0. SIGTERM is held back, not ignored: one
+    # that reaches a run's process before that process has set itself up stays pending
+    # until it has, instead of being lost (a fork keeps the mask, not what is pending
+    # here). Blocked before anything is imported, so a thread a preloaded module starts
+    # holds it back too.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     preload, listen_fd, uid = json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
     # Nothing of the launch command stays visible to the runs, nor this folder on sys.path.
     del sys.argv[1:]
@@ -105,7 +111,6 @@ def _serve(listener: socket.socket, uid: int, token: str) -> int:
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # fastflow stops it by closing fd 0
     children: dict[int, socket.socket | None] = {}
     waiting: list[socket.socket] = []
     accepting = True
@@ -240,6 +245,7 @@ def _child(
         signal.set_wakeup_fd(-1)
         for signum in (signal.SIGCHLD, signal.SIGTERM):
             signal.signal(signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # one pending acts now
         # SIGINT stays ignored: a cold run inherits that from its supervisor too.
         for sock in sockets:
             if sock is not None:
