@@ -5,7 +5,10 @@
   (the run's row created to its end recorded), without the client's HTTP round trips;
 - heavy-import pipeline (`import sympy`, preloaded by the warm interpreter): until the
   pipeline's first line reaches the client (goal: warm at least 10x sooner than by hand);
-- the memory (RSS) each warm interpreter holds, as /metrics reports it.
+- the memory (RSS) each warm interpreter holds, as /metrics reports it;
+- where the server's time goes for the trivial runs: the median of each stage the server logs
+  with FASTFLOW_LOG_TIMINGS (claimed, log opened, environment, prepared, supervisor forked,
+  run started, exited, settled).
 
 By hand means the pipeline environment's own interpreter (the one fastflow built), started
 from a shell: the floor a run cannot go below when it starts a fresh interpreter.
@@ -22,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 
 from bench.common import BenchServer, ms, timed
+from fastflow.monitoring.timings import LOCAL_STAGES, parse_timings, stage_durations
 
 TRIVIAL = 'print("hello from a trivial pipeline")\n'
 HEAVY = 'import sympy\nprint("first line", flush=True)\nprint(sympy.sqrt(8))\n'
@@ -75,9 +79,10 @@ def _env_python(server: BenchServer, pipeline: str) -> str:
 
 def _complete(
     server: BenchServer, pipeline: str, figures: dict[str, list[float]], mode: str
-) -> None:
+) -> str:
     """POST until the client's stream says `complete` (the status read after it is not
-    timed), and the same run as the server saw it: from its row's creation to its end."""
+    timed), and the same run as the server saw it: from its row's creation to its end.
+    Returns the run's id."""
     t = time.perf_counter()
     run_id = server.start_run(pipeline)
     with server.client.stream("GET", f"/api/runs/{run_id}/events") as r:
@@ -89,6 +94,7 @@ def _complete(
     assert run["status"] == "SUCCESS", run
     server_side = _stamp(run["finished_at"]) - _stamp(run["created_at"])
     figures.setdefault(f"{mode} server", []).append(server_side)
+    return run_id
 
 
 def _stamp(value: str) -> float:
@@ -101,7 +107,7 @@ def _warm_memory(server: BenchServer) -> list[str]:
 
 
 def _start(mode: str) -> BenchServer:
-    server = BenchServer({"trivial": TRIVIAL}, FASTFLOW_WARM_START=mode)
+    server = BenchServer({"trivial": TRIVIAL}, FASTFLOW_WARM_START=mode, FASTFLOW_LOG_TIMINGS="1")
     _add_heavy(server)
     for pipeline in ("trivial", "heavy"):  # builds the environments (and warms) once
         run = server.wait(server.start_run(pipeline))
@@ -124,11 +130,12 @@ def main() -> None:
             heavy_py, heavy_main
         )  # its first start (writing bytecode) is not counted
         figures: dict[str, list[float]] = {}
+        ids: dict[str, list[str]] = {"cold": [], "warm": []}
         for _ in range(REPEAT):
             hand = timed([trivial_py, str(pipelines / "trivial.py")], 1)
             figures.setdefault("hand trivial", []).extend(hand)
-            _complete(cold, "trivial", figures, "cold")
-            _complete(warm, "trivial", figures, "warm")
+            ids["cold"].append(_complete(cold, "trivial", figures, "cold"))
+            ids["warm"].append(_complete(warm, "trivial", figures, "warm"))
         for _ in range(HEAVY_REPEAT):
             figures.setdefault("hand heavy", []).append(_by_hand_first_line(heavy_py, heavy_main))
             figures.setdefault("cold heavy", []).append(_first_line(cold, "heavy", "first line"))
@@ -136,6 +143,7 @@ def main() -> None:
         for line in _warm_memory(warm):
             size = float(line.rsplit(" ", 1)[1]) / 1024 / 1024
             print(f"  memory held by a warm interpreter: {line.split(' ')[0]} = {size:.1f} MB")
+        stages = {"cold": _stages(cold, ids["cold"]), "warm": _stages(warm, ids["warm"])}
     finally:
         cold.close()
         warm.close()
@@ -154,6 +162,22 @@ def main() -> None:
     print(f"    fastflow warm             {ms(figures['warm heavy'])}")
     sooner = med(figures["hand heavy"]) / med(figures["warm heavy"])
     print(f"    warm is {sooner:.1f}x sooner than by hand (goal: at least 10x)")
+    print("  trivial pipeline, server side, median ms of each stage (cold / warm):")
+    for stage in LOCAL_STAGES[1:]:
+        cold_ms, warm_ms = stages["cold"].get(stage), stages["warm"].get(stage)
+        if cold_ms is not None and warm_ms is not None:
+            print(f"    {stage:12s} {cold_ms:7.2f} / {warm_ms:7.2f}")
+
+
+def _stages(server: BenchServer, run_ids: list[str]) -> dict[str, float]:
+    """Median milliseconds of each stage of `run_ids`, from the server's TIMINGS lines."""
+    marks = parse_timings((server.tmp / "server.log").read_text(errors="replace"))
+    per_run = [stage_durations(marks[i], LOCAL_STAGES) for i in run_ids if i in marks]
+    return {
+        stage: statistics.median(d[stage] for d in per_run) * 1000
+        for stage in LOCAL_STAGES[1:]
+        if per_run and all(stage in d for d in per_run)
+    }
 
 
 if __name__ == "__main__":

@@ -258,6 +258,7 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
         executors,
         outputs=run_files,
         keep_on_shutdown=settings.runs_on_shutdown is RunsOnShutdown.KEEP,
+        log_timings=settings.log_timings,
     )
     worker_token = settings.worker_token or load_or_create(
         settings.data_dir / "worker_token", TokenIssuer.generate_key, "worker token"

@@ -105,6 +105,8 @@ class LocalExecutor:
             control.on_stage("environment")
         # Folders, policy, warm interpreter and the supervisor's folder: one worker thread.
         prepared, warm, why_cold, errors = await asyncio.to_thread(self._ready, spec, env.python)
+        if control.on_stage is not None:
+            control.on_stage("prepared")
         if prepared.warning:
             recorder.system(f"warning: {prepared.warning}")
         if why_cold:
@@ -124,6 +126,8 @@ class LocalExecutor:
                     self.stop_with_parent,
                     errors,
                 )
+                if control.on_stage is not None:
+                    control.on_stage("supervisor")
                 outcome = await handle.wait(recorder, control)
         finally:
             self._running.pop(spec.run_id, None)

@@ -30,6 +30,19 @@ WORKER_STAGES = (
 SERVER_STAGES = ("ingested", "settled")  # `complete` in the log file; final state in the DB
 STAGES = ("sent", *WORKER_STAGES, *SERVER_STAGES)
 
+# The stages of a run the server executes itself (side "local").
+LOCAL_STAGES = (
+    "created",  # the run's row was written (its created_at)
+    "claimed",  # the dispatcher took it: its execution begins
+    "opened",  # its log is open and its cancel flag read again
+    "environment",  # its environment is there (built, or found built)
+    "prepared",  # its folders, sandbox and warm interpreter are ready
+    "supervisor",  # its supervisor process was started (forked)
+    "started",  # the run's process is up (the supervisor said so)
+    "exited",  # the execution ended: the supervisor exited and its log was read
+    "settled",  # `complete` in the log, the final state in the database, listeners told
+)
+
 
 class StageClock:
     """The marks of one run on one side; a stage marked twice keeps its first time."""
@@ -67,11 +80,11 @@ def parse_timings(text: str) -> dict[str, dict[str, float]]:
     return runs
 
 
-def stage_durations(marks: dict[str, float]) -> dict[str, float]:
+def stage_durations(marks: dict[str, float], stages: tuple[str, ...] = STAGES) -> dict[str, float]:
     """Seconds spent in each stage: from the previous stage that was marked to this one."""
     out: dict[str, float] = {}
     previous: float | None = None
-    for stage in STAGES:
+    for stage in stages:
         at = marks.get(stage)
         if at is None:
             continue

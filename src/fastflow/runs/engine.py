@@ -13,11 +13,13 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping
+from datetime import UTC
 from typing import Any
 
 from fastflow.events import types as ev
 from fastflow.events.recorder import RunRecorder
 from fastflow.models import FailureKind, RunStatus
+from fastflow.monitoring.timings import StageClock
 from fastflow.records import Run
 from fastflow.runs.execution import RunExecution
 from fastflow.runs.logs import RunLogs
@@ -40,9 +42,11 @@ class RunEngine:
         executors: Mapping[str, Executor],
         outputs: RunOutputs | None = None,
         keep_on_shutdown: bool = False,
+        log_timings: bool = False,
     ) -> None:
         """`outputs`: where finished runs' logs are archived (None: they stay local).
-        `keep_on_shutdown`: RUNS_ON_SHUTDOWN=keep — runs that outlive the server go on."""
+        `keep_on_shutdown`: RUNS_ON_SHUTDOWN=keep — runs that outlive the server go on.
+        `log_timings`: log each run's stage marks (FASTFLOW_LOG_TIMINGS)."""
         self.runs = runs
         self.logs = logs
         self.execution = execution
@@ -50,6 +54,7 @@ class RunEngine:
         self.executors = executors
         self.outputs = outputs
         self.keep_on_shutdown = keep_on_shutdown
+        self.log_timings = log_timings
         self._controls: dict[str, RunControl] = {}
         self._progress_flush: dict[str, Callable[[], None]] = {}  # run → write held progress
 
@@ -77,14 +82,22 @@ class RunEngine:
 
     async def execute(self, run: Run) -> None:
         """Execute one claimed (RUNNING) run to its end; never raises."""
-        control = RunControl()
+        clock = StageClock(run.id, "local", self.log_timings)
+        if clock.enabled:
+            created = run.created_at
+            if created.tzinfo is None:
+                created = created.replace(tzinfo=UTC)
+            clock.mark("created", created.timestamp())
+            clock.mark("claimed")
+        control = RunControl(on_stage=clock.mark if clock.enabled else None)
         self._controls[run.id] = control
         log.info("run %s: executing", run.id, extra={"run_id": run.id, "action": "execute"})
         recorder = await asyncio.to_thread(self._open, run)
+        clock.mark("opened")
         self.track_progress(run.id, recorder, (run.progress, run.progress_text))
-        on_started = functools.partial(self._on_started, run.id)
+        on_started = functools.partial(self._on_started, run.id, clock)
         work = self.execution.run(Ticket.of(run), recorder, control, on_started)
-        await self.follow(run, recorder, work, "executing")
+        await self.follow(run, recorder, work, "executing", clock=clock)
 
     async def follow(
         self,
@@ -93,9 +106,11 @@ class RunEngine:
         work: Coroutine[Any, Any, ExecutionResult],
         doing: str,
         control: RunControl | None = None,
+        clock: StageClock | None = None,
     ) -> None:
         """Await `work` and record the outcome; a failure of fastflow's own fails the run.
-        `control`: the run's handle when `work` was not started by `execute`."""
+        `control`: the run's handle when `work` was not started by `execute`. `clock`: the
+        run's stage marks (logged once it is settled)."""
         if control is not None:
             self._controls[run.id] = control
         try:
@@ -114,7 +129,12 @@ class RunEngine:
             )
         finally:
             self._controls.pop(run.id, None)
+        if clock is not None:
+            clock.mark("exited")
         await asyncio.to_thread(self._finish, run, recorder, result)
+        if clock is not None:
+            clock.mark("settled")
+            clock.log()
 
     async def health(self, run_id: str) -> dict[str, Any] | None:
         """A health check of a run executing here, by its executor (None: not here)."""
@@ -134,7 +154,8 @@ class RunEngine:
             run.cancel_requested = True
         return recorder
 
-    def _on_started(self, run_id: str, pid: int) -> None:
+    def _on_started(self, run_id: str, clock: StageClock, pid: int) -> None:
+        clock.mark("started")
         loop = asyncio.get_running_loop()
         loop.run_in_executor(None, functools.partial(self.runs.update, run_id, pid=pid))
 
