@@ -62,7 +62,7 @@ class BenchServer:
             stdout=subprocess.DEVNULL,
             stderr=(self.tmp / "server.log").open("wb"),
         )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a loaded machine starts it slowly
         while True:
             try:
                 if httpx.get(f"{self.url}/health").status_code == 200:
@@ -70,6 +70,8 @@ class BenchServer:
             except httpx.TransportError:
                 time.sleep(0.05)
             if time.monotonic() > deadline or self.proc.poll() is not None:
+                self.proc.kill()  # not left running when it did not come up in time
+                self.proc.wait()
                 raise RuntimeError((self.tmp / "server.log").read_text())
         token = httpx.post(
             f"{self.url}/api/auth/login", json={"username": "admin", "password": PASSWORD}
