@@ -29,7 +29,6 @@ import os
 import select
 import signal
 import sys
-import threading
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -37,6 +36,7 @@ from typing import Any
 import orjson
 
 from fastflow.events.recorder import RunRecorder
+from fastflow.events.threads import start_thread
 from fastflow.executors.process_run import (
     FAILED,
     ProcessJob,
@@ -217,9 +217,8 @@ def run_in_thread(run: ProcessRun, cancel: _Cancel) -> ProcessOutcome:
             with contextlib.suppress(BlockingIOError):
                 os.write(wake_w, b"\0")
 
-    thread = threading.Thread(target=work, name="fastflow-run", daemon=True)
     try:
-        thread.start()
+        thread = start_thread(work, "fastflow-run")  # not waiting for it to be scheduled
         poller = select.poll()
         poller.register(wake_r, select.POLLIN)
         while not done:
