@@ -111,6 +111,21 @@ class RunStore:
             s.commit()
         return sorted(runs, key=lambda r: (r.created_at, r.id))
 
+    def claim(self, run_id: str, worker: str) -> Run | None:
+        """Move one PENDING run to RUNNING, as `claim_pending` does; None when it is no
+        longer PENDING (cancelled, or claimed by another dispatcher)."""
+        claim = (
+            sa.update(Run)
+            .where(col(Run.id) == run_id, col(Run.status) == RunStatus.PENDING.value)
+            .values(status=RunStatus.RUNNING.value, started_at=utcnow(), worker=worker, progress=0)
+            .returning(Run)
+            .execution_options(synchronize_session=False)
+        )
+        with self._db.session() as s:
+            run = s.scalars(claim).one_or_none()
+            s.commit()
+        return run
+
     def mark_started(self, run_id: str, worker: str | None) -> bool:
         """A remote worker began the run: PENDING → RUNNING; False when it is not PENDING."""
         with self._db.session() as s:
