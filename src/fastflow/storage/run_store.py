@@ -110,14 +110,14 @@ class RunStore:
 
     def mark_started(self, run_id: str, worker: str | None) -> bool:
         """A remote worker began the run: PENDING → RUNNING; False when it is not PENDING."""
-        with self._db.session() as s:
-            res = s.execute(
-                sa.update(Run)
-                .where(col(Run.id) == run_id, col(Run.status) == RunStatus.PENDING.value)
+        # A plain UPDATE on the table: it is on every remote run's way through the ingest.
+        with self._db.engine.begin() as conn:
+            res = conn.execute(
+                sa.update(_RUNS)
+                .where(_RUNS.c.id == run_id, _RUNS.c.status == RunStatus.PENDING.value)
                 .values(status=RunStatus.RUNNING.value, started_at=utcnow(), worker=worker)
             )
-            s.commit()
-            return bool(res.rowcount == 1)  # type: ignore[attr-defined]
+            return bool(res.rowcount == 1)
 
     def active(self) -> list[Run]:
         """PENDING and RUNNING runs, oldest first."""
