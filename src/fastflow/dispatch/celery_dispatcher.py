@@ -25,7 +25,7 @@ from fastflow.dispatch.celery_ingest import StreamIngest
 from fastflow.dispatch.celery_messages import TASK_NAME, RunMessage
 from fastflow.dispatch.redis_keys import CANCEL_TTL, CLAIM_TTL, RedisKeys
 from fastflow.dispatch.sealed_secrets import SecretSeal, hash_fields
-from fastflow.errors import FastflowError, NotFoundError, UnavailableError
+from fastflow.errors import FastflowError, UnavailableError
 from fastflow.events.fanout import EventFanout
 from fastflow.loops import Loop
 from fastflow.models import FailureKind, RunStatus
@@ -230,13 +230,10 @@ class CeleryDispatcher:
             self._scanned = now
             self._fresh.clear()  # the read below sees them (submitted after their commit)
             return self._runs.active()
-        found = []
+        fresh = []
         while self._fresh:
-            try:
-                found.append(self._runs.get(self._fresh.popleft()))
-            except NotFoundError:  # deleted meanwhile
-                continue
-        return found
+            fresh.append(self._fresh.popleft())
+        return self._runs.get_many(fresh)  # one query; a run deleted meanwhile is left out
 
     def _ready(
         self, run: Run, code: dict[str, tuple[PipelineDefinition, str]]

@@ -29,7 +29,6 @@ import redis.asyncio as aredis
 from fastflow.dispatch.ingest_parts import Entries, names_executor, streams, write_samples
 from fastflow.dispatch.redis_keys import RedisKeys
 from fastflow.dispatch.sealed_secrets import audit_hand_over
-from fastflow.errors import NotFoundError
 from fastflow.events import types as ev
 from fastflow.events.fanout import EventFanout
 from fastflow.events.log import RunLogWriter, fresh_lines
@@ -187,16 +186,14 @@ class StreamIngest(Loop):
     def _follow_fresh(self) -> None:
         """Follow the runs submitted since the last round (one row each, not every active
         run for each submission of a burst)."""
+        fresh = []
         while self._fresh:
             run_id = self._fresh.popleft()
-            if run_id in self._tracked:
-                continue
-            try:
-                run = self._runs.get(run_id)
-            except NotFoundError:
-                continue
-            if run.status in _ACTIVE:
-                self._tracked[run_id] = _Tracked(run, started=run.status == RunStatus.RUNNING)
+            if run_id not in self._tracked:
+                fresh.append(run_id)
+        for run in self._runs.get_many(fresh):  # one query for all of them
+            if run.status in _ACTIVE and run.id not in self._tracked:
+                self._tracked[run.id] = _Tracked(run, started=run.status == RunStatus.RUNNING)
 
     def _forget(self, run_id: str) -> None:
         tracked = self._tracked.pop(run_id, None)
