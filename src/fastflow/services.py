@@ -268,7 +268,15 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
 
         secrets_of = partial(run_secrets, place)  # as the worker route gives them
         dispatcher = CeleryDispatcher(
-            settings, runs, catalog, settlement, logs, fanout, secrets_of, worker_token
+            settings,
+            runs,
+            catalog,
+            settlement,
+            logs,
+            fanout,
+            secrets_of,
+            worker_token,
+            read_secrets_once=secrets.read_once,
         )
     else:
         dispatcher = EmbeddedDispatcher(runs, engine, settings.max_concurrent_runs)

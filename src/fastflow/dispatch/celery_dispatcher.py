@@ -14,6 +14,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import orjson
@@ -79,9 +80,13 @@ class CeleryDispatcher:
         fanout: EventFanout,
         run_secrets: Callable[[Run], RunSecrets] | None = None,
         worker_token: str | None = None,
+        read_secrets_once: Callable[[], AbstractContextManager[None]] | None = None,
     ) -> None:
         """`run_secrets` (what the secrets store gives a run) and `worker_token`: with both,
-        a run's secrets go out sealed beside its message, for its claim holder only."""
+        a run's secrets go out sealed beside its message, for its claim holder only.
+        `read_secrets_once`: a block in which `run_secrets` reads the store once (a batch's
+        runs get their secrets from one read)."""
+        self._read_secrets_once = read_secrets_once or nullcontext
         self._settings = settings
         self._run_secrets = run_secrets
         self._seal = SecretSeal(worker_token) if worker_token and run_secrets else None
@@ -178,10 +183,11 @@ class CeleryDispatcher:
         flags = self.redis.mget([self.keys.queued(r.id) for r in pending])
         ready = []
         code: dict[str, tuple[PipelineDefinition, str]] = {}  # per pipeline, for this batch
-        for run, flag in zip(pending, flags, strict=True):
-            found = self._ready(run, code) if flag is None else None
-            if found is not None:
-                ready.append(found)
+        with self._read_secrets_once():
+            for run, flag in zip(pending, flags, strict=True):
+                found = self._ready(run, code) if flag is None else None
+                if found is not None:
+                    ready.append(found)
         if not ready:
             return 0
         sealed = [(m, fields) for m, _q, fields in ready if fields is not None]
