@@ -26,7 +26,13 @@ import orjson
 import redis
 import redis.asyncio as aredis
 
-from fastflow.dispatch.ingest_parts import Entries, names_executor, streams, write_samples
+from fastflow.dispatch.ingest_parts import (
+    Entries,
+    last_id_of,
+    names_executor,
+    streams,
+    write_samples,
+)
 from fastflow.dispatch.redis_keys import RedisKeys
 from fastflow.dispatch.sealed_secrets import audit_hand_over
 from fastflow.events import types as ev
@@ -99,6 +105,8 @@ class StreamIngest(Loop):
         self.error: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakes: set[asyncio.Task[Any]] = set()
+        self._wake_sent = False  # a wake-up went out since this round began (loop thread)
+        self._wake_cursor = "0-0"  # the last wake-up read (the first round reads any left)
         self._fresh: deque[str] = deque()  # runs submitted since the last round
 
     def poke(self, run_id: str | None = None) -> None:
@@ -106,7 +114,10 @@ class StreamIngest(Loop):
         run now (from any thread).
 
         The round blocked in XREAD is ended by an entry in the wake-up stream it also reads,
-        so a new run is followed at once, not when the read times out."""
+        so a new run is followed at once, not when the read times out. One entry per round
+        is enough (a burst of submissions costs one XADD, not one each): the next read
+        returns any entry after the last one read, even one added before it began, and the
+        round after it follows every run submitted until then."""
         if run_id is None:
             self._refreshed = 0.0
         else:
@@ -117,6 +128,9 @@ class StreamIngest(Loop):
                 loop.call_soon_threadsafe(self._send_wake)
 
     def _send_wake(self) -> None:
+        if self._wake_sent:
+            return
+        self._wake_sent = True
         task = asyncio.create_task(self._post_wake())
         self._wakes.add(task)
         task.add_done_callback(self._wakes.discard)
@@ -150,6 +164,7 @@ class StreamIngest(Loop):
     async def step(self) -> None:
         """One round: refresh the active runs, read what is new, check liveness."""
         self._loop = asyncio.get_running_loop()
+        self._wake_sent = False  # before the fresh runs are taken: a later poke wakes again
         now = time.monotonic()
         if now - self._refreshed >= _REFRESH:
             self._refreshed = now
@@ -158,12 +173,12 @@ class StreamIngest(Loop):
         elif self._fresh:
             await asyncio.to_thread(self._follow_fresh)
         cursors = {self._keys.events(i): t.cursor for i, t in self._tracked.items()}
-        # Only wake-ups sent while this read waits count ("$"): one sent before it found
-        # `_refreshed` reset already.
-        cursors[self._keys.ingest_wake] = "$"
+        # Every wake-up after the last one read counts, also one sent before this read began.
+        cursors[self._keys.ingest_wake] = self._wake_cursor
         block = _BLOCK_MS if self._tracked else _IDLE_BLOCK_MS
         # decode_responses is off: keys come back as bytes.
         found = await self._redis.xread(cursors, count=_BATCH, block=block)  # type: ignore[arg-type]
+        self._wake_cursor = last_id_of(found, self._keys.ingest_wake) or self._wake_cursor
         await self._ingest(streams(found))
         if time.monotonic() - self._monitored >= _MONITOR:
             await self._check_liveness()

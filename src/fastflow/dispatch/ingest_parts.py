@@ -18,6 +18,15 @@ def streams(found: Any) -> list[tuple[str, Entries]]:
     return [(key.decode().split(":")[-2], entries) for key, entries in found or []]
 
 
+def last_id_of(found: Any, key: str) -> str | None:
+    """The id of the last entry XREAD's answer `found` holds for stream `key`, or None."""
+    wanted = key.encode()
+    for name, entries in found or []:
+        if name == wanted and entries:
+            return str(entries[-1][0].decode())
+    return None
+
+
 def names_executor(event: ev.Event) -> bool:
     """A status event saying which executor really runs the run (the worker's EXECUTOR)."""
     return event.get("type") == ev.STATUS and isinstance(event.get("executor"), str)
