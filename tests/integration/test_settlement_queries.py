@@ -46,6 +46,20 @@ def test_get_many_keeps_the_order_asked_and_leaves_out_missing_and_impossible_id
     assert [r.id for r in runs.get_many(many)] == many
 
 
+def test_mark_started_moves_a_pending_run_once_and_names_its_worker(db: Database) -> None:
+    runs = RunStore(db)
+    run = runs.create(Run(pipeline_name="p"))
+    before = utcnow()
+    assert runs.mark_started(run.id, "w1")
+    assert not runs.mark_started(run.id, "w2")  # RUNNING already: not started twice
+    row = runs.get(run.id)
+    assert (row.status, row.worker) == (RunStatus.RUNNING.value, "w1")
+    assert row.started_at is not None and row.started_at >= before
+    finished = _finished(runs, "p")
+    assert not runs.mark_started(finished.id, "w1")
+    assert runs.get(finished.id).status == RunStatus.SUCCESS.value
+
+
 def test_webhook_ids_for_a_pipeline_are_its_own_and_the_global_enabled_ones(
     db: Database,
 ) -> None:

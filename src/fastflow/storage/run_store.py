@@ -23,6 +23,16 @@ SORTABLE = {"created_at", "started_at", "finished_at", "pipeline_name", "status"
 
 
 _RUNS: sa.Table = SQLModel.metadata.tables[Run.__tablename__]
+# Statements on every run's way, built once (building one costs more than running it).
+_MARK_STARTED = (
+    sa.update(_RUNS)
+    .where(_RUNS.c.id == sa.bindparam("run_id"), _RUNS.c.status == RunStatus.PENDING.value)
+    .values(
+        status=RunStatus.RUNNING.value,
+        started_at=sa.bindparam("at", type_=_RUNS.c.started_at.type),
+        worker=sa.bindparam("by", type_=_RUNS.c.worker.type),
+    )
+)
 
 
 class RunStore:
@@ -122,13 +132,9 @@ class RunStore:
 
     def mark_started(self, run_id: str, worker: str | None) -> bool:
         """A remote worker began the run: PENDING → RUNNING; False when it is not PENDING."""
-        # A plain UPDATE on the table: it is on every remote run's way through the ingest.
+        # A plain UPDATE built once: it is on every remote run's way through the ingest.
         with self._db.engine.begin() as conn:
-            res = conn.execute(
-                sa.update(_RUNS)
-                .where(_RUNS.c.id == run_id, _RUNS.c.status == RunStatus.PENDING.value)
-                .values(status=RunStatus.RUNNING.value, started_at=utcnow(), worker=worker)
-            )
+            res = conn.execute(_MARK_STARTED, {"run_id": run_id, "at": utcnow(), "by": worker})
             return bool(res.rowcount == 1)
 
     def active(self) -> list[Run]:

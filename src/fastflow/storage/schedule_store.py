@@ -12,6 +12,15 @@ from fastflow.records import Schedule, utcnow
 from fastflow.storage.database import Database
 
 _SCHEDULES: sa.Table = SQLModel.metadata.tables[Schedule.__tablename__]
+# Asked for every run that ends: built once (building it costs more than running it).
+_ANY_QUEUED = (
+    sa.select(_SCHEDULES.c.id)
+    .where(
+        _SCHEDULES.c.pipeline_name == sa.bindparam("pipeline"),
+        _SCHEDULES.c.queued_at.is_not(None),
+    )
+    .limit(1)
+)
 
 
 class ScheduleStore:
@@ -79,15 +88,7 @@ class ScheduleStore:
         """Whether a schedule of `pipeline` holds a tick back: one plain SELECT on the table
         (no ORM objects), asked for every run that ends and usually false."""
         with self._db.engine.connect() as conn:
-            found = conn.execute(
-                sa.select(_SCHEDULES.c.id)
-                .where(
-                    _SCHEDULES.c.pipeline_name == pipeline,
-                    _SCHEDULES.c.queued_at.is_not(None),
-                )
-                .limit(1)
-            ).first()
-        return found is not None
+            return conn.execute(_ANY_QUEUED, {"pipeline": pipeline}).first() is not None
 
     def queued(self, pipeline: str) -> list[Schedule]:
         """Schedules of `pipeline` holding a tick back until its active run ends."""

@@ -13,6 +13,11 @@ from fastflow.records import InboundHook, OutboundWebhook, WebhookDelivery, utcn
 from fastflow.storage.database import Database
 
 _HOOKS: sa.Table = SQLModel.metadata.tables[OutboundWebhook.__tablename__]
+# Asked for every run that ends: built once (building it costs more than running it).
+_HOOK_IDS_FOR = sa.select(_HOOKS.c.id).where(
+    _HOOKS.c.enabled,
+    sa.or_(_HOOKS.c.pipeline_name.is_(None), _HOOKS.c.pipeline_name == sa.bindparam("pipeline")),
+)
 
 
 class WebhookStore:
@@ -80,10 +85,8 @@ class WebhookStore:
 
         A plain SELECT of one column on the table (no ORM objects): it runs for every run
         that ends, and usually finds nothing."""
-        hooks = _HOOKS.c
-        mine = sa.or_(hooks.pipeline_name.is_(None), hooks.pipeline_name == pipeline)
         with self._db.engine.connect() as conn:
-            return list(conn.execute(sa.select(hooks.id).where(hooks.enabled, mine)).scalars())
+            return list(conn.execute(_HOOK_IDS_FOR, {"pipeline": pipeline}).scalars())
 
     def delete_webhook(self, webhook_id: str) -> None:
         with self._db.session() as s:
