@@ -80,13 +80,12 @@ class CeleryDispatcher:
         fanout: EventFanout,
         run_secrets: Callable[[Run], RunSecrets] | None = None,
         worker_token: str | None = None,
-        read_secrets_once: Callable[[], AbstractContextManager[None]] | None = None,
     ) -> None:
         """`run_secrets` (what the secrets store gives a run) and `worker_token`: with both,
-        a run's secrets go out sealed beside its message, for its claim holder only.
-        `read_secrets_once`: a block in which `run_secrets` reads the store once (a batch's
-        runs get their secrets from one read)."""
-        self._read_secrets_once = read_secrets_once or nullcontext
+        a run's secrets go out sealed beside its message, for its claim holder only."""
+        # A block in which `run_secrets` reads the store once: a batch's runs get their
+        # secrets from one read (SecretService.read_once).
+        self.read_secrets_once: Callable[[], AbstractContextManager[None]] = nullcontext
         self._settings = settings
         self._run_secrets = run_secrets
         self._seal = SecretSeal(worker_token) if worker_token and run_secrets else None
@@ -183,7 +182,7 @@ class CeleryDispatcher:
         flags = self.redis.mget([self.keys.queued(r.id) for r in pending])
         ready = []
         code: dict[str, tuple[PipelineDefinition, str]] = {}  # per pipeline, for this batch
-        with self._read_secrets_once():
+        with self.read_secrets_once():
             for run, flag in zip(pending, flags, strict=True):
                 found = self._ready(run, code) if flag is None else None
                 if found is not None:
