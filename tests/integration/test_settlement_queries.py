@@ -55,7 +55,13 @@ def test_mark_started_moves_a_pending_run_once_and_names_its_worker(db: Database
     row = runs.get(run.id)
     assert (row.status, row.worker) == (RunStatus.RUNNING.value, "w1")
     assert row.started_at is not None and row.started_at >= before
+    with_progress = runs.create(Run(pipeline_name="p"))
+    assert runs.mark_started(with_progress.id, "w1", progress=0, text="setting up")
+    row = runs.get(with_progress.id)
+    assert (row.status, row.progress, row.progress_text) == ("RUNNING", 0, "setting up")
     finished = _finished(runs, "p")
+    assert not runs.mark_started(finished.id, "w1", progress=3, text="late")
+    assert runs.get(finished.id).progress is None  # a finished run keeps its row
     assert not runs.mark_started(finished.id, "w1")
     assert runs.get(finished.id).status == RunStatus.SUCCESS.value
 

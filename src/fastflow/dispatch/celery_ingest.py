@@ -29,6 +29,7 @@ import redis.asyncio as aredis
 from fastflow.dispatch.ingest_parts import (
     Entries,
     last_id_of,
+    latest_progress,
     names_executor,
     streams,
     write_samples,
@@ -286,8 +287,7 @@ class StreamIngest(Loop):
             if not fresh:
                 return False
         if not tracked.started:
-            self._runs.mark_started(run.id, tracked.owner)
-            tracked.started = True
+            self._mark_started(tracked, fresh)
         if watched and fresh:
             self._fanout.publish(run.id, fresh)
         write_samples(self._logs.metrics_path(run.id), fresh)
@@ -330,13 +330,24 @@ class StreamIngest(Loop):
         now = time.monotonic()
         if now - tracked.progress_at < _PROGRESS_DB_INTERVAL:
             return
-        for event in reversed(events):
-            if event.get("type") == ev.STATUS and "progress" in event:
-                tracked.progress_at = now
-                self._runs.update(
-                    tracked.run.id, progress=event["progress"], progress_text=event.get("text")
-                )
-                return
+        event = latest_progress(events)
+        if event is not None:
+            tracked.progress_at = now
+            self._runs.update(
+                tracked.run.id, progress=event["progress"], progress_text=event.get("text")
+            )
+
+    def _mark_started(self, tracked: _Tracked, events: list[ev.Event]) -> None:
+        """PENDING → RUNNING, with the progress its first events report in the same UPDATE
+        (a run's first status says progress 0: no UPDATE of its own for it)."""
+        event = latest_progress(events)
+        if event is None:
+            self._runs.mark_started(tracked.run.id, tracked.owner)
+        elif self._runs.mark_started(
+            tracked.run.id, tracked.owner, progress=event["progress"], text=event.get("text")
+        ):
+            tracked.progress_at = time.monotonic()  # written: not again before the interval
+        tracked.started = True
 
     async def _check_liveness(self) -> None:
         """Settle runs whose claiming worker stopped beating (after draining their stream)."""

@@ -27,6 +27,14 @@ def last_id_of(found: Any, key: str) -> str | None:
     return None
 
 
+def latest_progress(events: list[ev.Event]) -> ev.Event | None:
+    """The newest status event that reports progress, or None."""
+    for event in reversed(events):
+        if event.get("type") == ev.STATUS and "progress" in event:
+            return event
+    return None
+
+
 def names_executor(event: ev.Event) -> bool:
     """A status event saying which executor really runs the run (the worker's EXECUTOR)."""
     return event.get("type") == ev.STATUS and isinstance(event.get("executor"), str)

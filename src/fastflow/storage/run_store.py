@@ -33,6 +33,10 @@ _MARK_STARTED = (
         worker=sa.bindparam("by", type_=_RUNS.c.worker.type),
     )
 )
+_MARK_STARTED_WITH_PROGRESS = _MARK_STARTED.values(
+    progress=sa.bindparam("progress", type_=_RUNS.c.progress.type),
+    progress_text=sa.bindparam("text", type_=_RUNS.c.progress_text.type),
+)
 
 
 class RunStore:
@@ -130,11 +134,24 @@ class RunStore:
         by_id = {r.id: r for r in runs}
         return [by_id[i] for i in claimed]
 
-    def mark_started(self, run_id: str, worker: str | None) -> bool:
-        """A remote worker began the run: PENDING → RUNNING; False when it is not PENDING."""
+    def mark_started(
+        self,
+        run_id: str,
+        worker: str | None,
+        progress: int | None = None,
+        text: str | None = None,
+    ) -> bool:
+        """A remote worker began the run: PENDING → RUNNING, with its `progress` and
+        progress `text` when given; False when it is not PENDING."""
         # A plain UPDATE built once: it is on every remote run's way through the ingest.
+        values = {"run_id": run_id, "at": utcnow(), "by": worker}
         with self._db.engine.begin() as conn:
-            res = conn.execute(_MARK_STARTED, {"run_id": run_id, "at": utcnow(), "by": worker})
+            if progress is None:
+                res = conn.execute(_MARK_STARTED, values)
+            else:
+                res = conn.execute(
+                    _MARK_STARTED_WITH_PROGRESS, {**values, "progress": progress, "text": text}
+                )
             return bool(res.rowcount == 1)
 
     def active(self) -> list[Run]:
