@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from typing import cast
 
 import pytest
 
+from fastflow.dispatch.ingest_parts import started_fields
 from fastflow.models import RunStatus
 from fastflow.records import OutboundWebhook, Run, Schedule, Secret, utcnow
+from fastflow.runs.logs import RunLogs
+from fastflow.runs.settlement import Settlement
 from fastflow.secrets.crypto import SecretCipher
 from fastflow.secrets.service import SecretService
 from fastflow.secrets.store import SecretStore
@@ -134,3 +138,31 @@ def test_read_once_reads_the_store_once_in_its_block_and_thread_only(db: Databas
         assert store.reads == 2
     assert secrets.for_run(None).env == {"TOKEN": "second"}  # after the block: a fresh read
     assert store.reads == 3
+
+
+@pytest.mark.parametrize(
+    ("status", "progress", "text"), [("SUCCESS", 100, "setting up"), ("FAILED", 0, "setting up")]
+)
+def test_a_run_that_began_and_ended_in_one_read_is_settled_with_its_start_in_one_update(
+    db: Database, status: str, progress: int, text: str
+) -> None:
+    runs = RunStore(db)
+    settlement = Settlement(runs, cast(RunLogs, None))
+    seen: list[Run] = []
+    settlement.subscribe(seen.append)
+    run = runs.create(Run(pipeline_name="p"))
+    first = {"type": "status", "status": "RUNNING", "progress": 0, "text": "setting up"}
+    started = started_fields("w1", [first])
+    settlement.settle_remote(run, {"type": "complete", "status": status, "exit_code": 0}, started)
+    row = runs.get(run.id)
+    assert (row.status, row.worker, row.progress, row.progress_text) == (
+        status,
+        "w1",
+        progress,
+        text,
+    )
+    assert row.started_at is not None and row.finished_at is not None
+    assert row.started_at <= row.finished_at
+    assert [r.id for r in seen] == [run.id]  # the listeners heard of it once
+    settlement.settle_remote(run, {"type": "complete", "status": status}, started)
+    assert len(seen) == 1  # settled already: not again

@@ -31,6 +31,7 @@ from fastflow.dispatch.ingest_parts import (
     last_id_of,
     latest_progress,
     names_executor,
+    started_fields,
     streams,
     write_samples,
 )
@@ -286,22 +287,26 @@ class StreamIngest(Loop):
             fresh = tracked.writer.append_numbered([e for e in events if "seq" in e])
             if not fresh:
                 return False
+        complete = next((e for e in fresh if e.get("type") == ev.COMPLETE), None)
+        started: dict[str, Any] = {}  # began and ended within one read: finish says both
         if not tracked.started:
-            self._mark_started(tracked, fresh)
+            if complete is None:
+                self._mark_started(tracked, fresh)
+            else:
+                started = started_fields(tracked.owner, fresh)
         if watched and fresh:
             self._fanout.publish(run.id, fresh)
         write_samples(self._logs.metrics_path(run.id), fresh)
         chosen = next((e["executor"] for e in fresh if names_executor(e)), None)
-        if chosen is not None:
+        if chosen is not None and chosen != run.executor:
             self._runs.update(run.id, executor=chosen)  # the worker's EXECUTOR overrode it
-        complete = next((e for e in fresh if e.get("type") == ev.COMPLETE), None)
         if complete is not None:
             tracked.writer.close()
             tracked.writer = None
             clock = StageClock(run.id, "server", self._timings)
             clock.mark("ingested")
             self._fanout.finish(run.id)
-            self._settlement.settle_remote(run, complete)
+            self._settlement.settle_remote(run, complete, started)
             clock.mark("settled")
             clock.log()
             return True
@@ -338,14 +343,10 @@ class StreamIngest(Loop):
             )
 
     def _mark_started(self, tracked: _Tracked, events: list[ev.Event]) -> None:
-        """PENDING → RUNNING, with the progress its first events report in the same UPDATE
-        (a run's first status says progress 0: no UPDATE of its own for it)."""
-        event = latest_progress(events)
-        if event is None:
-            self._runs.mark_started(tracked.run.id, tracked.owner)
-        elif self._runs.mark_started(
-            tracked.run.id, tracked.owner, progress=event["progress"], text=event.get("text")
-        ):
+        """PENDING → RUNNING, with the progress its first events report (0 at least)."""
+        event = latest_progress(events) or {}
+        progress, text = event.get("progress"), event.get("text")
+        if self._runs.mark_started(tracked.run.id, tracked.owner, progress, text) and event:
             tracked.progress_at = time.monotonic()  # written: not again before the interval
         tracked.started = True
 
