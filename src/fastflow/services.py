@@ -271,6 +271,7 @@ def build_services(settings: Settings, sandbox: SandboxStatus | None = None) -> 
         dispatcher = CeleryDispatcher(
             settings, runs, catalog, settlement, logs, fanout, secrets_of, worker_token
         )
+        dispatcher.read_secrets_once = secrets.read_once  # a batch's secrets from one read
     else:
         dispatcher = EmbeddedDispatcher(runs, engine, settings.max_concurrent_runs)
     secret_key = settings.secret_key or load_or_create(

@@ -14,6 +14,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import orjson
@@ -25,7 +26,7 @@ from fastflow.dispatch.celery_ingest import StreamIngest
 from fastflow.dispatch.celery_messages import TASK_NAME, RunMessage
 from fastflow.dispatch.redis_keys import CANCEL_TTL, CLAIM_TTL, RedisKeys
 from fastflow.dispatch.sealed_secrets import SecretSeal, hash_fields
-from fastflow.errors import FastflowError, NotFoundError, UnavailableError
+from fastflow.errors import FastflowError, UnavailableError
 from fastflow.events.fanout import EventFanout
 from fastflow.loops import Loop
 from fastflow.models import FailureKind, RunStatus
@@ -82,6 +83,9 @@ class CeleryDispatcher:
     ) -> None:
         """`run_secrets` (what the secrets store gives a run) and `worker_token`: with both,
         a run's secrets go out sealed beside its message, for its claim holder only."""
+        # A block in which `run_secrets` reads the store once: a batch's runs get their
+        # secrets from one read (SecretService.read_once).
+        self.read_secrets_once: Callable[[], AbstractContextManager[None]] = nullcontext
         self._settings = settings
         self._run_secrets = run_secrets
         self._seal = SecretSeal(worker_token) if worker_token and run_secrets else None
@@ -178,10 +182,11 @@ class CeleryDispatcher:
         flags = self.redis.mget([self.keys.queued(r.id) for r in pending])
         ready = []
         code: dict[str, tuple[PipelineDefinition, str]] = {}  # per pipeline, for this batch
-        for run, flag in zip(pending, flags, strict=True):
-            found = self._ready(run, code) if flag is None else None
-            if found is not None:
-                ready.append(found)
+        with self.read_secrets_once():
+            for run, flag in zip(pending, flags, strict=True):
+                found = self._ready(run, code) if flag is None else None
+                if found is not None:
+                    ready.append(found)
         if not ready:
             return 0
         sealed = [(m, fields) for m, _q, fields in ready if fields is not None]
@@ -230,13 +235,10 @@ class CeleryDispatcher:
             self._scanned = now
             self._fresh.clear()  # the read below sees them (submitted after their commit)
             return self._runs.active()
-        found = []
+        fresh = []
         while self._fresh:
-            try:
-                found.append(self._runs.get(self._fresh.popleft()))
-            except NotFoundError:  # deleted meanwhile
-                continue
-        return found
+            fresh.append(self._fresh.popleft())
+        return self._runs.get_many(fresh)  # one query; a run deleted meanwhile is left out
 
     def _ready(
         self, run: Run, code: dict[str, tuple[PipelineDefinition, str]]

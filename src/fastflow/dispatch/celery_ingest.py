@@ -26,10 +26,17 @@ import orjson
 import redis
 import redis.asyncio as aredis
 
-from fastflow.dispatch.ingest_parts import Entries, names_executor, streams, write_samples
+from fastflow.dispatch.ingest_parts import (
+    Entries,
+    last_id_of,
+    latest_progress,
+    names_executor,
+    started_fields,
+    streams,
+    write_samples,
+)
 from fastflow.dispatch.redis_keys import RedisKeys
 from fastflow.dispatch.sealed_secrets import audit_hand_over
-from fastflow.errors import NotFoundError
 from fastflow.events import types as ev
 from fastflow.events.fanout import EventFanout
 from fastflow.events.log import RunLogWriter, fresh_lines
@@ -100,6 +107,8 @@ class StreamIngest(Loop):
         self.error: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakes: set[asyncio.Task[Any]] = set()
+        self._wake_sent = False  # a wake-up went out since this round began (loop thread)
+        self._wake_cursor = "0-0"  # the last wake-up read (the first round reads any left)
         self._fresh: deque[str] = deque()  # runs submitted since the last round
 
     def poke(self, run_id: str | None = None) -> None:
@@ -107,7 +116,10 @@ class StreamIngest(Loop):
         run now (from any thread).
 
         The round blocked in XREAD is ended by an entry in the wake-up stream it also reads,
-        so a new run is followed at once, not when the read times out."""
+        so a new run is followed at once, not when the read times out. One entry per round
+        is enough (a burst of submissions costs one XADD, not one each): the next read
+        returns any entry after the last one read, even one added before it began, and the
+        round after it follows every run submitted until then."""
         if run_id is None:
             self._refreshed = 0.0
         else:
@@ -118,6 +130,9 @@ class StreamIngest(Loop):
                 loop.call_soon_threadsafe(self._send_wake)
 
     def _send_wake(self) -> None:
+        if self._wake_sent:
+            return
+        self._wake_sent = True
         task = asyncio.create_task(self._post_wake())
         self._wakes.add(task)
         task.add_done_callback(self._wakes.discard)
@@ -151,6 +166,7 @@ class StreamIngest(Loop):
     async def step(self) -> None:
         """One round: refresh the active runs, read what is new, check liveness."""
         self._loop = asyncio.get_running_loop()
+        self._wake_sent = False  # before the fresh runs are taken: a later poke wakes again
         now = time.monotonic()
         if now - self._refreshed >= _REFRESH:
             self._refreshed = now
@@ -159,12 +175,12 @@ class StreamIngest(Loop):
         elif self._fresh:
             await asyncio.to_thread(self._follow_fresh)
         cursors = {self._keys.events(i): t.cursor for i, t in self._tracked.items()}
-        # Only wake-ups sent while this read waits count ("$"): one sent before it found
-        # `_refreshed` reset already.
-        cursors[self._keys.ingest_wake] = "$"
+        # Every wake-up after the last one read counts, also one sent before this read began.
+        cursors[self._keys.ingest_wake] = self._wake_cursor
         block = _BLOCK_MS if self._tracked else _IDLE_BLOCK_MS
         # decode_responses is off: keys come back as bytes.
         found = await self._redis.xread(cursors, count=_BATCH, block=block)  # type: ignore[arg-type]
+        self._wake_cursor = last_id_of(found, self._keys.ingest_wake) or self._wake_cursor
         await self._ingest(streams(found))
         if time.monotonic() - self._monitored >= _MONITOR:
             await self._check_liveness()
@@ -187,16 +203,14 @@ class StreamIngest(Loop):
     def _follow_fresh(self) -> None:
         """Follow the runs submitted since the last round (one row each, not every active
         run for each submission of a burst)."""
+        fresh = []
         while self._fresh:
             run_id = self._fresh.popleft()
-            if run_id in self._tracked:
-                continue
-            try:
-                run = self._runs.get(run_id)
-            except NotFoundError:
-                continue
-            if run.status in _ACTIVE:
-                self._tracked[run_id] = _Tracked(run, started=run.status == RunStatus.RUNNING)
+            if run_id not in self._tracked:
+                fresh.append(run_id)
+        for run in self._runs.get_many(fresh):  # one query for all of them
+            if run.status in _ACTIVE and run.id not in self._tracked:
+                self._tracked[run.id] = _Tracked(run, started=run.status == RunStatus.RUNNING)
 
     def _forget(self, run_id: str) -> None:
         tracked = self._tracked.pop(run_id, None)
@@ -273,23 +287,26 @@ class StreamIngest(Loop):
             fresh = tracked.writer.append_numbered([e for e in events if "seq" in e])
             if not fresh:
                 return False
+        complete = next((e for e in fresh if e.get("type") == ev.COMPLETE), None)
+        started: dict[str, Any] = {}  # began and ended within one read: finish says both
         if not tracked.started:
-            self._runs.mark_started(run.id, tracked.owner)
-            tracked.started = True
+            if complete is None:
+                self._mark_started(tracked, fresh)
+            else:
+                started = started_fields(tracked.owner, fresh)
         if watched and fresh:
             self._fanout.publish(run.id, fresh)
         write_samples(self._logs.metrics_path(run.id), fresh)
         chosen = next((e["executor"] for e in fresh if names_executor(e)), None)
-        if chosen is not None:
+        if chosen is not None and chosen != run.executor:
             self._runs.update(run.id, executor=chosen)  # the worker's EXECUTOR overrode it
-        complete = next((e for e in fresh if e.get("type") == ev.COMPLETE), None)
         if complete is not None:
             tracked.writer.close()
             tracked.writer = None
             clock = StageClock(run.id, "server", self._timings)
             clock.mark("ingested")
             self._fanout.finish(run.id)
-            self._settlement.settle_remote(run, complete)
+            self._settlement.settle_remote(run, complete, started)
             clock.mark("settled")
             clock.log()
             return True
@@ -318,13 +335,20 @@ class StreamIngest(Loop):
         now = time.monotonic()
         if now - tracked.progress_at < _PROGRESS_DB_INTERVAL:
             return
-        for event in reversed(events):
-            if event.get("type") == ev.STATUS and "progress" in event:
-                tracked.progress_at = now
-                self._runs.update(
-                    tracked.run.id, progress=event["progress"], progress_text=event.get("text")
-                )
-                return
+        event = latest_progress(events)
+        if event is not None:
+            tracked.progress_at = now
+            self._runs.update(
+                tracked.run.id, progress=event["progress"], progress_text=event.get("text")
+            )
+
+    def _mark_started(self, tracked: _Tracked, events: list[ev.Event]) -> None:
+        """PENDING → RUNNING, with the progress its first events report (0 at least)."""
+        event = latest_progress(events) or {}
+        progress, text = event.get("progress"), event.get("text")
+        if self._runs.mark_started(tracked.run.id, tracked.owner, progress, text) and event:
+            tracked.progress_at = time.monotonic()  # written: not again before the interval
+        tracked.started = True
 
     async def _check_liveness(self) -> None:
         """Settle runs whose claiming worker stopped beating (after draining their stream)."""

@@ -41,9 +41,12 @@ class Settlement:
         status: RunStatus,
         complete: dict[str, Any],
         result: ExecutionResult | None = None,
+        started: dict[str, Any] | None = None,
     ) -> None:
-        """Record a run's end (its `complete` is in the log) and tell the listeners once."""
+        """Record a run's end (its `complete` is in the log) and tell the listeners once;
+        `started`: the fields of its start, for a run whose start is recorded with its end."""
         fields: dict[str, Any] = {
+            **(started or {}),
             "exit_code": complete.get("exit_code"),
             "failure_kind": complete.get("failure_kind"),
             "error_message": complete.get("error"),
@@ -101,11 +104,14 @@ class Settlement:
         record_outcome(recorder, ExecutionResult(RunStatus.CANCELLED, error=error), say_error=False)
         recorder.close()
 
-    def settle_remote(self, run: Run, complete: dict[str, Any]) -> None:
-        """Record the outcome of a run a worker executed; its `complete` is in the log already."""
+    def settle_remote(
+        self, run: Run, complete: dict[str, Any], started: dict[str, Any] | None = None
+    ) -> None:
+        """Record the outcome of a run a worker executed; its `complete` is in the log already.
+        `started`: how it started, when that is not in the database yet (one UPDATE for both)."""
         result = ExecutionResult(
             RunStatus(complete["status"]),
             uv_version=complete.get("uv_version"),
             setup_duration=complete.get("setup_duration"),
         )
-        self.settle(run, result.status, complete, result)
+        self.settle(run, result.status, complete, result, started)

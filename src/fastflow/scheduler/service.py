@@ -266,6 +266,8 @@ class SchedulerService:
         self._release_queued(run.pipeline_name)
 
     def _release_queued(self, pipeline: str) -> None:
+        if not self.store.any_queued(pipeline):  # the usual answer, from one cheap query
+            return
         waiting = self.store.queued(pipeline)
         if not waiting or self.runs.active_for(pipeline):
             return

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from fastflow.errors import InvalidInputError
@@ -14,6 +17,8 @@ from fastflow.secrets.store import SecretStore
 KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,199}$"
 _KEY = re.compile(KEY_PATTERN)
 MAX_VALUE_LENGTH = 64 * 1024
+# Inside `SecretService.read_once` (in that thread only): each service's entries, read once.
+_READ: ContextVar[dict[int, list[PlainEntry]] | None] = ContextVar("secrets_read", default=None)
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,22 @@ class SecretService:
         return PlainEntry(row.key, self.cipher.decrypt(row.value), row.is_secret, row)
 
     def entries(self) -> list[PlainEntry]:
-        return [self._plain(r) for r in self.store.all()]
+        read = _READ.get()
+        if read is None:
+            return [self._plain(r) for r in self.store.all()]
+        if id(self) not in read:
+            read[id(self)] = [self._plain(r) for r in self.store.all()]
+        return read[id(self)]
+
+    @contextmanager
+    def read_once(self) -> Iterator[None]:
+        """Within the block, and in this thread only, the store is read and decrypted once:
+        a batch of runs sent together gets its secrets from one read, not one per run."""
+        token = _READ.set({})
+        try:
+            yield
+        finally:
+            _READ.reset(token)
 
     def get(self, key: str) -> PlainEntry:
         return self._plain(self.store.get(check_key(key)))

@@ -18,10 +18,25 @@ _RUN_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 _ACTIVE = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
 _TERMINAL = tuple(s.value for s in TERMINAL_STATUSES)
 
+_IN_CHUNK = 500  # ids per IN (...) list, well under any database's limit of parameters
 SORTABLE = {"created_at", "started_at", "finished_at", "pipeline_name", "status"}
 
 
 _RUNS: sa.Table = SQLModel.metadata.tables[Run.__tablename__]
+# Statements on every run's way, built once (building one costs more than running it).
+_MARK_STARTED = (
+    sa.update(_RUNS)
+    .where(_RUNS.c.id == sa.bindparam("run_id"), _RUNS.c.status == RunStatus.PENDING.value)
+    .values(
+        status=RunStatus.RUNNING.value,
+        started_at=sa.bindparam("at", type_=_RUNS.c.started_at.type),
+        worker=sa.bindparam("by", type_=_RUNS.c.worker.type),
+    )
+)
+_MARK_STARTED_WITH_PROGRESS = _MARK_STARTED.values(
+    progress=sa.bindparam("progress", type_=_RUNS.c.progress.type),
+    progress_text=sa.bindparam("text", type_=_RUNS.c.progress_text.type),
+)
 
 
 class RunStore:
@@ -44,6 +59,17 @@ class RunStore:
         if run is None:
             raise NotFoundError(f"run {run_id!r} not found")
         return run
+
+    def get_many(self, run_ids: list[str]) -> list[Run]:
+        """The runs of these ids that exist, in the order asked, with one query (ids that
+        cannot exist are left out like missing ones)."""
+        wanted = list(dict.fromkeys(i for i in run_ids if _RUN_ID.fullmatch(i)))
+        found: dict[str, Run] = {}
+        with self._db.session() as s:
+            for at in range(0, len(wanted), _IN_CHUNK):
+                chunk = wanted[at : at + _IN_CHUNK]
+                found.update((r.id, r) for r in s.exec(select(Run).where(col(Run.id).in_(chunk))))
+        return [found[i] for i in wanted if i in found]
 
     def search(
         self,
@@ -126,16 +152,25 @@ class RunStore:
             s.commit()
         return run
 
-    def mark_started(self, run_id: str, worker: str | None) -> bool:
-        """A remote worker began the run: PENDING → RUNNING; False when it is not PENDING."""
-        with self._db.session() as s:
-            res = s.execute(
-                sa.update(Run)
-                .where(col(Run.id) == run_id, col(Run.status) == RunStatus.PENDING.value)
-                .values(status=RunStatus.RUNNING.value, started_at=utcnow(), worker=worker)
-            )
-            s.commit()
-            return bool(res.rowcount == 1)  # type: ignore[attr-defined]
+    def mark_started(
+        self,
+        run_id: str,
+        worker: str | None,
+        progress: int | None = None,
+        text: str | None = None,
+    ) -> bool:
+        """A remote worker began the run: PENDING → RUNNING, with its `progress` and
+        progress `text` when given; False when it is not PENDING."""
+        # A plain UPDATE built once: it is on every remote run's way through the ingest.
+        values = {"run_id": run_id, "at": utcnow(), "by": worker}
+        with self._db.engine.begin() as conn:
+            if progress is None:
+                res = conn.execute(_MARK_STARTED, values)
+            else:
+                res = conn.execute(
+                    _MARK_STARTED_WITH_PROGRESS, {**values, "progress": progress, "text": text}
+                )
+            return bool(res.rowcount == 1)
 
     def active(self) -> list[Run]:
         """PENDING and RUNNING runs, oldest first."""

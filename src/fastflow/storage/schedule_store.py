@@ -5,11 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import col, select
+from sqlmodel import SQLModel, col, select
 
 from fastflow.errors import NotFoundError
 from fastflow.records import Schedule, utcnow
 from fastflow.storage.database import Database
+
+_SCHEDULES: sa.Table = SQLModel.metadata.tables[Schedule.__tablename__]
+# Asked for every run that ends: built once (building it costs more than running it).
+_ANY_QUEUED = (
+    sa.select(_SCHEDULES.c.id)
+    .where(
+        _SCHEDULES.c.pipeline_name == sa.bindparam("pipeline"),
+        _SCHEDULES.c.queued_at.is_not(None),
+    )
+    .limit(1)
+)
 
 
 class ScheduleStore:
@@ -72,6 +83,12 @@ class ScheduleStore:
             s.commit()
         if res.rowcount != 1:  # type: ignore[attr-defined]
             raise NotFoundError(f"schedule {schedule_id!r} not found")
+
+    def any_queued(self, pipeline: str) -> bool:
+        """Whether a schedule of `pipeline` holds a tick back: one plain SELECT on the table
+        (no ORM objects), asked for every run that ends and usually false."""
+        with self._db.engine.connect() as conn:
+            return conn.execute(_ANY_QUEUED, {"pipeline": pipeline}).first() is not None
 
     def queued(self, pipeline: str) -> list[Schedule]:
         """Schedules of `pipeline` holding a tick back until its active run ends."""

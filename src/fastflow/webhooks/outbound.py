@@ -129,7 +129,7 @@ class OutboundWebhooks(Loop):
 
     def run_finished(self, run: Run) -> None:
         """Engine listener (worker thread): queue one delivery per matching webhook."""
-        hooks = self.store.webhooks_for(run.pipeline_name)
+        hooks = self.store.webhook_ids_for(run.pipeline_name)
         if not hooks:
             return
         payload = run_payload(run, self.base_url)
@@ -137,13 +137,13 @@ class OutboundWebhooks(Loop):
         self.store.add_deliveries(
             [
                 WebhookDelivery(
-                    webhook_id=h.id,
+                    webhook_id=hook_id,
                     run_id=run.id,
                     event=EVENT,
                     payload=payload,
                     next_attempt_at=now,
                 )
-                for h in hooks
+                for hook_id in hooks
             ]
         )
         self.wake()
