@@ -14,6 +14,7 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request, WebSocket
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from fastflow.auth.cookies import CSRF_COOKIE, SESSION_COOKIE
 from fastflow.auth.service import Principal
@@ -30,9 +31,9 @@ _bearer = HTTPBearer(
 )
 
 
-# The dependencies that only compute are `async`: FastAPI runs a plain `def` dependency in
-# its thread pool, and a hop there and back costs more than the work (and waits for the GIL
-# while the event loop is busy). Those that touch the database stay `def`.
+# The dependencies are `async`: FastAPI runs a plain `def` dependency in its thread pool, and
+# a hop there and back costs more than the work (and waits for the GIL while the event loop
+# is busy). What touches the database goes there explicitly, once.
 
 
 async def get_services(request: Request) -> Services:
@@ -43,23 +44,26 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def current_principal(
+async def current_principal(
     request: Request,
-    services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     token: Annotated[
         str | None, Query(description="Token for clients that cannot send headers")
     ] = None,
 ) -> Principal:
-    """Who the request acts as; 401 without valid credentials, 403 on a failed CSRF check."""
+    """Who the request acts as; 401 without valid credentials, 403 on a failed CSRF check.
+
+    The credentials are checked against the database (revoked, disabled, role changed) in
+    one trip to the thread pool; a request without any is refused without one."""
+    services: Services = request.app.state.services
     raw = credentials.credentials if credentials else token
     if raw:
-        principal = services.auth.principal(raw)
+        principal = await run_in_threadpool(services.auth.principal, raw)
     else:
         cookie = request.cookies.get(SESSION_COOKIE)
         if not cookie:
             raise AuthError("not authenticated: send 'Authorization: Bearer <token>'")
-        principal = services.auth.principal(cookie)
+        principal = await run_in_threadpool(services.auth.principal, cookie)
         if request.method not in _SAFE_METHODS:
             sent = request.headers.get(CSRF_HEADER, "")
             if not principal.csrf or not hmac.compare_digest(sent, principal.csrf):
@@ -92,7 +96,10 @@ CurrentUser = Annotated[User, Depends(current_user)]
 def require(role: Role):  # type: ignore[no-untyped-def]
     """A dependency that admits users with at least `role`."""
 
-    async def check(user: CurrentUser) -> User:
+    # On the principal directly, not through `current_user`: each level of dependencies
+    # costs FastAPI a round of solving on every request.
+    async def check(principal: CurrentPrincipal) -> User:
+        user = _as_user(principal)
         if not Role(user.role).allows(role):
             raise ForbiddenError(f"this needs the {role.value} role; you are {user.role}")
         return user

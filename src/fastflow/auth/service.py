@@ -140,13 +140,14 @@ class AuthService:
     def _api_token_principal(self, raw: str) -> Principal:
         if self.token_store is None:
             raise AuthError("invalid token")
-        row = self.token_store.by_hash(api_tokens.digest(raw))
+        found = self.token_store.token_user(api_tokens.digest(raw))
         now = datetime.now(UTC)
-        if row is None or row.revoked_at is not None:
+        if found is None or found[0].revoked_at is not None:
             raise AuthError("invalid or revoked API token")
+        row, owner = found
         if row.expires_at is not None and row.expires_at <= now:
             raise AuthError("this API token has expired")
-        user = self._active_user(row.user_id)
+        user = self._usable(owner)
         if _before(row.created_at, user.sessions_valid_after):
             raise AuthError(_ENDED)
         # A token never has more rights than its owner has now (roles can be lowered).

@@ -15,11 +15,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
 from fastflow.api.deps import require
+from fastflow.api.router import ApiRouter
 from fastflow.errors import NotFoundError
 from fastflow.models import Role
 
@@ -34,10 +35,10 @@ def assets_folder() -> Path:
     return Path(fastapi_offline.__file__).parent / "static"
 
 
-def docs_router(app: FastAPI, public: bool) -> APIRouter:
+def docs_router(app: FastAPI, public: bool) -> ApiRouter:
     """The schema, both documentation pages and their assets; behind login unless `public`."""
     guard = [] if public else [Depends(require(Role.VIEWER))]
-    router = APIRouter(include_in_schema=False, dependencies=guard)
+    router = ApiRouter(include_in_schema=False, dependencies=guard)
     folder = assets_folder()
 
     @router.get("/openapi.json")

@@ -6,14 +6,14 @@ import mimetypes
 from datetime import datetime
 from urllib.parse import quote
 
-from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from fastflow.api.deps import ServicesDep, Viewer
 from fastflow.api.responses import AUTHENTICATED, errors
+from fastflow.api.router import ApiRouter
 
-router = APIRouter(prefix="/api/runs", tags=["artifacts"], responses=AUTHENTICATED)
+router = ApiRouter(prefix="/api/runs", tags=["artifacts"], responses=AUTHENTICATED)
 
 
 class ArtifactOut(BaseModel):

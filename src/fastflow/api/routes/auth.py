@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import Path, Query, Request, Response
 
 from fastflow.api.deps import (
     CurrentPrincipal,
@@ -13,6 +13,7 @@ from fastflow.api.deps import (
     Viewer,
 )
 from fastflow.api.responses import errors
+from fastflow.api.router import ApiRouter
 from fastflow.api.schemas import (
     ApiTokenCreate,
     ApiTokenCreated,
@@ -23,7 +24,7 @@ from fastflow.api.schemas import (
 )
 from fastflow.auth.cookies import clear_session_cookies, set_session_cookies
 
-router = APIRouter(prefix="/api/auth", tags=["auth"])
+router = ApiRouter(prefix="/api/auth", tags=["auth"])
 
 TokenId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="API token id")]
 

@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from pydantic import BaseModel, ConfigDict
 from starlette.datastructures import UploadFile
 
 from fastflow.api.deps import Operator, ServicesDep, Viewer
 from fastflow.api.responses import AUTHENTICATED, errors
+from fastflow.api.router import ApiRouter
 from fastflow.api.schemas import RunCreate, RunOut
 from fastflow.builds.service import Build
 from fastflow.builds.validation import mb
@@ -22,7 +23,7 @@ from fastflow.errors import InvalidInputError, TooLargeError
 from fastflow.records import Run, Upload
 from fastflow.services import Services
 
-router = APIRouter(prefix="/api/builds", tags=["builds"], responses=AUTHENTICATED)
+router = ApiRouter(prefix="/api/builds", tags=["builds"], responses=AUTHENTICATED)
 
 _FORM_SLACK = 64 * 1024  # multipart headers and small fields around the file
 _COPY_CHUNK = 1024 * 1024

@@ -9,12 +9,13 @@ from typing import Annotated
 
 import anyio
 import orjson
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import Header, Query, Request
 from fastapi.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from fastflow.api.deps import ServicesDep, Viewer
 from fastflow.api.responses import AUTHENTICATED, errors
+from fastflow.api.router import ApiRouter
 from fastflow.api.streaming import (
     Encoder,
     connected_message,
@@ -25,7 +26,7 @@ from fastflow.errors import InvalidInputError
 from fastflow.events.connections import StreamLease
 from fastflow.events.stream import RunEventStream
 
-router = APIRouter(prefix="/api/runs", tags=["events"], responses=AUTHENTICATED)
+router = ApiRouter(prefix="/api/runs", tags=["events"], responses=AUTHENTICATED)
 
 _HEADERS = {
     "Cache-Control": "no-cache",

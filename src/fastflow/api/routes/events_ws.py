@@ -22,11 +22,12 @@ import time
 
 import anyio
 import orjson
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
 from fastflow.api import build_protocol
 from fastflow.api.deps import websocket_user
+from fastflow.api.router import ApiRouter
 from fastflow.api.streaming import Encoder, connected_message, run_stream
 from fastflow.errors import FastflowError, NotFoundError
 from fastflow.events.stream import RunEventStream
@@ -34,7 +35,7 @@ from fastflow.models import Role
 from fastflow.records import User
 from fastflow.services import Services
 
-router = APIRouter(tags=["events"])
+router = ApiRouter(tags=["events"])
 
 POLICY = 1008
 NOT_FOUND = 4404

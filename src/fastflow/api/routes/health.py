@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from fastflow import __version__
 from fastflow.api.deps import ServicesDep
+from fastflow.api.router import ApiRouter
 from fastflow.api.schemas import HealthOut, SandboxOut
 from fastflow.runs.ports import RemoteWorkers
 
-router = APIRouter(tags=["health"])
+router = ApiRouter(tags=["health"])
 
 
 @router.get("/health", response_model=HealthOut)

@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 
 from fastflow.api.deps import ServicesDep
 from fastflow.api.responses import errors
+from fastflow.api.router import ApiRouter
 from fastflow.api.routes.pipelines import PipelineName
 from fastflow.api.routes.sync import read_limited
 from fastflow.api.schemas import RunOut
@@ -22,7 +23,7 @@ from fastflow.models import Trigger
 from fastflow.pipelines.discovery import check_name
 from fastflow.webhooks.inbound import pipeline_target
 
-router = APIRouter(prefix="/api/hooks", tags=["webhooks"])
+router = ApiRouter(prefix="/api/hooks", tags=["webhooks"])
 
 
 @router.post(

@@ -18,16 +18,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import WebSocket, WebSocketDisconnect
 
 from fastflow.api import job_view
 from fastflow.api.deps import accept_authenticated
+from fastflow.api.router import ApiRouter
 from fastflow.errors import FastflowError, NotFoundError
 from fastflow.models import Role, RunStatus
 from fastflow.records import Run, RunFilter
 from fastflow.services import Services
 
-router = APIRouter(tags=["jobs"])
+router = ApiRouter(tags=["jobs"])
 log = logging.getLogger(__name__)
 
 INTERVAL = 0.5

@@ -13,13 +13,14 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Header
+from fastapi import Header
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from fastflow.api import job_view
 from fastflow.api.deps import Operator, ServicesDep, Viewer
 from fastflow.api.responses import AUTHENTICATED, errors
+from fastflow.api.router import ApiRouter
 from fastflow.api.routes.events_sse import EventStreamResponse
 from fastflow.api.routes.runs import RunId
 from fastflow.events import types as ev
@@ -29,7 +30,7 @@ from fastflow.models import Trigger
 from fastflow.records import Run
 from fastflow.services import Services
 
-router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=AUTHENTICATED)
+router = ApiRouter(prefix="/api/jobs", tags=["jobs"], responses=AUTHENTICATED)
 
 FINAL_ID = "final"
 """The SSE id of a job's last message: reconnecting with it gets 204, so EventSource stops."""

@@ -10,15 +10,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from fastflow.api import job_view
 from fastflow.api.deps import Operator, ServicesDep, Viewer
 from fastflow.api.responses import AUTHENTICATED, errors
+from fastflow.api.router import ApiRouter
 from fastflow.models import Trigger
 
-router = APIRouter(tags=["live builds"], responses=AUTHENTICATED)
+router = ApiRouter(tags=["live builds"], responses=AUTHENTICATED)
 
 
 class BuildStart(BaseModel):

@@ -5,16 +5,17 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from fastflow.api.deps import ServicesDep
 from fastflow.api.responses import errors
+from fastflow.api.router import ApiRouter
 from fastflow.errors import AuthError
 from fastflow.monitoring.prometheus import CONTENT_TYPE
 
-router = APIRouter(tags=["monitoring"])
+router = ApiRouter(tags=["monitoring"])
 
 _bearer = HTTPBearer(auto_error=False, description="A user token or METRICS_TOKEN")
 

@@ -11,17 +11,18 @@ from __future__ import annotations
 import html
 import logging
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from fastflow.api.deps import ServicesDep
+from fastflow.api.router import ApiRouter
 from fastflow.auth.cookies import is_https, set_session_cookies
 from fastflow.auth.oidc import COOKIE, COOKIE_PATH, LIFETIME_SECONDS
 from fastflow.errors import FastflowError
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix=COOKIE_PATH, include_in_schema=False)
+router = ApiRouter(prefix=COOKIE_PATH, include_in_schema=False)
 
 LOGIN_PAGE = "/login"
 _NOT_CONFIGURED = "single sign-on (OpenID Connect) is not configured on this server"

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 
 from fastflow.api.deps import Operator, ServicesDep, Viewer
 from fastflow.api.responses import AUTHENTICATED, errors
+from fastflow.api.router import ApiRouter
 from fastflow.api.routes.runs import RunListQuery, run_page
 from fastflow.api.schemas import PipelineOut, PipelineStats, RunCreate, RunOut, RunPage, stats_of
 from fastflow.models import Trigger
 from fastflow.pipelines.discovery import MAX_NAME_LENGTH, NAME_PATTERN, check_name
 from fastflow.records import RunFilter
 
-router = APIRouter(prefix="/api/pipelines", tags=["pipelines"], responses=AUTHENTICATED)
+router = ApiRouter(prefix="/api/pipelines", tags=["pipelines"], responses=AUTHENTICATED)
 
 PipelineName = Annotated[
     str,

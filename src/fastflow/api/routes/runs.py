@@ -9,12 +9,13 @@ from pathlib import Path as FsPath
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 from fastapi.responses import FileResponse, PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fastflow.api.deps import Operator, ServicesDep, Viewer
 from fastflow.api.responses import AUTHENTICATED, errors
+from fastflow.api.router import ApiRouter
 from fastflow.api.schemas import RunOut, RunPage
 from fastflow.errors import InvalidInputError, NotFoundError
 from fastflow.events.log import format_log_text, read_events, tail_log_lines
@@ -23,7 +24,7 @@ from fastflow.models import RunStatus
 from fastflow.records import RunFilter
 from fastflow.services import Services
 
-router = APIRouter(prefix="/api/runs", tags=["runs"], responses=AUTHENTICATED)
+router = ApiRouter(prefix="/api/runs", tags=["runs"], responses=AUTHENTICATED)
 
 RunId = Annotated[str, Path(pattern=r"^[0-9A-Za-z_-]{1,64}$", description="Run id")]
 

@@ -5,16 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 from pydantic import BaseModel
 
 from fastflow.api.deps import Operator, ServicesDep, Viewer
 from fastflow.api.responses import AUTHENTICATED, errors
+from fastflow.api.router import ApiRouter
 from fastflow.records import Schedule
 from fastflow.scheduler.requests import ScheduleIn, ScheduleUpdate
 from fastflow.scheduler.service import SchedulerService, ScheduleSpec
 
-router = APIRouter(prefix="/api/schedules", tags=["schedules"], responses=AUTHENTICATED)
+router = ApiRouter(prefix="/api/schedules", tags=["schedules"], responses=AUTHENTICATED)
 
 
 class ScheduleOut(BaseModel):

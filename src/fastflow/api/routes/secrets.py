@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import Path, Response
 
 from fastflow.api.deps import Admin, ServicesDep, Viewer
 from fastflow.api.responses import AUTHENTICATED, errors
+from fastflow.api.router import ApiRouter
 from fastflow.api.schemas import SecretOut
 from fastflow.models import Role
 from fastflow.secrets.requests import SecretCreate, SecretUpdate
 from fastflow.secrets.service import KEY_PATTERN
 
-router = APIRouter(prefix="/api/secrets", tags=["secrets"], responses=AUTHENTICATED)
+router = ApiRouter(prefix="/api/secrets", tags=["secrets"], responses=AUTHENTICATED)
 
 SecretKey = Annotated[str, Path(pattern=KEY_PATTERN, description="an environment variable name")]
 

@@ -14,19 +14,20 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 import anyio
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from fastflow.api.deps import Admin, ServicesDep
 from fastflow.api.log_redaction import redact
 from fastflow.api.responses import AUTHENTICATED, errors
+from fastflow.api.router import ApiRouter
 from fastflow.api.routes.events_sse import EventStreamResponse
 from fastflow.events.connections import StreamLease
 from fastflow.monitoring.log_buffer import LogBuffer
 from fastflow.secrets.masking import Masker
 from fastflow.services import Services
 
-router = APIRouter(prefix="/api/logs", tags=["server"], responses=AUTHENTICATED)
+router = ApiRouter(prefix="/api/logs", tags=["server"], responses=AUTHENTICATED)
 
 MASK_REFRESH = 10.0  # seconds between re-reading the secrets to mask
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")

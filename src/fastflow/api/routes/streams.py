@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from importlib import resources
 
-from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel
 
 from fastflow.api.deps import ServicesDep, Viewer
 from fastflow.api.responses import errors
+from fastflow.api.router import ApiRouter
 
-router = APIRouter(tags=["events"])
+router = ApiRouter(tags=["events"])
 
 CLIENT_JS = "fastflow-client.js"
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from fastflow.api.deps import Admin, Operator, ServicesDep, Viewer
 from fastflow.api.responses import errors
+from fastflow.api.router import ApiRouter
 from fastflow.webhooks.inbound import SYNC_TARGET
 
-router = APIRouter(prefix="/api/sync", tags=["sync"])
+router = ApiRouter(prefix="/api/sync", tags=["sync"])
 
 MAX_HOOK_BODY = 5 * 1024 * 1024
 

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
 from fastflow.api import job_view
 from fastflow.api.deps import Operator, ServicesDep, Viewer
 from fastflow.api.responses import AUTHENTICATED, errors
+from fastflow.api.router import ApiRouter
 from fastflow.api.routes.builds import receive_upload, upload_schema
 from fastflow.api.routes.runs import RunId
 
-router = APIRouter(prefix="/api/v1", tags=["build tasks"], responses=AUTHENTICATED)
+router = ApiRouter(prefix="/api/v1", tags=["build tasks"], responses=AUTHENTICATED)
 
 _UPLOAD = upload_schema("app_name", "the build's name", "a .py file, or a .zip with main.py")
 

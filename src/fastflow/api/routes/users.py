@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import Path
 
 from fastflow.api.deps import Admin, ServicesDep
 from fastflow.api.responses import AUTHENTICATED, errors
+from fastflow.api.router import ApiRouter
 from fastflow.api.schemas import UserCreate, UserDetail, UserUpdate
 
-router = APIRouter(prefix="/api/users", tags=["users"], responses=AUTHENTICATED)
+router = ApiRouter(prefix="/api/users", tags=["users"], responses=AUTHENTICATED)
 
 Username = Annotated[str, Path(min_length=1, max_length=150)]
 

@@ -7,17 +7,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from fastapi import APIRouter, Response
+from fastapi import Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fastflow.api.deps import Admin, ServicesDep
 from fastflow.api.responses import AUTHENTICATED, errors
+from fastflow.api.router import ApiRouter
 from fastflow.errors import InvalidInputError
 from fastflow.pipelines.discovery import check_name
 from fastflow.records import InboundHook, OutboundWebhook
 from fastflow.webhooks.inbound import SYNC_TARGET, pipeline_target
 
-router = APIRouter(prefix="/api/webhooks", tags=["webhooks"], responses=AUTHENTICATED)
+router = ApiRouter(prefix="/api/webhooks", tags=["webhooks"], responses=AUTHENTICATED)
 
 
 class InboundIn(BaseModel):

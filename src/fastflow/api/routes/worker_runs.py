@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Request
+from fastapi import Header, Path, Request
 from pydantic import BaseModel
 
 from fastflow.api.deps import ServicesDep
 from fastflow.api.responses import errors
+from fastflow.api.router import ApiRouter
 from fastflow.api.routes.workers import WorkerAuth
 from fastflow.errors import InvalidInputError
 
-router = APIRouter(prefix="/api/worker/runs", tags=["workers"])
+router = ApiRouter(prefix="/api/worker/runs", tags=["workers"])
 
 RunId = Annotated[str, Path(pattern=r"^[0-9A-Za-z_-]{1,64}$", description="Run id")]
 WorkerId = Annotated[

@@ -5,18 +5,19 @@ from __future__ import annotations
 import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 from fastapi.responses import FileResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from fastflow.api.deps import ServicesDep, Viewer
 from fastflow.api.responses import errors
+from fastflow.api.router import ApiRouter
 from fastflow.api.schemas import WorkerOut
 from fastflow.errors import AuthError, NotFoundError
 from fastflow.pipelines.bundle import bundle_path
 from fastflow.runs.ports import RemoteWorkers
 
-router = APIRouter(tags=["workers"])
+router = ApiRouter(tags=["workers"])
 
 _bearer = HTTPBearer(auto_error=False, description="FASTFLOW_WORKER_TOKEN")
 
