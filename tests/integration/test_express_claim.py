@@ -5,7 +5,7 @@ first, and none starts past the concurrency limit."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 from typing import Any, cast
 
@@ -49,6 +49,25 @@ def store(make_settings: Callable[..., Settings]) -> Iterator[RunStore]:
         db.dispose()
 
 
+@pytest.fixture
+def engine() -> _Engine:
+    return _Engine()
+
+
+@pytest.fixture
+async def dispatcher(store: RunStore, engine: _Engine) -> AsyncIterator[EmbeddedDispatcher]:
+    """Started, its first round done (it found nothing waiting); at most two runs at once."""
+    dispatcher = EmbeddedDispatcher(store, cast(RunEngine, engine), 2)
+    await dispatcher.start()
+    await _until(lambda: not dispatcher._waiting)
+    try:
+        yield dispatcher
+    finally:
+        for event in engine.release.values():
+            event.set()
+        await dispatcher.stop()
+
+
 async def _until(check: Callable[[], Any]) -> None:
     for _ in range(3000):
         if check():
@@ -89,34 +108,22 @@ async def test_a_run_is_claimed_by_the_submitting_thread_when_a_slot_is_free(
         await dispatcher.stop()
 
 
-async def test_a_run_cancelled_before_the_express_claim_is_not_started(store: RunStore) -> None:
-    engine = _Engine()
-    dispatcher = EmbeddedDispatcher(store, cast(RunEngine, engine), 2)
-    await dispatcher.start()
-    await _until(lambda: not dispatcher._waiting)
-    try:
-        run = store.create(Run(pipeline_name="p"))
-        assert store.cancel_pending(run.id)
-        await asyncio.to_thread(dispatcher.submit, run.id)
-        await asyncio.sleep(0.1)
-        assert engine.started == []
-        assert dispatcher._reserved == 0  # its slot was given back
-        assert store.get(run.id).status == "CANCELLED"
-    finally:
-        await dispatcher.stop()
+async def test_a_run_cancelled_before_the_express_claim_is_not_started(
+    store: RunStore, engine: _Engine, dispatcher: EmbeddedDispatcher
+) -> None:
+    run = store.create(Run(pipeline_name="p"))
+    assert store.cancel_pending(run.id)
+    await asyncio.to_thread(dispatcher.submit, run.id)
+    await asyncio.sleep(0.1)
+    assert engine.started == []
+    assert dispatcher._reserved == 0  # its slot was given back
+    assert store.get(run.id).status == "CANCELLED"
 
 
-async def test_a_submit_on_the_event_loop_leaves_the_claim_to_the_loop(store: RunStore) -> None:
-    engine = _Engine()
-    dispatcher = EmbeddedDispatcher(store, cast(RunEngine, engine), 1)
-    await dispatcher.start()
-    await _until(lambda: not dispatcher._waiting)
-    try:
-        run = store.create(Run(pipeline_name="p"))
-        dispatcher.submit(run.id)  # no database write on the loop: the claim loop's round
-        assert store.get(run.id).status == "PENDING"
-        await _until(lambda: engine.started == [run.id])
-    finally:
-        for event in engine.release.values():
-            event.set()
-        await dispatcher.stop()
+async def test_a_submit_on_the_event_loop_leaves_the_claim_to_the_loop(
+    store: RunStore, engine: _Engine, dispatcher: EmbeddedDispatcher
+) -> None:
+    run = store.create(Run(pipeline_name="p"))
+    dispatcher.submit(run.id)  # no database write on the loop: the claim loop's round
+    assert store.get(run.id).status == "PENDING"
+    await _until(lambda: engine.started == [run.id])
