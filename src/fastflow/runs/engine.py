@@ -13,7 +13,6 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping
-from datetime import UTC
 from typing import Any
 
 from fastflow.events import types as ev
@@ -83,11 +82,8 @@ class RunEngine:
     async def execute(self, run: Run) -> None:
         """Execute one claimed (RUNNING) run to its end; never raises."""
         clock = StageClock(run.id, "local", self.log_timings)
-        if clock.enabled:
-            created = run.created_at
-            if created.tzinfo is None:
-                created = created.replace(tzinfo=UTC)
-            clock.mark("created", created.timestamp())
+        if clock.enabled:  # created_at reads back aware (UTCDateTime)
+            clock.mark("created", run.created_at.timestamp())
             clock.mark("claimed")
         control = RunControl(on_stage=clock.mark if clock.enabled else None)
         self._controls[run.id] = control
