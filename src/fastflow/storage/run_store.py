@@ -123,32 +123,15 @@ class RunStore:
             ).all()
             if not ids:
                 return []
-            claim = (
-                sa.update(Run)
-                # The status guard makes the claim safe against a concurrent cancel or claimer.
-                .where(col(Run.id).in_(ids), col(Run.status) == RunStatus.PENDING.value)
-                .values(
-                    status=RunStatus.RUNNING.value, started_at=utcnow(), worker=worker, progress=0
-                )
-                .returning(Run)
-                .execution_options(synchronize_session=False)
-            )
-            runs = list(s.scalars(claim).all())
+            runs = list(s.scalars(_claim(col(Run.id).in_(ids), worker)).all())
             s.commit()
         return sorted(runs, key=lambda r: (r.created_at, r.id))
 
     def claim(self, run_id: str, worker: str) -> Run | None:
         """Move one PENDING run to RUNNING, as `claim_pending` does; None when it is no
         longer PENDING (cancelled, or claimed by another dispatcher)."""
-        claim = (
-            sa.update(Run)
-            .where(col(Run.id) == run_id, col(Run.status) == RunStatus.PENDING.value)
-            .values(status=RunStatus.RUNNING.value, started_at=utcnow(), worker=worker, progress=0)
-            .returning(Run)
-            .execution_options(synchronize_session=False)
-        )
         with self._db.session() as s:
-            run = s.scalars(claim).one_or_none()
+            run = s.scalars(_claim(col(Run.id) == run_id, worker)).one_or_none()
             s.commit()
         return run
 
@@ -277,3 +260,15 @@ class RunStore:
                 .group_by(col(Run.pipeline_name))
             ).all()
         return {name: int(n) for name, n in rows}
+
+
+def _claim(which: Any, worker: str) -> Any:
+    """The claim of the runs `which` selects: PENDING → RUNNING for `worker`, the claimed
+    rows returned. The status guard makes it safe against a concurrent cancel or claimer."""
+    return (
+        sa.update(Run)
+        .where(which, col(Run.status) == RunStatus.PENDING.value)
+        .values(status=RunStatus.RUNNING.value, started_at=utcnow(), worker=worker, progress=0)
+        .returning(Run)
+        .execution_options(synchronize_session=False)
+    )
