@@ -260,14 +260,9 @@ class ProcessRun:
         """`sig` to the run's process group; to its process while it has none yet (a warm
         run's process makes its group as its first step, after its pid is known here)."""
         assert self._proc is not None
-        try:
-            os.killpg(self._proc.pid, sig)
-        except ProcessLookupError:
-            if not self._exited.is_set():
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(self._proc.pid, sig)
-        except PermissionError:
-            pass
+        if not signal_group(self._proc.pid, sig) and not self._exited.is_set():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(self._proc.pid, sig)
 
     def _reader(self, fd: int, name: str) -> Started:
         capture = StreamCapture(name, self.recorder, self.job.max_line_bytes)
@@ -352,10 +347,14 @@ def log_exception(message: str, *args: object) -> None:
     logging.getLogger(__name__).exception(message, *args)
 
 
-def signal_group(pid: int, sig: signal.Signals) -> None:
-    """Send `sig` to the process group led by `pid` (gone or not ours: nothing happens)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
+def signal_group(pid: int, sig: signal.Signals) -> bool:
+    """Send `sig` to the process group led by `pid`; False when there is no such group or
+    it is not ours (then nothing happens)."""
+    try:
         os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 def kill_orphan(pid: int, started_at: float | None) -> None:
